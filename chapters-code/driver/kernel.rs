@@ -1,0 +1,1 @@
+//! The real kernel as a backend (feature `kernel`). Being written.

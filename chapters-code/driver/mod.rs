@@ -1,0 +1,219 @@
+//! The seam between a chapter's scenario and the device mapper it runs on.
+//!
+//! A scenario talks to a [`Backend`] the way `dmsetup` and `losetup` talk to the
+//! kernel: create a device, load a table, resume, read and write, ask for its
+//! table and status, remove it. [`sim::SimBackend`] answers from the
+//! [simulator](crate::sim); with the cargo feature `kernel`, `kernel::KernelBackend`
+//! answers from a real kernel through `/dev/mapper/control`.
+
+pub mod sim;
+
+#[cfg(feature = "kernel")]
+pub mod kernel;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::dm::{DeviceInfo, DmError, TableSlot, TargetVersion};
+use crate::sim::trace::TraceEvent;
+use crate::table::{ParseError, Table, TableLine};
+
+/// Which device mapper a backend drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// The built-in simulator: no root, no kernel module, works anywhere.
+    Sim,
+    /// The running Linux kernel (needs root, device mapper and the feature `kernel`).
+    Kernel,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Kernel => "kernel",
+        })
+    }
+}
+
+/// A kernel module stage of the workbook and the target it registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleStage {
+    /// The target type's name in table lines.
+    pub target: &'static str,
+    /// The stage's folder, relative to the repository's top.
+    pub dir: &'static str,
+    /// The module's file name once built.
+    pub ko: &'static str,
+}
+
+/// Stage 1: `hello_target`, a passthrough to one device at an offset.
+pub const STAGE1_HELLO: ModuleStage = ModuleStage {
+    target: "hello_target",
+    dir: "module/stage1-hello",
+    ko: "hello_target.ko",
+};
+
+/// Why a backend could not do what was asked, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The kernel (or the simulator) refused a device-mapper request.
+    #[error("{0}")]
+    Dm(#[from] DmError),
+    /// A table's text could not be read.
+    #[error("{0}")]
+    Table(#[from] ParseError),
+    /// A file or device operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The step needs something this backend does not have.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Talking to the kernel needs root.
+    #[error("the kernel backend needs root (try sudo): {0}")]
+    NotRoot(String),
+    /// The machine has no device mapper.
+    #[error("no device mapper here: {0}")]
+    NoDeviceMapper(String),
+    /// A kernel module could not be built or loaded.
+    #[error("module {module}: {reason}")]
+    Module {
+        /// The module's name.
+        module: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The I/O was not finished: the device is suspended.
+    #[error("I/O on {0} waits for resume: the device is suspended")]
+    Suspended(String),
+}
+
+impl BackendError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> BackendError {
+        BackendError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for a backend call's result.
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+/// What a chapter needs from a device mapper. Method names follow `dmsetup`'s
+/// verbs; each says which ioctl or system call it stands for.
+pub trait Backend {
+    /// Which kind of backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// One line for the reader: what this backend is running on.
+    fn describe(&self) -> String;
+
+    /// A directory for scratch files (backing files), removed with the backend.
+    fn scratch_dir(&self) -> &Path;
+
+    /// `losetup -f --show FILE`: attach `file` to a free loop device; returns
+    /// its path, such as `/dev/loop0`.
+    fn attach_loop(&mut self, file: &Path) -> Result<String>;
+
+    /// `losetup -d DEVICE`.
+    fn detach_loop(&mut self, device: &str) -> Result<()>;
+
+    /// Make a module stage's target available: `insmod` on a kernel, registering
+    /// the Rust twin on the simulator.
+    fn load_stage(&mut self, stage: &ModuleStage) -> Result<()>;
+
+    /// Undo [`Backend::load_stage`]: `rmmod`.
+    fn unload_stage(&mut self, stage: &ModuleStage) -> Result<()>;
+
+    /// `dmsetup targets`.
+    fn targets(&mut self) -> Result<Vec<TargetVersion>>;
+
+    /// `dmsetup create NAME --notable`.
+    fn create(&mut self, name: &str) -> Result<DeviceInfo>;
+
+    /// `dmsetup load NAME`: put `table` in the inactive slot.
+    fn load(&mut self, name: &str, table: &Table) -> Result<()>;
+
+    /// `dmsetup resume NAME`.
+    fn resume(&mut self, name: &str) -> Result<()>;
+
+    /// `dmsetup suspend NAME`.
+    fn suspend(&mut self, name: &str) -> Result<()>;
+
+    /// `dmsetup clear NAME`: drop the inactive table.
+    fn clear(&mut self, name: &str) -> Result<()>;
+
+    /// `dmsetup remove NAME`.
+    fn remove(&mut self, name: &str) -> Result<()>;
+
+    /// `dmsetup info NAME`.
+    fn info(&mut self, name: &str) -> Result<DeviceInfo>;
+
+    /// `dmsetup table [--inactive] NAME`.
+    fn table(&mut self, name: &str, slot: TableSlot) -> Result<Vec<TableLine>>;
+
+    /// `dmsetup status [--inactive] NAME`.
+    fn status(&mut self, name: &str, slot: TableSlot) -> Result<Vec<TableLine>>;
+
+    /// `dmsetup message NAME SECTOR WORDS...`.
+    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String>;
+
+    /// Write `data` at byte `offset` of the mapped device, straight to the
+    /// device (`O_DIRECT`), whole sectors only.
+    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()>;
+
+    /// Read `len` bytes at byte `offset` of the mapped device (`O_DIRECT`).
+    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+
+    /// The path a program opens to use the device.
+    fn device_path(&mut self, name: &str) -> Result<PathBuf>;
+
+    /// The bios' journeys since the last call. Only the simulator can see
+    /// inside the core; a kernel backend returns nothing.
+    fn take_trace(&mut self) -> Vec<TraceEvent> {
+        Vec::new()
+    }
+
+    /// Kernel log lines since the last call (device-mapper's and the module's).
+    fn kernel_log(&mut self) -> Vec<String>;
+
+    /// Run a real program on the device, such as `mkfs.ext4`. Only a kernel
+    /// backend can; the simulator says so.
+    fn run_on_device(&mut self, name: &str, program: &str, args: &[&str]) -> Result<String>;
+
+    /// Load `table` into a new device `name` and resume it, as `dmsetup create
+    /// NAME --table LINE` does; on failure remove the device again.
+    fn create_with_table(&mut self, name: &str, table: &Table) -> Result<DeviceInfo> {
+        self.create(name)?;
+        let loaded = self.load(name, table).and_then(|()| self.resume(name));
+        if let Err(err) = loaded {
+            // dmsetup removes what it created when the load fails; keep the
+            // first error, which names the cause.
+            let _ = self.remove(name);
+            return Err(err);
+        }
+        self.info(name)
+    }
+}
+
+/// Open the backend `kind`. The kernel backend needs the feature `kernel`.
+pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>> {
+    match kind {
+        BackendKind::Sim => Ok(Box::new(sim::SimBackend::new()?)),
+        #[cfg(feature = "kernel")]
+        BackendKind::Kernel => Ok(Box::new(kernel::KernelBackend::open()?)),
+        #[cfg(not(feature = "kernel"))]
+        BackendKind::Kernel => Err(BackendError::Unsupported(
+            "this build has no kernel backend: rebuild with `--features kernel` \
+             (needs libdevmapper-dev and libclang)"
+                .to_string(),
+        )),
+    }
+}

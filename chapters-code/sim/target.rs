@@ -1,0 +1,138 @@
+//! Target types and targets, shaped like the kernel's `struct target_type`.
+//!
+//! The kernel splits a target in two: a `struct target_type` registered once per
+//! module (its name, version and callbacks), and a `struct dm_target` for each
+//! table line that uses it, whose `private` pointer holds what `ctr` built. Here
+//! [`TargetType`] is the first and a `Box<dyn Target>` returned by its `ctr` is the
+//! second's private context; the callbacks that act on a table line are methods of
+//! [`Target`], and [`TargetInfo`] carries the `dm_target` fields they read.
+
+use std::fmt;
+
+use super::bio::{Bio, BlkStatus, DevT, MapResult};
+use crate::errno::Errno;
+
+/// The fields of `struct dm_target` a callback reads: where the line starts
+/// on the mapped device and how long it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetInfo {
+    /// `ti->begin`.
+    pub begin: u64,
+    /// `ti->len`.
+    pub len: u64,
+}
+
+impl TargetInfo {
+    /// `dm_target_offset(ti, sector)`: a mapped device's sector, counted from
+    /// the start of this line.
+    pub fn target_offset(&self, sector: u64) -> u64 {
+        sector - self.begin
+    }
+}
+
+/// A device a target opened with `dm_get_device` (`struct dm_dev`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmDev {
+    /// `dm_dev->name`: always `major:minor`, whatever path the table gave.
+    pub name: String,
+    /// `dm_dev->bdev->bd_dev`.
+    pub dev: DevT,
+    /// `bdev_nr_sectors(dm_dev->bdev)`.
+    pub sectors: u64,
+}
+
+/// Which status `dmsetup` asked for (`status_type_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusType {
+    /// `STATUSTYPE_INFO`: `dmsetup status`, the target's running state.
+    Info,
+    /// `STATUSTYPE_TABLE`: `dmsetup table`, the arguments that would rebuild it.
+    Table,
+}
+
+/// What `end_io` tells the core (`DM_ENDIO_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndIo {
+    /// `DM_ENDIO_DONE`: let the bio complete with its status.
+    Done,
+    /// `DM_ENDIO_REQUEUE`: try the bio again.
+    Requeue,
+}
+
+/// How a constructor reaches the device-mapper core: `ti->error` and
+/// `dm_get_device`.
+pub trait CtrContext {
+    /// The `dm_target` fields of the line being built.
+    fn info(&self) -> TargetInfo;
+    /// `ti->error = reason`: the message the core logs when `ctr` fails.
+    fn set_error(&mut self, reason: &'static str);
+    /// `dm_get_device(ti, path, dm_table_get_mode(ti->table), &dev)`: open a
+    /// block device by path or `major:minor`, for the life of the table.
+    fn get_device(&mut self, path: &str) -> Result<DmDev, Errno>;
+}
+
+/// A registered target type: `struct target_type` without the per-line callbacks.
+pub trait TargetType: Send + Sync {
+    /// `.name`: the word used in table lines.
+    fn name(&self) -> &'static str;
+    /// `.version`, as `dmsetup targets` shows it.
+    fn version(&self) -> [u32; 3];
+    /// `.ctr`: read one table line's arguments and build its context. On failure
+    /// call [`CtrContext::set_error`] and return the errno, as a kernel target
+    /// sets `ti->error` and returns `-EINVAL`.
+    fn ctr(&self, ti: &mut dyn CtrContext, argv: &[&str]) -> Result<Box<dyn Target>, Errno>;
+}
+
+/// One table line's target: the callbacks that take a `dm_target`.
+pub trait Target: Send {
+    /// `.map`: decide what happens to a bio addressed to this line's sectors.
+    fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult;
+
+    /// `.end_io`: look at a remapped bio once the device below finished it.
+    fn end_io(&self, _ti: &TargetInfo, _bio: &Bio, _status: &mut BlkStatus) -> EndIo {
+        EndIo::Done
+    }
+
+    /// `.status`: the text after `<start> <length> <target>` in `dmsetup status`
+    /// (`Info`) or `dmsetup table` (`Table`). Without it both are empty.
+    fn status(&self, _ti: &TargetInfo, _kind: StatusType) -> String {
+        String::new()
+    }
+
+    /// `.message`: handle `dmsetup message`. Targets without one refuse.
+    fn message(&self, _ti: &TargetInfo, _argv: &[&str]) -> Result<String, MessageError> {
+        Err(MessageError::NotSupported)
+    }
+
+    /// `.iterate_devices`: call `callout(dev, start, len)` for each device this
+    /// line uses; stop and return `true` as soon as one returns `true`.
+    fn iterate_devices(
+        &self,
+        _ti: &TargetInfo,
+        _callout: &mut dyn FnMut(&DmDev, u64, u64) -> bool,
+    ) -> bool {
+        false
+    }
+
+    /// `.dtr`: undo what `ctr` did. The core calls it once, when the table goes.
+    /// (The devices `ctr` opened are released by the core, as `dm_put_device`
+    /// calls in a kernel `dtr` would.)
+    fn dtr(&mut self) {}
+}
+
+/// Why a target refused a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// The target has no `.message` callback.
+    #[error("Target does not support messages")]
+    NotSupported,
+    /// The target read the message and refused it.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl fmt::Debug for dyn Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn Target")
+    }
+}

@@ -1,0 +1,58 @@
+//! Reading numbers from table arguments the way kernel targets do.
+
+/// `sscanf(arg, "%llu%c", &value, &dummy) == 1`, as dm-linear reads its
+/// offset: leading white space and a `+` are allowed, and nothing after the
+/// digits. Like the kernel's `simple_strtoull`, it does not notice overflow: the
+/// value wraps modulo 2^64. (The target then refuses nothing it should; the
+/// core's device-size check catches a wrapped offset that points past the end.)
+pub fn sscanf_llu(arg: &str) -> Option<u64> {
+    let digits = arg
+        .trim_start()
+        .strip_prefix('+')
+        .unwrap_or(arg.trim_start());
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.bytes().fold(0u64, |value, b| {
+        value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+    }))
+}
+
+/// `kstrtoull(arg, 10, &value)`, the strict reader the kernel recommends for
+/// new code: an optional `+`, decimal digits, at most one trailing newline.
+/// Overflow is an error (`-ERANGE`), unlike [`sscanf_llu`].
+pub fn kstrtoull(arg: &str) -> Option<u64> {
+    let body = arg.strip_suffix('\n').unwrap_or(arg);
+    let digits = body.strip_prefix('+').unwrap_or(body);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sscanf_takes_what_the_kernel_takes() {
+        assert_eq!(sscanf_llu("0"), Some(0));
+        assert_eq!(sscanf_llu("  +42"), Some(42));
+        assert_eq!(sscanf_llu("42x"), None);
+        assert_eq!(sscanf_llu("-1"), None);
+        assert_eq!(sscanf_llu(""), None);
+        assert_eq!(sscanf_llu("18446744073709551616"), Some(0));
+    }
+
+    #[test]
+    fn kstrtoull_is_strict() {
+        assert_eq!(kstrtoull("2048"), Some(2048));
+        assert_eq!(kstrtoull("+7\n"), Some(7));
+        assert_eq!(kstrtoull(" 7"), None);
+        assert_eq!(kstrtoull("7 "), None);
+        assert_eq!(kstrtoull("0x10"), None);
+        assert_eq!(kstrtoull("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(kstrtoull("18446744073709551616"), None);
+        assert_eq!(kstrtoull("-1"), None);
+    }
+}

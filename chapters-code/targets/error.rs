@@ -1,0 +1,33 @@
+//! `error`: every bio fails.
+//!
+//! The twin of the `error` target in `drivers/md/dm-target.c`, which is used to
+//! fence off a broken range of a device. It ignores its arguments.
+
+use crate::errno::Errno;
+use crate::sim::bio::{Bio, MapResult};
+use crate::sim::target::{CtrContext, Target, TargetInfo, TargetType};
+
+/// The `error` target type.
+pub struct Error;
+
+struct ErrorContext;
+
+impl TargetType for Error {
+    fn name(&self) -> &'static str {
+        "error"
+    }
+
+    fn version(&self) -> [u32; 3] {
+        [1, 6, 0]
+    }
+
+    fn ctr(&self, _ti: &mut dyn CtrContext, _argv: &[&str]) -> Result<Box<dyn Target>, Errno> {
+        Ok(Box::new(ErrorContext))
+    }
+}
+
+impl Target for ErrorContext {
+    fn map(&self, _ti: &TargetInfo, _bio: &mut Bio) -> MapResult {
+        MapResult::Kill
+    }
+}

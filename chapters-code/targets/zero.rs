@@ -1,0 +1,41 @@
+//! `zero`: a device of zeroes that swallows writes.
+//!
+//! The twin of `drivers/md/dm-zero.c`. Takes no arguments.
+
+use crate::errno::Errno;
+use crate::sim::bio::{Bio, BioOp, MapResult};
+use crate::sim::target::{CtrContext, Target, TargetInfo, TargetType};
+
+/// The `zero` target type.
+pub struct Zero;
+
+struct ZeroContext;
+
+impl TargetType for Zero {
+    fn name(&self) -> &'static str {
+        "zero"
+    }
+
+    fn version(&self) -> [u32; 3] {
+        [1, 2, 0]
+    }
+
+    fn ctr(&self, ti: &mut dyn CtrContext, argv: &[&str]) -> Result<Box<dyn Target>, Errno> {
+        if !argv.is_empty() {
+            ti.set_error("No arguments required");
+            return Err(Errno::EINVAL);
+        }
+        Ok(Box::new(ZeroContext))
+    }
+}
+
+impl Target for ZeroContext {
+    /// The target ends every bio itself, so it returns `Submitted`.
+    fn map(&self, _ti: &TargetInfo, bio: &mut Bio) -> MapResult {
+        match bio.op {
+            BioOp::Read => bio.zero_fill(),
+            BioOp::Write => {} // dropped on the floor
+        }
+        MapResult::Submitted
+    }
+}
