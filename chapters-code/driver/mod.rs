@@ -188,6 +188,13 @@ pub trait Backend {
     /// backend can; the simulator says so.
     fn run_on_device(&mut self, name: &str, program: &str, args: &[&str]) -> Result<String>;
 
+    /// `mount DEVICE DIR` for the mapped device (file system type probed).
+    /// Only a kernel backend can.
+    fn mount(&mut self, name: &str, dir: &Path) -> Result<()>;
+
+    /// `umount DIR`.
+    fn unmount(&mut self, dir: &Path) -> Result<()>;
+
     /// Load `table` into a new device `name` and resume it, as `dmsetup create
     /// NAME --table LINE` does; on failure remove the device again.
     fn create_with_table(&mut self, name: &str, table: &Table) -> Result<DeviceInfo> {

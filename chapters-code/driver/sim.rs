@@ -180,12 +180,27 @@ impl Backend for SimBackend {
     }
 
     fn run_on_device(&mut self, name: &str, program: &str, _args: &[&str]) -> Result<String> {
-        Err(BackendError::Unsupported(format!(
-            "{program} on /dev/mapper/{name} needs a real kernel: the simulator has no \
-             block device node a program could open (run with --backend kernel, \
-             or `cargo xtask lab --chapter 3`)"
+        Err(needs_kernel(&format!("{program} on /dev/mapper/{name}")))
+    }
+
+    fn mount(&mut self, name: &str, dir: &Path) -> Result<()> {
+        Err(needs_kernel(&format!(
+            "mounting /dev/mapper/{name} on {}",
+            dir.display()
         )))
     }
+
+    fn unmount(&mut self, dir: &Path) -> Result<()> {
+        Err(needs_kernel(&format!("unmounting {}", dir.display())))
+    }
+}
+
+/// The simulator has no device node a program could open, nor a file system.
+fn needs_kernel(what: &str) -> BackendError {
+    BackendError::Unsupported(format!(
+        "{what} needs a real kernel: the simulator has no device node a program \
+         could open (run with --backend kernel, or `cargo xtask lab --chapter 3`)"
+    ))
 }
 
 /// A bio that ended with an error is an I/O error for the caller, as `EIO`
