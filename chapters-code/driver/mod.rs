@@ -210,17 +210,28 @@ pub trait Backend {
     }
 }
 
+/// How to open a backend.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// A module already built for the running kernel, loaded with `insmod`
+    /// instead of building the stage from source (the qemu lab ships one).
+    pub module_ko: Option<PathBuf>,
+}
+
 /// Open the backend `kind`. The kernel backend needs the feature `kernel`.
-pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>> {
+pub fn open(kind: BackendKind, options: &OpenOptions) -> Result<Box<dyn Backend>> {
     match kind {
         BackendKind::Sim => Ok(Box::new(sim::SimBackend::new()?)),
         #[cfg(feature = "kernel")]
-        BackendKind::Kernel => Ok(Box::new(kernel::KernelBackend::open()?)),
+        BackendKind::Kernel => Ok(Box::new(kernel::KernelBackend::open_with(options)?)),
         #[cfg(not(feature = "kernel"))]
-        BackendKind::Kernel => Err(BackendError::Unsupported(
-            "this build has no kernel backend: rebuild with `--features kernel` \
+        BackendKind::Kernel => Err({
+            let _ = options;
+            BackendError::Unsupported(
+                "this build has no kernel backend: rebuild with `--features kernel` \
              (needs libdevmapper-dev and libclang)"
-                .to_string(),
-        )),
+                    .to_string(),
+            )
+        }),
     }
 }
