@@ -64,6 +64,16 @@ pub struct DmError {
 }
 
 impl DmError {
+    /// The line `dmsetup` prints for this failure (it never sees the kernel log).
+    pub fn dmsetup_line(&self) -> String {
+        format!(
+            "device-mapper: {} ioctl on {} failed: {}",
+            self.ioctl,
+            self.device,
+            self.errno.describe()
+        )
+    }
+
     /// The most telling kernel log line: the first, which names the cause
     /// (later ones only say what gave up because of it).
     pub fn reason(&self) -> Option<&str> {

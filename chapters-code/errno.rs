@@ -26,6 +26,8 @@ pub enum Errno {
     ENODEV,
     /// Invalid argument.
     EINVAL,
+    /// No space left on device.
+    ENOSPC,
     /// Value too large for defined data type.
     EOVERFLOW,
 }
@@ -44,6 +46,7 @@ impl Errno {
             Errno::EEXIST => 17,
             Errno::ENODEV => 19,
             Errno::EINVAL => 22,
+            Errno::ENOSPC => 28,
             Errno::EOVERFLOW => 75,
         }
     }
@@ -62,6 +65,7 @@ impl Errno {
             Errno::EEXIST => "File exists",
             Errno::ENODEV => "No such device",
             Errno::EINVAL => "Invalid argument",
+            Errno::ENOSPC => "No space left on device",
             Errno::EOVERFLOW => "Value too large for defined data type",
         }
     }
@@ -72,7 +76,7 @@ impl Errno {
     }
 }
 
-const ALL: [Errno; 11] = [
+const ALL: [Errno; 12] = [
     Errno::EPERM,
     Errno::ENOENT,
     Errno::EIO,
@@ -83,6 +87,7 @@ const ALL: [Errno; 11] = [
     Errno::EEXIST,
     Errno::ENODEV,
     Errno::EINVAL,
+    Errno::ENOSPC,
     Errno::EOVERFLOW,
 ];
 

@@ -58,10 +58,10 @@ pub const STAGE1_HELLO: ModuleStage = ModuleStage {
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The kernel (or the simulator) refused a device-mapper request.
-    #[error("{0}")]
+    #[error(transparent)]
     Dm(#[from] DmError),
     /// A table's text could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Table(#[from] ParseError),
     /// A file or device operation failed.
     #[error("{context}: {source}")]

@@ -37,6 +37,12 @@ impl SimBackend {
         })
     }
 
+    /// The mapped device's size: where its live table ends.
+    fn size_in_bytes(&self, name: &str) -> Result<u64> {
+        let live = self.sim.status(name, TableSlot::Live, StatusType::Info)?;
+        Ok(live.last().and_then(TableLine::end).unwrap_or(0) * crate::SECTOR_SIZE)
+    }
+
     /// The simulator inside, for what only a model can show (deferred bios).
     pub fn simulator(&mut self) -> &mut Simulator {
         &mut self.sim
@@ -151,6 +157,17 @@ impl Backend for SimBackend {
     }
 
     fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
+        // The block device file refuses a write that starts at or past its end
+        // before any bio is made (`blkdev_write_iter`), and shortens one that
+        // runs over it.
+        let size = self.size_in_bytes(name)?;
+        if offset >= size && !data.is_empty() {
+            return Err(BackendError::io(
+                format!("writing at byte {offset} of /dev/mapper/{name}"),
+                std::io::Error::from_raw_os_error(Errno::ENOSPC.code()),
+            ));
+        }
+        let data = &data[..data.len().min((size - offset) as usize)];
         match self.sim.write(name, offset, data)? {
             Submission::Done(bio) => bio_result(name, &bio).map(|_| ()),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
@@ -158,6 +175,13 @@ impl Backend for SimBackend {
     }
 
     fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        // Reading a block device file stops at its end: past it, `read(2)`
+        // returns 0 bytes and no bio is made (`blkdev_read_iter`).
+        let size = self.size_in_bytes(name)?;
+        let len = len.min(size.saturating_sub(offset));
+        if len == 0 {
+            return Ok(Vec::new());
+        }
         match self.sim.read(name, offset, len)? {
             Submission::Done(bio) => bio_result(name, &bio).map(|_| bio.data),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),

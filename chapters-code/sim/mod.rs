@@ -112,7 +112,9 @@ pub enum Submission {
 
 /// The model of the device-mapper core. See the [module documentation](self).
 pub struct Simulator {
-    registered: BTreeMap<&'static str, Arc<dyn TargetType>>,
+    /// Registered target types, newest first: `dm_register_target` adds each
+    /// to the head of the kernel's list, and `dmsetup targets` walks it in order.
+    registered: Vec<Arc<dyn TargetType>>,
     /// Target types that can be loaded on demand, as `request_module("dm-%s")`
     /// loads `dm-zero.ko` the first time a table names `zero`.
     modules: BTreeMap<&'static str, Arc<dyn TargetType>>,
@@ -138,7 +140,7 @@ impl Simulator {
     /// `error`) registered, `zero` available as a loadable module, and `/dev/null`.
     pub fn new() -> Simulator {
         let mut sim = Simulator {
-            registered: BTreeMap::new(),
+            registered: Vec::new(),
             modules: BTreeMap::new(),
             type_users: BTreeMap::new(),
             nodes: BTreeMap::new(),
@@ -150,7 +152,7 @@ impl Simulator {
             next_bio_id: 1,
         };
         for builtin in crate::targets::builtin() {
-            sim.registered.insert(builtin.name(), builtin);
+            sim.registered.insert(0, builtin);
         }
         for module in crate::targets::loadable() {
             sim.modules.insert(module.name(), module);
@@ -182,11 +184,11 @@ impl Simulator {
     /// its module does. Fails with `EEXIST` if the name is taken.
     pub fn register_target(&mut self, target_type: Arc<dyn TargetType>) -> Result<(), Errno> {
         let name = target_type.name();
-        if self.registered.contains_key(name) {
+        if self.registered_type(name).is_some() {
             self.log(format!("device-mapper: ioctl: {name}: register failed -17"));
             return Err(Errno::EEXIST);
         }
-        self.registered.insert(name, target_type);
+        self.registered.insert(0, target_type);
         Ok(())
     }
 
@@ -196,16 +198,19 @@ impl Simulator {
         if self.type_users.get(name).copied().unwrap_or(0) > 0 {
             return Err(Errno::EBUSY);
         }
-        match self.registered.remove(name) {
-            Some(_) => Ok(()),
-            None => Err(Errno::ENOENT),
-        }
+        let index = self
+            .registered
+            .iter()
+            .position(|t| t.name() == name)
+            .ok_or(Errno::ENOENT)?;
+        self.registered.remove(index);
+        Ok(())
     }
 
-    /// `DM_LIST_VERSIONS`: the registered target types, sorted by name.
+    /// `DM_LIST_VERSIONS`: the registered target types, newest first.
     pub fn targets(&self) -> Vec<TargetVersion> {
         self.registered
-            .values()
+            .iter()
             .map(|t| TargetVersion {
                 name: t.name().to_string(),
                 version: t.version(),
@@ -215,12 +220,16 @@ impl Simulator {
 
     /// `dm_get_target_type`: a registered type, or one loaded on demand.
     fn get_target_type(&mut self, name: &str) -> Option<Arc<dyn TargetType>> {
-        if let Some(found) = self.registered.get(name) {
-            return Some(found.clone());
+        if let Some(found) = self.registered_type(name) {
+            return Some(found);
         }
         let module = self.modules.get(name)?.clone();
-        self.registered.insert(module.name(), module.clone());
+        self.registered.insert(0, module.clone());
         Some(module)
+    }
+
+    fn registered_type(&self, name: &str) -> Option<Arc<dyn TargetType>> {
+        self.registered.iter().find(|t| t.name() == name).cloned()
     }
 
     // ----- block devices below ------------------------------------------------------------
@@ -429,9 +438,11 @@ impl Simulator {
                         target,
                     });
                 }
-                Err(failure) => {
+                Err((errno, mut log)) => {
+                    // `populate_table` in dm-ioctl.c adds its own line.
+                    log.push("device-mapper: ioctl: error adding target to table".to_string());
                     self.destroy_table(built);
-                    return Err(failure);
+                    return Err((errno, log));
                 }
             }
         }

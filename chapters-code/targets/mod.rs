@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use crate::sim::target::TargetType;
 
-/// The targets built into `dm-mod` itself, registered as soon as it loads.
+/// The targets built into `dm-mod` itself, in the order it registers them
+/// when it loads (`error` first, from `dm_target_init`).
 pub fn builtin() -> Vec<Arc<dyn TargetType>> {
-    vec![Arc::new(linear::Linear), Arc::new(error::Error)]
+    vec![Arc::new(error::Error), Arc::new(linear::Linear)]
 }
 
 /// Targets that live in modules of their own, which the core loads the first

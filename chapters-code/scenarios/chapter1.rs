@@ -1,0 +1,141 @@
+//! Chapter 1: what a mapped device is, shown live.
+//!
+//! A backing file on a loop device, a `linear` device that starts some way
+//! into it, one write and one read through the device, and the trace of where
+//! each went. Then the bytes are looked for in the backing file, at the offset
+//! the table promises.
+
+use std::io::Write;
+
+use super::{
+    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_info, show_table,
+    table_argument,
+};
+use crate::SECTOR_SIZE;
+use crate::dm::TableSlot;
+use crate::driver::{Backend, BackendError};
+use crate::table::{Table, TableLine};
+
+/// The mapped device's name.
+pub const DEVICE: &str = "first";
+/// The backing file's name in the scratch directory.
+pub const BACKING_FILE: &str = "disk.img";
+
+/// What the chapter can be told.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Size of the backing file in sectors.
+    pub backing_sectors: u64,
+    /// Where on the backing device the mapped device starts, in sectors.
+    pub offset: u64,
+    /// Length of the mapped device in sectors.
+    pub sectors: u64,
+    /// Which sector of the mapped device to write.
+    pub write_sector: u64,
+    /// The text to write there (padded with zeroes to one sector).
+    pub message: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            backing_sectors: 8192,
+            offset: 2048,
+            sectors: 4096,
+            write_sector: 100,
+            message: "hello, device mapper".to_string(),
+        }
+    }
+}
+
+/// Run the chapter on `backend`, printing to `out`.
+pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<()> {
+    let mut n = Narrator::new(out);
+    n.heading("a disk to map")?;
+    n.note(&format!("On {}.", backend.describe()))?;
+    let file = backend.scratch_dir().join(BACKING_FILE);
+    n.command(&format!(
+        "truncate -s {} {BACKING_FILE}",
+        options.backing_sectors * SECTOR_SIZE
+    ))?;
+    make_backing_file(&file, options.backing_sectors * SECTOR_SIZE)?;
+    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
+    let disk = backend.attach_loop(&file)?;
+    n.output(&disk)?;
+    n.note(&format!(
+        "{disk} is a block device of {} sectors of 512 bytes.",
+        options.backing_sectors
+    ))?;
+
+    n.heading("a mapped device")?;
+    let table = Table::new(vec![TableLine::new(
+        0,
+        options.sectors,
+        "linear",
+        &format!("{disk} {}", options.offset),
+    )]);
+    n.note(&format!(
+        "One table line: sectors 0..{} of the new device are sectors {}..{} of {disk}.",
+        options.sectors,
+        options.offset,
+        options.offset + options.sectors
+    ))?;
+    n.command(&format!(
+        "dmsetup create {DEVICE} {}",
+        table_argument(&table)
+    ))?;
+    backend.create_with_table(DEVICE, &table)?;
+    show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
+    show_info(&mut n, backend, DEVICE)?;
+
+    n.heading("a write and a read through it")?;
+    let mut sector = vec![0u8; SECTOR_SIZE as usize];
+    let text = options.message.as_bytes();
+    let len = text.len().min(sector.len());
+    sector[..len].copy_from_slice(&text[..len]);
+    n.command(&format!(
+        "printf '{}' | dd of=/dev/mapper/{DEVICE} bs=512 seek={} conv=sync oflag=direct",
+        options.message, options.write_sector
+    ))?;
+    backend.write(DEVICE, options.write_sector * SECTOR_SIZE, &sector)?;
+    n.trace(backend)?;
+    n.command(&format!(
+        "dd if=/dev/mapper/{DEVICE} bs=512 skip={} count=1 iflag=direct",
+        options.write_sector
+    ))?;
+    let back = backend.read(DEVICE, options.write_sector * SECTOR_SIZE, SECTOR_SIZE)?;
+    n.trace(backend)?;
+    n.output(&printable(&back))?;
+
+    n.heading("where the bytes are")?;
+    let landing = options.offset + options.write_sector;
+    n.note(&format!(
+        "sector {} of {DEVICE} = {} (offset) + {} = sector {landing} of {disk}",
+        options.write_sector, options.offset, options.write_sector
+    ))?;
+    n.command(&format!(
+        "dd if={BACKING_FILE} bs=512 skip={landing} count=1"
+    ))?;
+    let stored = read_file_at(&file, landing * SECTOR_SIZE, SECTOR_SIZE as usize)?;
+    n.output(&printable(&stored))?;
+    if stored != sector || back != sector {
+        return Err(ScenarioError::Verify(format!(
+            "the sector is not at sector {landing} of {BACKING_FILE}"
+        )));
+    }
+
+    n.heading("clean up")?;
+    n.command(&format!("dmsetup remove {DEVICE}"))?;
+    backend.remove(DEVICE)?;
+    n.command(&format!("losetup -d {disk}"))?;
+    backend.detach_loop(&disk)?;
+    std::fs::remove_file(&file)
+        .map_err(|e| BackendError::io(format!("removing {}", file.display()), e))?;
+    Ok(())
+}
+
+/// A sector's text up to its first zero byte, as a terminal would show it.
+fn printable(sector: &[u8]) -> String {
+    let end = sector.iter().position(|b| *b == 0).unwrap_or(sector.len());
+    String::from_utf8_lossy(&sector[..end]).into_owned()
+}

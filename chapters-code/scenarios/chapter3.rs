@@ -1,0 +1,435 @@
+//! Chapter 3: `hello_target` from setup to teardown.
+//!
+//! The workflow a learner runs with their first target: a 128 MiB backing file
+//! on a loop device, the module loaded, `my_device_mapper` created over it,
+//! 16 KiB written through it and found again in the backing file, a file
+//! system made on it (real kernels only), and everything undone.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rand::{RngCore, SeedableRng};
+use serde::Serialize;
+
+use super::{
+    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_info, show_status,
+    show_table, table_argument,
+};
+use crate::SECTOR_SIZE;
+use crate::dm::TableSlot;
+use crate::driver::{Backend, BackendError, BackendKind, ModuleStage, STAGE1_HELLO};
+use crate::table::Table;
+
+/// The mapped device's name, as in the original setup script.
+pub const DEVICE: &str = "my_device_mapper";
+/// The backing file's name inside the backend's scratch directory.
+pub const BACKING_FILE: &str = "mydisk.img";
+/// 128 MiB: 262144 sectors.
+pub const BACKING_BYTES: u64 = 128 << 20;
+/// How much the write step writes: 16 KiB.
+pub const WRITE_BYTES: usize = 16 << 10;
+/// The seed for the write step's data, so that every run writes the same bytes.
+pub const DEFAULT_SEED: u64 = 2026;
+
+/// One step of the chapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Backing file, loop device, module, `dmsetup create`.
+    Setup,
+    /// 16 KiB through the mapped device, verified in the backing file.
+    Write,
+    /// `mkfs.ext4`, mount, make and copy files, unmount (real kernels only).
+    Format,
+    /// Remove the device, detach the loop device, unload the module.
+    Teardown,
+}
+
+/// Every step, in order.
+pub const ALL_STEPS: [Step; 4] = [Step::Setup, Step::Write, Step::Format, Step::Teardown];
+
+/// What the chapter can be told.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A table to use instead of `0 262144 hello_target <loop> 0`.
+    pub table: Option<String>,
+    /// Seed for the 16 KiB written.
+    pub seed: u64,
+    /// The module stage whose target the table uses.
+    pub stage: ModuleStage,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            table: None,
+            seed: DEFAULT_SEED,
+            stage: STAGE1_HELLO,
+        }
+    }
+}
+
+/// What a run found, for comparing the simulator with a real kernel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Which backend ran.
+    pub backend: String,
+    /// Steps that ran, in order.
+    pub steps: Vec<Step>,
+    /// The stage's target as `dmsetup targets` listed it after loading.
+    pub target: Option<String>,
+    /// `dmsetup table` after creating the device.
+    pub table: Vec<String>,
+    /// `dmsetup status` after creating the device.
+    pub status: Vec<String>,
+    /// Where the written data was found.
+    pub placement: Option<Placement>,
+    /// Files seen on the new file system (real kernels only).
+    pub files: Vec<String>,
+}
+
+/// Where the write step's data went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    /// Bytes written.
+    pub bytes: u64,
+    /// CRC-32 of those bytes.
+    pub crc32: u32,
+    /// The device the table line sends sector 0 to (`major:minor` as the
+    /// table shows it).
+    pub device: String,
+    /// The byte offset on that device where the data must be.
+    pub offset: u64,
+    /// Whether reading the mapped device gave the data back.
+    pub read_back: bool,
+    /// Whether the backing file holds the data at `offset`.
+    pub in_backing_file: bool,
+}
+
+/// What the steps share within one run.
+#[derive(Default)]
+struct Session {
+    loop_device: Option<String>,
+    backing_file: Option<PathBuf>,
+}
+
+/// Run `steps` in order on `backend`, printing to `out`.
+///
+/// The simulator forgets everything when the process ends, so there a step
+/// without its `setup` gets one first. A real kernel keeps the device between
+/// runs, so `chapter3 setup` and a later `chapter3 write` work on the same one.
+pub fn run(
+    backend: &mut dyn Backend,
+    steps: &[Step],
+    options: &Options,
+    out: &mut dyn Write,
+) -> Result<Report> {
+    let mut n = Narrator::new(out);
+    let mut report = Report {
+        backend: backend.kind().to_string(),
+        ..Report::default()
+    };
+    let mut steps = steps.to_vec();
+    if backend.kind() == BackendKind::Sim && !steps.contains(&Step::Setup) {
+        n.note("The simulator starts empty each run: setting up first.")?;
+        steps.insert(0, Step::Setup);
+    }
+    let mut session = Session::default();
+    for step in steps {
+        report.steps.push(step);
+        match step {
+            Step::Setup => setup(&mut n, backend, options, &mut session, &mut report),
+            Step::Write => write(&mut n, backend, options, &mut session, &mut report),
+            Step::Format => format(&mut n, backend, &mut report),
+            Step::Teardown => teardown(&mut n, backend, options, &mut session),
+        }
+        .inspect_err(|_| {
+            // What the kernel said about a failure is the best explanation.
+            let _ = n.kernel_log(backend);
+        })?;
+    }
+    Ok(report)
+}
+
+fn setup(
+    n: &mut Narrator<'_>,
+    backend: &mut dyn Backend,
+    options: &Options,
+    session: &mut Session,
+    report: &mut Report,
+) -> Result<()> {
+    n.heading("setup")?;
+    n.note(&format!("On {}.", backend.describe()))?;
+    let file = backend.scratch_dir().join(BACKING_FILE);
+    n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
+    make_backing_file(&file, BACKING_BYTES)?;
+    session.backing_file = Some(file.clone());
+
+    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
+    let loop_device = backend.attach_loop(&file)?;
+    n.output(&loop_device)?;
+    session.loop_device = Some(loop_device.clone());
+
+    let stage = &options.stage;
+    n.command(&format!("insmod {}/{}", stage.dir, stage.ko))?;
+    if backend.kind() == BackendKind::Sim {
+        n.note("(the simulator registers the Rust twin, dm_workbook::targets::hello)")?;
+    }
+    if let Err(err) = backend.load_stage(stage) {
+        undo_setup(n, backend, options, session, false);
+        return Err(err.into());
+    }
+    if let Err(err) = create_device(n, backend, options, &loop_device, report) {
+        undo_setup(n, backend, options, session, true);
+        return Err(err);
+    }
+    n.kernel_log(backend)?;
+    Ok(())
+}
+
+/// `dmsetup targets`, then `dmsetup create` with the chapter's table, then a
+/// look at what the kernel made of it.
+fn create_device(
+    n: &mut Narrator<'_>,
+    backend: &mut dyn Backend,
+    options: &Options,
+    loop_device: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let stage = &options.stage;
+    n.command("dmsetup targets")?;
+    let targets = backend.targets()?;
+    let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    n.output(&listing.join("\n"))?;
+    report.target = targets
+        .iter()
+        .find(|t| t.name == stage.target)
+        .map(ToString::to_string);
+
+    let text = options.table.clone().unwrap_or_else(|| {
+        format!(
+            "0 {} {} {loop_device} 0",
+            BACKING_BYTES / SECTOR_SIZE,
+            stage.target
+        )
+    });
+    let table = Table::parse(&text).map_err(BackendError::from)?;
+    n.command(&format!(
+        "dmsetup create {DEVICE} {}",
+        table_argument(&table)
+    ))?;
+    backend.create_with_table(DEVICE, &table)?;
+    report.table = show_table(n, backend, DEVICE, TableSlot::Live)?;
+    n.note("The table shows the device as major:minor: the kernel keeps no path.")?;
+    report.status = show_status(n, backend, DEVICE)?;
+    show_info(n, backend, DEVICE)?;
+    Ok(())
+}
+
+/// A failed setup leaves nothing behind: unload the module (if it was
+/// loaded), detach the loop device, delete the backing file. Errors here are
+/// secondary to the one that stopped the setup, so they are only reported.
+fn undo_setup(
+    n: &mut Narrator<'_>,
+    backend: &mut dyn Backend,
+    options: &Options,
+    session: &mut Session,
+    module_loaded: bool,
+) {
+    let _ = n.note("setup failed: undoing what it did");
+    let _ = n.kernel_log(backend);
+    if module_loaded {
+        let _ = n.command(&format!("rmmod {}", options.stage.target));
+        if let Err(err) = backend.unload_stage(&options.stage) {
+            let _ = n.note(&format!("rmmod failed too: {err}"));
+        }
+    }
+    if let Some(device) = session.loop_device.take() {
+        let _ = n.command(&format!("losetup -d {device}"));
+        if let Err(err) = backend.detach_loop(&device) {
+            let _ = n.note(&format!("losetup -d failed too: {err}"));
+        }
+    }
+    if let Some(file) = session.backing_file.take() {
+        let _ = n.command(&format!("rm {BACKING_FILE}"));
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// The device and byte offset where the table sends sector 0, if its first
+/// line is a passthrough (`hello_target` or `linear`: `<device> <offset>`).
+fn landing_of_sector_zero(backend: &mut dyn Backend) -> Result<Option<(String, u64)>> {
+    let live = backend.table(DEVICE, TableSlot::Live)?;
+    let Some(first) = live.first() else {
+        return Ok(None);
+    };
+    if first.target != "hello_target" && first.target != "linear" {
+        return Ok(None);
+    }
+    let mut words = first.params.split_whitespace();
+    let (Some(device), Some(start)) = (words.next(), words.next()) else {
+        return Ok(None);
+    };
+    Ok(start
+        .parse::<u64>()
+        .ok()
+        .map(|s| (device.to_string(), s * SECTOR_SIZE)))
+}
+
+fn write(
+    n: &mut Narrator<'_>,
+    backend: &mut dyn Backend,
+    options: &Options,
+    session: &mut Session,
+    report: &mut Report,
+) -> Result<()> {
+    n.heading("write")?;
+    let mut data = vec![0u8; WRITE_BYTES];
+    rand::rngs::StdRng::seed_from_u64(options.seed).fill_bytes(&mut data);
+    let crc = crc32fast::hash(&data);
+    n.command(&format!(
+        "dd if=random.bin of=/dev/mapper/{DEVICE} bs=16K count=1 oflag=direct"
+    ))?;
+    n.note(&format!(
+        "random.bin: {WRITE_BYTES} pseudo-random bytes (seed {}), CRC-32 {crc:#010x}",
+        options.seed
+    ))?;
+    backend.write(DEVICE, 0, &data)?;
+    n.trace(backend)?;
+
+    n.command(&format!(
+        "dd if=/dev/mapper/{DEVICE} bs=16K count=1 iflag=direct | cmp - random.bin"
+    ))?;
+    let back = backend.read(DEVICE, 0, WRITE_BYTES as u64)?;
+    n.trace(backend)?;
+    let read_back = back == data;
+    n.note(if read_back {
+        "same bytes: the mapped device gives back what was written"
+    } else {
+        "DIFFERENT bytes came back from the mapped device"
+    })?;
+
+    let landing = landing_of_sector_zero(backend)?;
+    let mut placement = Placement {
+        bytes: WRITE_BYTES as u64,
+        crc32: crc,
+        device: String::new(),
+        offset: 0,
+        read_back,
+        in_backing_file: false,
+    };
+    if let Some((device, offset)) = landing {
+        placement.device = device.clone();
+        placement.offset = offset;
+        let file = session
+            .backing_file
+            .clone()
+            .unwrap_or_else(|| backend.scratch_dir().join(BACKING_FILE));
+        n.command(&format!(
+            "dd if={BACKING_FILE} bs=512 skip={} count={} | cmp - random.bin",
+            offset / SECTOR_SIZE,
+            WRITE_BYTES as u64 / SECTOR_SIZE
+        ))?;
+        let stored = read_file_at(&file, offset, WRITE_BYTES)?;
+        placement.in_backing_file = stored == data;
+        n.note(&if placement.in_backing_file {
+            format!(
+                "same bytes at byte {offset} of {BACKING_FILE}: sector 0 of the mapped \
+                 device is sector {} of {device}",
+                offset / SECTOR_SIZE
+            )
+        } else {
+            format!("the data is NOT at byte {offset} of {BACKING_FILE}")
+        })?;
+    } else {
+        n.note("The first table line is not a passthrough; no backing file to check.")?;
+    }
+    let verdict = if !read_back {
+        Err("the mapped device did not give back what was written".to_string())
+    } else if landing_of_sector_zero(backend)?.is_some() && !placement.in_backing_file {
+        Err("the data did not land where the table says it must".to_string())
+    } else {
+        Ok(())
+    };
+    report.placement = Some(placement);
+    verdict.map_err(ScenarioError::Verify)
+}
+
+fn format(n: &mut Narrator<'_>, backend: &mut dyn Backend, report: &mut Report) -> Result<()> {
+    n.heading("format")?;
+    n.command(&format!("mkfs.ext4 -q /dev/mapper/{DEVICE}"))?;
+    match backend.run_on_device(DEVICE, "mkfs.ext4", &["-q"]) {
+        Err(BackendError::Unsupported(why)) => {
+            n.note(&format!("skipped: {why}"))?;
+            return Ok(());
+        }
+        other => n.output(&other?)?,
+    }
+    let mount_point = backend.scratch_dir().join("mnt");
+    std::fs::create_dir_all(&mount_point)
+        .map_err(|e| BackendError::io(format!("creating {}", mount_point.display()), e))?;
+    n.command(&format!("mount /dev/mapper/{DEVICE} mnt"))?;
+    backend.mount(DEVICE, &mount_point)?;
+    let used = (|| -> std::io::Result<Vec<String>> {
+        n.command("echo hello > mnt/test.txt && cp mnt/test.txt mnt/copy.txt")?;
+        std::fs::write(mount_point.join("test.txt"), "hello\n")?;
+        std::fs::copy(mount_point.join("test.txt"), mount_point.join("copy.txt"))?;
+        n.command("ls mnt")?;
+        let mut names: Vec<String> = std::fs::read_dir(&mount_point)?
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        n.output(&names.join("  "))?;
+        Ok(names)
+    })();
+    n.command("umount mnt")?;
+    let unmounted = backend.unmount(&mount_point);
+    report.files = used.map_err(|e| BackendError::io("using the new file system", e))?;
+    unmounted?;
+    Ok(())
+}
+
+fn teardown(
+    n: &mut Narrator<'_>,
+    backend: &mut dyn Backend,
+    options: &Options,
+    session: &mut Session,
+) -> Result<()> {
+    n.heading("teardown")?;
+    // A device left by an earlier run names its loop device in its table.
+    let loop_device = match session.loop_device.take() {
+        Some(device) => Some(device),
+        None => loop_device_of(backend)?,
+    };
+    n.command(&format!("dmsetup remove {DEVICE}"))?;
+    backend.remove(DEVICE)?;
+    if let Some(device) = loop_device {
+        n.command(&format!("losetup -d {device}"))?;
+        backend.detach_loop(&device)?;
+    }
+    n.command(&format!("rmmod {}", options.stage.target))?;
+    backend.unload_stage(&options.stage)?;
+    let file = session
+        .backing_file
+        .take()
+        .unwrap_or_else(|| backend.scratch_dir().join(BACKING_FILE));
+    n.command(&format!("rm {BACKING_FILE}"))?;
+    std::fs::remove_file(&file)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|e| BackendError::io(format!("removing {}", file.display()), e))?;
+    n.kernel_log(backend)?;
+    Ok(())
+}
+
+/// The loop device a live table points at (`7:N` is `/dev/loopN`).
+fn loop_device_of(backend: &mut dyn Backend) -> Result<Option<String>> {
+    let live = backend.table(DEVICE, TableSlot::Live)?;
+    Ok(live.iter().find_map(|line| {
+        let device = line.params.split_whitespace().next()?;
+        let minor = device.strip_prefix("7:")?;
+        Some(format!("/dev/loop{minor}"))
+    }))
+}
