@@ -1,0 +1,355 @@
+//! The simulator follows the kernel's rules: table checks with the kernel's
+//! messages, the device life cycle, and bios split at table-line boundaries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dm_workbook::SECTOR_SIZE;
+use dm_workbook::dm::TableSlot;
+use dm_workbook::errno::Errno;
+use dm_workbook::sim::bio::{BlkStatus, DevT};
+use dm_workbook::sim::target::StatusType;
+use dm_workbook::sim::trace::TraceEvent;
+use dm_workbook::sim::{DM_MAJOR, Simulator, Submission};
+use dm_workbook::table::{Table, TableLine};
+use dm_workbook::targets::hello::HelloTarget;
+use proptest::prelude::*;
+
+/// A simulator with `hello_target` registered and one backing file of
+/// `sectors` sectors on /dev/loop0.
+fn sim_with_disk(sectors: u64) -> (Simulator, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("disk.img");
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(sectors * SECTOR_SIZE)
+        .unwrap();
+    let mut sim = Simulator::new();
+    sim.register_target(Arc::new(HelloTarget)).unwrap();
+    assert_eq!(sim.attach_loop(&file).unwrap(), "/dev/loop0");
+    (sim, dir, file)
+}
+
+/// Create `name` with `table` (text) and resume it, as `dmsetup create` does.
+fn create(sim: &mut Simulator, name: &str, table: &str) -> Result<(), dm_workbook::dm::DmError> {
+    sim.create(name)?;
+    let loaded = sim
+        .load(name, &Table::parse(table).unwrap())
+        .and_then(|()| sim.resume(name));
+    if loaded.is_err() {
+        sim.remove(name).unwrap();
+    }
+    loaded
+}
+
+fn refusal(table: &str) -> (Errno, String) {
+    let (mut sim, _dir, _file) = sim_with_disk(2048);
+    let err = create(&mut sim, "t", table).unwrap_err();
+    assert!(
+        sim.devices().is_empty(),
+        "a refused create leaves no device"
+    );
+    (err.errno, err.reason().unwrap_or_default().to_string())
+}
+
+#[test]
+fn table_rules_give_the_kernels_messages() {
+    let cases = [
+        (
+            "0 0 zero",
+            "device-mapper: table: 254:0: zero-length target",
+        ),
+        (
+            "0 8 striped_nonsense",
+            "device-mapper: table: 254:0: striped_nonsense: unknown target type",
+        ),
+        (
+            "8 8 zero",
+            "device-mapper: table: 254:0: zero: Gap in table (-EINVAL)",
+        ),
+        (
+            "0 8 zero\n16 8 zero",
+            "device-mapper: table: 254:0: zero: Gap in table (-EINVAL)",
+        ),
+        (
+            "0 16 zero\n8 8 zero",
+            "device-mapper: table: 254:0: zero: Gap in table (-EINVAL)",
+        ),
+        (
+            "0 8 zero extra",
+            "device-mapper: table: 254:0: zero: No arguments required (-EINVAL)",
+        ),
+        (
+            "0 8 linear /dev/loop0",
+            "device-mapper: table: 254:0: linear: Invalid argument count (-EINVAL)",
+        ),
+        (
+            "0 8 linear /dev/nosuch 0",
+            "device-mapper: table: 254:0: linear: Device lookup failed (-ENODEV)",
+        ),
+    ];
+    for (table, reason) in cases {
+        let (errno, got) = refusal(table);
+        // The ioctl returns the constructor's errno; dmsetup prints its text.
+        let expected = if reason.ends_with("(-ENODEV)") {
+            Errno::ENODEV
+        } else {
+            Errno::EINVAL
+        };
+        assert_eq!(errno, expected, "{table}");
+        assert_eq!(got, reason, "{table}");
+    }
+}
+
+#[test]
+fn hello_target_refuses_bad_arguments_like_its_c_twin() {
+    let base = "0 2048 hello_target";
+    let cases = [
+        (
+            format!("{base} /dev/loop0"),
+            "Invalid argument count (-EINVAL)",
+        ),
+        (
+            format!("{base} /dev/loop0 0 extra"),
+            "Invalid argument count (-EINVAL)",
+        ),
+        (
+            format!("{base} /dev/loop0 abc"),
+            "Invalid device sector (-EINVAL)",
+        ),
+        (
+            format!("{base} /dev/loop0 -1"),
+            "Invalid device sector (-EINVAL)",
+        ),
+        (
+            format!("{base} /dev/loop0 12x"),
+            "Invalid device sector (-EINVAL)",
+        ),
+        (
+            format!("{base} /dev/loop0 18446744073709551616"),
+            "Invalid device sector (-EINVAL)",
+        ),
+        (
+            format!("{base} /dev/nosuch 0"),
+            "Device lookup failed (-ENODEV)",
+        ),
+        (
+            format!("{base} /dev/null 0"),
+            "Device lookup failed (-ENODEV)",
+        ),
+        (format!("{base} 7:9 0"), "Device lookup failed (-ENXIO)"),
+    ];
+    for (table, reason) in cases {
+        let (_, got) = refusal(&table);
+        assert_eq!(
+            got,
+            format!("device-mapper: table: 254:0: hello_target: {reason}"),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn an_offset_past_the_device_end_is_refused_by_the_core() {
+    let (errno, got) = refusal("0 2048 hello_target /dev/loop0 1");
+    assert_eq!(errno, Errno::EINVAL);
+    assert_eq!(
+        got,
+        "device-mapper: table: 254:0: loop0 too small for target: start=1, len=2048, dev_size=2048"
+    );
+    // The same line fits when it is one sector shorter.
+    let (mut sim, _dir, _file) = sim_with_disk(2048);
+    create(&mut sim, "t", "0 2047 hello_target /dev/loop0 1").unwrap();
+}
+
+#[test]
+fn a_reload_past_the_device_end_fails_at_resume_and_keeps_the_live_table() {
+    let (mut sim, _dir, _file) = sim_with_disk(2048);
+    create(&mut sim, "t", "0 2048 hello_target /dev/loop0 0").unwrap();
+    sim.load(
+        "t",
+        &Table::parse("0 2048 hello_target /dev/loop0 8").unwrap(),
+    )
+    .unwrap();
+    let err = sim.resume("t").unwrap_err();
+    assert_eq!(err.errno, Errno::EINVAL);
+    let live = sim.status("t", TableSlot::Live, StatusType::Table).unwrap();
+    assert_eq!(live, vec![TableLine::new(0, 2048, "hello_target", "7:0 0")]);
+    assert!(sim.info("t").unwrap().inactive_table);
+}
+
+#[test]
+fn the_life_cycle_moves_tables_between_slots() {
+    let (mut sim, _dir, _file) = sim_with_disk(2048);
+    let info = sim.create("d").unwrap();
+    assert_eq!(info.dev, DevT::new(DM_MAJOR, 0));
+    assert!(!info.live_table && !info.inactive_table);
+    assert_eq!(sim.create("d").unwrap_err().errno, Errno::EBUSY);
+
+    sim.load("d", &Table::parse("0 8 zero").unwrap()).unwrap();
+    let info = sim.info("d").unwrap();
+    assert!(!info.live_table && info.inactive_table);
+
+    sim.resume("d").unwrap();
+    let info = sim.info("d").unwrap();
+    assert!(info.live_table && !info.inactive_table);
+    assert_eq!(info.target_count, 1);
+
+    sim.load("d", &Table::parse("0 8 error").unwrap()).unwrap();
+    sim.clear("d").unwrap();
+    assert!(!sim.info("d").unwrap().inactive_table);
+
+    sim.remove("d").unwrap();
+    assert_eq!(sim.info("d").unwrap_err().errno, Errno::ENXIO);
+}
+
+#[test]
+fn a_suspended_device_holds_bios_until_resume() {
+    let (mut sim, _dir, file) = sim_with_disk(64);
+    create(&mut sim, "d", "0 64 linear /dev/loop0 0").unwrap();
+    sim.suspend("d").unwrap();
+    let data = vec![7u8; 512];
+    let Submission::Deferred(id) = sim.write("d", 512, &data).unwrap() else {
+        panic!("a write to a suspended device must wait");
+    };
+    assert_eq!(std::fs::read(&file).unwrap()[512..1024], [0u8; 512]);
+    assert!(sim.take_completed(id).is_none());
+    sim.resume("d").unwrap();
+    let done = sim.take_completed(id).expect("runs on resume");
+    assert_eq!(done.status, BlkStatus::Ok);
+    assert_eq!(std::fs::read(&file).unwrap()[512..1024], data[..]);
+}
+
+#[test]
+fn a_device_under_another_is_busy_and_io_passes_through_both() {
+    let (mut sim, _dir, file) = sim_with_disk(64);
+    create(&mut sim, "lower", "0 32 linear /dev/loop0 32").unwrap();
+    create(&mut sim, "upper", "0 16 linear /dev/mapper/lower 8").unwrap();
+    assert_eq!(sim.info("lower").unwrap().open_count, 1);
+    assert_eq!(sim.remove("lower").unwrap_err().errno, Errno::EBUSY);
+    let data = vec![9u8; 512];
+    let Submission::Done(bio) = sim.write("upper", 0, &data).unwrap() else {
+        panic!("not suspended");
+    };
+    assert_eq!(bio.status, BlkStatus::Ok);
+    // upper 0 -> lower 8 -> loop0 40
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(bytes[40 * 512..41 * 512], data[..]);
+    sim.remove("upper").unwrap();
+    sim.remove("lower").unwrap();
+}
+
+#[test]
+fn the_error_target_kills_and_zero_reads_zeroes() {
+    let (mut sim, _dir, _file) = sim_with_disk(64);
+    create(&mut sim, "d", "0 8 zero\n8 8 error").unwrap();
+    let Submission::Done(bio) = sim.read("d", 0, 4096).unwrap() else {
+        panic!()
+    };
+    assert_eq!(bio.status, BlkStatus::Ok);
+    assert!(bio.data.iter().all(|b| *b == 0));
+    let Submission::Done(bio) = sim.read("d", 4 * 512, 8 * 512).unwrap() else {
+        panic!()
+    };
+    assert_eq!(bio.status, BlkStatus::IoErr);
+}
+
+#[test]
+fn a_module_in_use_cannot_be_unloaded() {
+    let (mut sim, _dir, _file) = sim_with_disk(64);
+    create(&mut sim, "d", "0 64 hello_target /dev/loop0 0").unwrap();
+    assert_eq!(sim.unregister_target("hello_target"), Err(Errno::EBUSY));
+    assert_eq!(sim.detach_loop("/dev/loop0"), Err(Errno::EBUSY));
+    sim.remove("d").unwrap();
+    sim.unregister_target("hello_target").unwrap();
+    sim.detach_loop("/dev/loop0").unwrap();
+}
+
+/// Lines of a random linear table over a 4096-sector disk: (length, offset).
+fn linear_lines() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    prop::collection::vec((1u64..64, 0u64..2048), 1..8)
+}
+
+proptest! {
+    #[test]
+    fn table_text_round_trips(lines in prop::collection::vec(
+        (1u64..1 << 40, "[a-z][a-z_]{0,12}", prop::collection::vec("[a-z0-9:/]{1,8}", 0..4)),
+        1..6,
+    )) {
+        let mut start = 0;
+        let table = Table::new(lines.iter().map(|(len, target, args)| {
+            let line = TableLine::new(start, *len, target, &args.join(" "));
+            start += len;
+            line
+        }).collect());
+        prop_assert_eq!(Table::parse(&table.to_string()).unwrap(), table);
+    }
+
+    #[test]
+    fn table_parsing_never_panics(text in "\\PC{0,80}") {
+        let _ = Table::parse(&text);
+    }
+
+    #[test]
+    fn bios_split_at_line_ends_and_land_where_the_table_says(
+        lines in linear_lines(),
+        first in 0u64..512,
+        count in 1u64..128,
+    ) {
+        let (mut sim, _dir, file) = sim_with_disk(4096);
+        let mut start = 0;
+        let mut text = String::new();
+        for (len, offset) in &lines {
+            text += &format!("{start} {len} linear /dev/loop0 {offset}\n");
+            start += len;
+        }
+        let size = start;
+        create(&mut sim, "d", &text).unwrap();
+        let first = first % size;
+        let count = count.min(size - first);
+        let data: Vec<u8> = (0..count * 512).map(|i| (i / 512 + first) as u8 ^ 0x5a).collect();
+        sim.take_trace();
+        let Submission::Done(bio) = sim.write("d", first * 512, &data).unwrap() else {
+            panic!("not suspended");
+        };
+        prop_assert_eq!(bio.status, BlkStatus::Ok);
+
+        // Each piece stays inside one line, and the pieces tile the bio.
+        let mut expect = first;
+        for event in sim.take_trace() {
+            if let TraceEvent::Clone { line, sector, sectors, .. } = event {
+                let line_start: u64 = lines[..line].iter().map(|l| l.0).sum();
+                prop_assert_eq!(sector, expect);
+                prop_assert!(sector >= line_start && sector + sectors <= line_start + lines[line].0);
+                expect += sectors;
+            }
+        }
+        prop_assert_eq!(expect, first + count);
+
+        // Sector by sector, the data is where the table maps it... unless a later
+        // sector of the same bio was mapped to the same place (overlapping offsets).
+        let bytes = std::fs::read(&file).unwrap();
+        let place = |s: u64| {
+            let mut begin = 0;
+            for (len, offset) in &lines {
+                if s < begin + len { return offset + (s - begin); }
+                begin += len;
+            }
+            unreachable!()
+        };
+        for s in first..first + count {
+            let last_writer = (first..first + count).rev().find(|t| place(*t) == place(s)).unwrap();
+            let want = &data[((last_writer - first) * 512) as usize..][..512];
+            let at = (place(s) * 512) as usize;
+            prop_assert_eq!(&bytes[at..at + 512], want);
+        }
+        // Reading back through the device sees the disk as it is now.
+        let Submission::Done(back) = sim.read("d", first * 512, count * 512).unwrap() else {
+            panic!("not suspended");
+        };
+        for s in first..first + count {
+            let at = (place(s) * 512) as usize;
+            prop_assert_eq!(&back.data[((s - first) * 512) as usize..][..512], &bytes[at..at + 512]);
+        }
+    }
+}
