@@ -1,0 +1,7 @@
+//! The book's inline Rust listings, compiled and run one by one.
+//!
+//! `build.rs` hands every chapter under `book/src` to skeptic, which writes one
+//! test per Rust block into `skeptic-tests.rs`. Blocks that `{{#include}}` a
+//! file are left out there: those files are compiled and tested by the crate.
+
+include!(concat!(env!("OUT_DIR"), "/skeptic-tests.rs"));
