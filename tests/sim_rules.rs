@@ -353,3 +353,85 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn striped_spreads_chunks_round_robin_and_splits_at_chunk_boundaries() {
+    let (mut sim, dir, file0) = sim_with_disk(64);
+    let file1 = dir.path().join("disk1.img");
+    std::fs::File::create(&file1)
+        .unwrap()
+        .set_len(64 * SECTOR_SIZE)
+        .unwrap();
+    assert_eq!(sim.attach_loop(&file1).unwrap(), "/dev/loop1");
+    // Two stripes of 8-sector chunks: chunk 0 -> loop0, chunk 1 -> loop1, ...
+    create(&mut sim, "s", "0 64 striped 2 8 /dev/loop0 0 /dev/loop1 16").unwrap();
+    assert_eq!(
+        sim.status("s", TableSlot::Live, StatusType::Table).unwrap()[0].params,
+        "2 8 7:0 0 7:1 16"
+    );
+    assert_eq!(
+        sim.status("s", TableSlot::Live, StatusType::Info).unwrap()[0].params,
+        "2 7:0 7:1 1 AA"
+    );
+    sim.take_trace();
+    // Sectors 4..20 cross two chunk boundaries: three pieces.
+    let data: Vec<u8> = (0..16 * 512).map(|i| (i / 512) as u8 + 1).collect();
+    let Submission::Done(bio) = sim.write("s", 4 * 512, &data).unwrap() else {
+        panic!()
+    };
+    assert_eq!(bio.status, BlkStatus::Ok);
+    let pieces: Vec<(u64, u64)> = sim
+        .take_trace()
+        .into_iter()
+        .filter_map(|e| match e {
+            TraceEvent::Clone {
+                sector, sectors, ..
+            } => Some((sector, sectors)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pieces, vec![(4, 4), (8, 8), (16, 4)]);
+    let disk0 = std::fs::read(&file0).unwrap();
+    let disk1 = std::fs::read(&file1).unwrap();
+    // sector 4 (chunk 0) -> loop0 sector 4; sector 8 (chunk 1) -> loop1 16 + 0;
+    // sector 16 (chunk 2, second row of stripe 0) -> loop0 sector 8.
+    assert_eq!(disk0[4 * 512], 1);
+    assert_eq!(disk1[16 * 512], 5);
+    assert_eq!(disk0[8 * 512], 13);
+}
+
+#[test]
+fn striped_refuses_shapes_that_do_not_divide() {
+    let (mut sim, _dir, _file) = sim_with_disk(64);
+    let cases = [
+        ("0 64 striped 2", "Not enough arguments"),
+        ("0 64 striped 0 8", "Invalid stripe count"),
+        ("0 64 striped 2 x", "Invalid chunk_size"),
+        (
+            "0 63 striped 2 8 /dev/loop0 0 /dev/loop0 32",
+            "Target length not divisible by number of stripes",
+        ),
+        (
+            "0 48 striped 2 16 /dev/loop0 0 /dev/loop0 32",
+            "Target length not divisible by chunk size",
+        ),
+        (
+            "0 64 striped 2 8 /dev/loop0 0",
+            "Not enough destinations specified",
+        ),
+        (
+            "0 64 striped 2 8 /dev/loop0 0 /dev/nosuch 0",
+            "Couldn't parse stripe destination",
+        ),
+    ];
+    for (table, reason) in cases {
+        let err = create(&mut sim, "s", table).unwrap_err();
+        assert!(
+            err.reason().unwrap().contains(reason),
+            "{table}: {:?}",
+            err.log
+        );
+    }
+    // Nothing stays open after the failures.
+    sim.detach_loop("/dev/loop0").unwrap();
+}

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::SECTOR_SIZE;
@@ -87,9 +88,17 @@ impl BuiltTable {
     }
 }
 
+/// Why the core refused a table: the errno the ioctl returns and the lines it
+/// logged.
+type Refusal = (Errno, Vec<String>);
+
+/// What `ctr` produced for one line: the target, the `dm_target` fields it may
+/// have changed, and the devices it opened.
+type LiveLineParts = (Box<dyn Target>, TargetInfo, Vec<DevT>);
+
 struct MappedDevice {
     minor: u32,
-    live: Option<Arc<BuiltTable>>,
+    live: Option<Rc<BuiltTable>>,
     inactive: Option<BuiltTable>,
     suspended: bool,
     event_nr: u32,
@@ -136,8 +145,8 @@ impl Default for Simulator {
 }
 
 impl Simulator {
-    /// A core with `dm-mod`'s built-in targets (`linear`, `striped` is left out,
-    /// `error`) registered, `zero` available as a loadable module, and `/dev/null`.
+    /// A core with `dm-mod`'s built-in targets (`error`, `linear`, `striped`)
+    /// registered, `zero` available as a loadable module, and `/dev/null`.
     pub fn new() -> Simulator {
         let mut sim = Simulator {
             registered: Vec::new(),
@@ -387,14 +396,12 @@ impl Simulator {
         // The first table a device gets also sets up its request queue, and the
         // queue limits are computed from the table's devices then and there
         // (`dm_setup_md_queue`); later tables are checked when resumed.
-        if first_bind {
-            if let Err(mut log) = self.check_device_areas(&md_name, &built) {
-                log.push(format!(
-                    "device-mapper: ioctl: unable to set up device queue for new table."
-                ));
-                self.destroy_table(built);
-                return Err(self.fail(Ioctl::Reload, name, Errno::EINVAL, log));
-            }
+        if first_bind && let Err(mut log) = self.check_device_areas(&md_name, &built) {
+            log.push(
+                "device-mapper: ioctl: unable to set up device queue for new table.".to_string(),
+            );
+            self.destroy_table(built);
+            return Err(self.fail(Ioctl::Reload, name, Errno::EINVAL, log));
         }
         let old = {
             let md = self.mapped.get_mut(name).expect("looked up above");
@@ -426,15 +433,12 @@ impl Simulator {
         }
         for line in &table.lines {
             match self.add_target(md_name, &built, line) {
-                Ok((target, devices)) => {
+                Ok((target, info, devices)) => {
                     built.devices.extend(devices);
                     *self.type_users.entry(line.target.clone()).or_default() += 1;
                     built.lines.push(LiveLine {
                         line: line.clone(),
-                        info: TargetInfo {
-                            begin: line.start,
-                            len: line.length,
-                        },
+                        info,
                         target,
                     });
                 }
@@ -454,7 +458,7 @@ impl Simulator {
         md_name: &str,
         built: &BuiltTable,
         line: &TableLine,
-    ) -> Result<(Box<dyn Target>, Vec<DevT>), (Errno, Vec<String>)> {
+    ) -> Result<LiveLineParts, Refusal> {
         let kind = &line.target;
         if line.length == 0 {
             return Err((
@@ -490,6 +494,7 @@ impl Simulator {
             info: TargetInfo {
                 begin: line.start,
                 len: line.length,
+                max_io_len: 0,
             },
             error: "Unknown error",
             opened: Vec::new(),
@@ -497,7 +502,7 @@ impl Simulator {
         match target_type.ctr(&mut ctx, &argv) {
             Ok(target) => {
                 let opened = std::mem::take(&mut ctx.opened);
-                Ok((target, opened))
+                Ok((target, ctx.info, opened))
             }
             Err(errno) => {
                 let (reason, opened) = (ctx.error, std::mem::take(&mut ctx.opened));
@@ -546,10 +551,10 @@ impl Simulator {
     }
 
     fn hold(&mut self, dev: DevT, delta: i32) {
-        if dev.major == LOOP_MAJOR {
-            if let Some(l) = self.loops.get_mut(&dev.minor) {
-                l.holders = l.holders.saturating_add_signed(delta);
-            }
+        if dev.major == LOOP_MAJOR
+            && let Some(l) = self.loops.get_mut(&dev.minor)
+        {
+            l.holders = l.holders.saturating_add_signed(delta);
         }
     }
 
@@ -610,7 +615,7 @@ impl Simulator {
                 .get_mut(name)
                 .expect("exists")
                 .live
-                .replace(Arc::new(next));
+                .replace(Rc::new(next));
             if let Some(old) = old {
                 self.drop_live(old);
             }
@@ -627,8 +632,8 @@ impl Simulator {
         Ok(())
     }
 
-    fn drop_live(&mut self, table: Arc<BuiltTable>) {
-        if let Ok(table) = Arc::try_unwrap(table) {
+    fn drop_live(&mut self, table: Rc<BuiltTable>) {
+        if let Ok(table) = Rc::try_unwrap(table) {
             self.destroy_table(table);
         }
     }
@@ -818,7 +823,7 @@ impl Simulator {
         while sector < last {
             let index = table.find(sector).expect("sector checked against size");
             let line = &table.lines[index];
-            let piece_end = last.min(line.info.begin + line.info.len);
+            let piece_end = last.min(piece_limit(&line.info, sector));
             let from = ((sector - bio.sector) * SECTOR_SIZE) as usize;
             let to = ((piece_end - bio.sector) * SECTOR_SIZE) as usize;
             let clone = Bio {
@@ -962,8 +967,21 @@ impl Simulator {
     }
 }
 
+/// `max_io_len()` in dm.c: where the piece starting at `sector` must end at
+/// the latest: the line's end, or the next multiple of `max_io_len` counted
+/// from the line's start.
+fn piece_limit(info: &TargetInfo, sector: u64) -> u64 {
+    let line_end = info.begin + info.len;
+    if info.max_io_len == 0 {
+        return line_end;
+    }
+    let offset = info.target_offset(sector);
+    let boundary = sector + (info.max_io_len - offset % info.max_io_len);
+    line_end.min(boundary)
+}
+
 fn check_alignment(name: &str, offset: u64, len: u64) -> Result<(), DmError> {
-    if offset % SECTOR_SIZE != 0 || len % SECTOR_SIZE != 0 {
+    if !offset.is_multiple_of(SECTOR_SIZE) || !len.is_multiple_of(SECTOR_SIZE) {
         return Err(DmError {
             ioctl: Ioctl::Info,
             device: name.to_string(),
@@ -991,6 +1009,10 @@ impl CtrContext for Ctr<'_> {
 
     fn set_error(&mut self, reason: &'static str) {
         self.error = reason;
+    }
+
+    fn set_max_io_len(&mut self, len: u64) {
+        self.info.max_io_len = len;
     }
 
     /// `dm_get_device`: `major:minor` is taken as it is; anything else is a path

@@ -20,6 +20,9 @@ pub struct TargetInfo {
     pub begin: u64,
     /// `ti->len`.
     pub len: u64,
+    /// `ti->max_io_len`: if not 0, the core never hands `map` a bio that
+    /// crosses a multiple of this many sectors, counted from `begin`.
+    pub max_io_len: u64,
 }
 
 impl TargetInfo {
@@ -66,6 +69,8 @@ pub trait CtrContext {
     fn info(&self) -> TargetInfo;
     /// `ti->error = reason`: the message the core logs when `ctr` fails.
     fn set_error(&mut self, reason: &'static str);
+    /// `dm_set_target_max_io_len(ti, len)`: split bios at multiples of `len`.
+    fn set_max_io_len(&mut self, len: u64);
     /// `dm_get_device(ti, path, dm_table_get_mode(ti->table), &dev)`: open a
     /// block device by path or `major:minor`, for the life of the table.
     fn get_device(&mut self, path: &str) -> Result<DmDev, Errno>;
