@@ -2,32 +2,44 @@
 //!
 //! - `lab`: boot a real Debian kernel in qemu and run a chapter or a script in it.
 //! - `listings`: prove that every code block in the book is tested.
+//! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 
+mod apt;
+#[allow(dead_code)] // called by the lab once it runs chapter 3
+mod equivalence;
 mod lab;
 mod listings;
+mod provision;
 
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "dm-workbook's maintainer tasks")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    task: Task,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum Task {
     /// Boot a real kernel in qemu and run a chapter's scenario or a script in it.
     Lab(lab::LabArgs),
     /// List every fenced block in the book with how it is tested.
     Listings(listings::ListingsArgs),
+    /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
+    ProvisionCheck(provision::ProvisionArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Lab(args) => lab::run(args),
-        Command::Listings(args) => listings::run(args),
+    let result = match cli.task {
+        Task::Lab(args) => lab::run(args),
+        Task::Listings(args) => listings::run(args),
+        Task::ProvisionCheck(args) => provision::run(args),
     };
     match result {
         Ok(code) => code,
@@ -36,4 +48,43 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// The repository's top folder (xtask lives one below it).
+pub fn repo_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(PathBuf::from)
+        .context("xtask has no parent folder")
+}
+
+/// Downloads, chroots and boot kits live here, outside the repository:
+/// `$DMW_CACHE`, or `~/.cache/dm-workbook`.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("DMW_CACHE") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("neither DMW_CACHE nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache/dm-workbook"))
+}
+
+/// Run a command; fail with its last lines of output if it fails.
+pub fn run_checked(cmd: &mut Command) -> Result<()> {
+    let output = cmd
+        .output()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr).into_owned()
+            + &String::from_utf8_lossy(&output.stdout);
+        let tail: Vec<&str> = text.lines().rev().take(10).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "{:?} failed ({}):\n{}",
+            cmd.get_program(),
+            output.status,
+            tail.join("\n")
+        );
+    }
+    Ok(())
 }
