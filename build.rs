@@ -125,10 +125,10 @@ fn include_paths(body: &str) -> Option<Vec<String>> {
         let after = &rest[at + 3..];
         let Some(end) = after.find("}}") else { break };
         let mut words = after[..end].split_whitespace();
-        if words.next().is_some_and(|d| d.ends_with("include")) {
-            if let Some(arg) = words.next() {
-                paths.push(arg.split(':').next().unwrap_or(arg).to_string());
-            }
+        if words.next().is_some_and(|d| d.ends_with("include"))
+            && let Some(arg) = words.next()
+        {
+            paths.push(arg.split(':').next().unwrap_or(arg).to_string());
         }
         rest = &after[end + 2..];
     }

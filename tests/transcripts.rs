@@ -74,19 +74,19 @@ fn parse(text: &str) -> Result<Transcript, String> {
     let mut output = rest.to_string();
     let mut status = 0;
     let trailer = format!("{STATUS_TRAILER}\n");
-    if let Some(at) = output.rfind(&trailer) {
-        if at == 0 || output[..at].ends_with('\n') {
-            let code = output[at + trailer.len()..].trim();
-            status = code
-                .parse()
-                .map_err(|_| format!("`{STATUS_TRAILER}` is followed by `{code}`"))?;
-            if status == 0 {
-                return Err(format!(
-                    "a `{STATUS_TRAILER}` trailer of 0 is implied: drop it"
-                ));
-            }
-            output.truncate(at);
+    if let Some(at) = output.rfind(&trailer)
+        && (at == 0 || output[..at].ends_with('\n'))
+    {
+        let code = output[at + trailer.len()..].trim();
+        status = code
+            .parse()
+            .map_err(|_| format!("`{STATUS_TRAILER}` is followed by `{code}`"))?;
+        if status == 0 {
+            return Err(format!(
+                "a `{STATUS_TRAILER}` trailer of 0 is implied: drop it"
+            ));
         }
+        output.truncate(at);
     }
     Ok(Transcript {
         header: header.to_string(),
@@ -164,12 +164,13 @@ fn normalise(text: &str, tmpdir: &Path) -> String {
             let end = if line.ends_with('\n') { "\n" } else { "" };
             line = format!("{} copied, $ELAPSED{end}", &line[..at]);
         }
-        if let Some(rest) = line.strip_prefix('[') {
-            if let Some((stamp, after)) = rest.split_once("] ") {
-                let stamp = stamp.trim();
-                if !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                    line = format!("[$TIME] {after}");
-                }
+        if let Some((stamp, after)) = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once("] "))
+        {
+            let stamp = stamp.trim();
+            if !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                line = format!("[$TIME] {after}");
             }
         }
         out.push_str(&line);

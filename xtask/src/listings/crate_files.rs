@@ -124,13 +124,13 @@ fn mod_decls(text: &str) -> Vec<ModDecl> {
             }
             _ => None,
         };
-        if let Some(name) = decl {
-            if !gated {
-                decls.push(ModDecl {
-                    name: name.to_string(),
-                    path_attr: path_attr.clone(),
-                });
-            }
+        if let Some(name) = decl
+            && !gated
+        {
+            decls.push(ModDecl {
+                name: name.to_string(),
+                path_attr: path_attr.clone(),
+            });
         }
         gated = false;
         path_attr = None;
