@@ -22,7 +22,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
-use classify::{Block, Repo, Verdict};
+use classify::{Block, How, Repo, Verdict};
 
 #[derive(clap::Args)]
 pub struct ListingsArgs {
@@ -84,6 +84,7 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
     };
 
     let (mut total, mut tested) = (0usize, 0usize);
+    let mut shown_transcripts = BTreeSet::new();
     for chapter in &chapters {
         let text = repo
             .read(&chapter.path)
@@ -107,6 +108,9 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
             match classify::classify(&block, &chapter.path, &repo) {
                 Verdict::Tested(how) => {
                     tested += 1;
+                    if let How::Transcript { file, .. } = &how {
+                        shown_transcripts.insert(file.clone());
+                    }
                     if !args.quiet {
                         println!("  {}:{line} {lang}: {how}", chapter.path.display());
                     }
@@ -119,6 +123,9 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
                 }
             }
         }
+    }
+    for note in strays(&repo, &chapters, &shown_transcripts) {
+        println!("note: {note}");
     }
     let untested = total - tested;
     println!("listings: {total} total, {tested} tested, {untested} untested");
@@ -184,6 +191,43 @@ fn chapters(root: &Path, book_src: &Path) -> Result<Vec<Chapter>> {
         }
     }
     Ok(chapters)
+}
+
+/// Files that look like part of the book but are not: Markdown files that
+/// SUMMARY.md does not list (mdBook ignores them, though skeptic still tests
+/// their Rust), and transcripts no chapter shows (still rerun by the test).
+fn strays(repo: &Checkout, chapters: &[Chapter], shown: &BTreeSet<PathBuf>) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = dir.join(entry.file_name());
+            if root.join(&path).is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo.root, &repo.book_src, &mut files);
+    files.sort();
+    let listed: BTreeSet<&Path> = chapters.iter().map(|c| c.path.as_path()).collect();
+    let transcripts = repo.book_src.join("transcripts");
+    let mut notes = Vec::new();
+    for file in files {
+        let is_md = file.extension().is_some_and(|e| e == "md");
+        if is_md && !listed.contains(file.as_path()) && !file.ends_with("SUMMARY.md") {
+            notes.push(format!(
+                "{} is not in SUMMARY.md, so it is not part of the book",
+                file.display()
+            ));
+        } else if file.parent() == Some(transcripts.as_path()) && !shown.contains(&file) {
+            notes.push(format!("{} is shown by no chapter", file.display()));
+        }
+    }
+    notes
 }
 
 /// Every code block of a chapter with the line it starts on (from 1).
