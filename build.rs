@@ -35,9 +35,16 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let copies_root = out_dir.join("book-src");
     let mut copies = Vec::new();
+    let mut refused = Vec::new();
     for chapter in &chapters {
         println!("cargo:rerun-if-changed={}", chapter.display());
         let text = fs::read_to_string(chapter)?;
+        for (line, attr) in weakened_blocks(&text) {
+            refused.push(format!(
+                "{}:{line}: `{attr}` would let this listing skip or pass without running",
+                chapter.strip_prefix(&root).unwrap_or(chapter).display()
+            ));
+        }
         let (text, included) = blank_include_blocks(&text);
         for path in included {
             let dir = chapter.parent().unwrap_or(&src);
@@ -56,7 +63,35 @@ fn main() -> Result<(), Box<dyn Error>> {
         // its output.
         write_if_changed(&out_dir.join("skeptic-tests.rs"), "")?;
     }
+    // skeptic honours these attributes by weakening the test it writes; the
+    // test below fails instead, so `cargo test` alone cannot go green on one.
+    let mut guard = String::from(
+        "#[test]\nfn no_listing_skips_or_weakens_its_test() {\n    let refused: &[&str] = &[\n",
+    );
+    for reason in &refused {
+        guard.push_str(&format!("        {reason:?},\n"));
+    }
+    guard.push_str("    ];\n    assert!(refused.is_empty(), \"{}\", refused.join(\"\\n\"));\n}\n");
+    write_if_changed(&out_dir.join("listing-guard.rs"), &guard)?;
     Ok(())
+}
+
+/// Rust blocks (as skeptic reads info strings) carrying an attribute that makes
+/// skeptic ignore the block, only compile it, or accept a panic (which a
+/// compile error also produces): their line and the attribute.
+fn weakened_blocks(text: &str) -> Vec<(usize, String)> {
+    const WEAKENING: &[&str] = &["ignore", "no_run", "should_panic", "compile_fail"];
+    let mut found = Vec::new();
+    for (event, range) in Parser::new(text).into_offset_iter() {
+        if let Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) = event {
+            let line = text[..range.start].matches('\n').count() + 1;
+            let tokens = info.split(|c: char| !(c == '_' || c == '-' || c.is_alphanumeric()));
+            for token in tokens.filter(|t| WEAKENING.contains(t)) {
+                found.push((line, token.to_string()));
+            }
+        }
+    }
+    found
 }
 
 /// Every `.md` file under `dir`, recursively.

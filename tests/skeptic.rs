@@ -5,3 +5,7 @@
 //! file are left out there: those files are compiled and tested by the crate.
 
 include!(concat!(env!("OUT_DIR"), "/skeptic-tests.rs"));
+
+// Fails, naming the block, if a Rust listing asks skeptic to skip it, only
+// compile it, or expect a panic (see `build.rs`).
+include!(concat!(env!("OUT_DIR"), "/listing-guard.rs"));
