@@ -1,1 +1,801 @@
-//! The real kernel as a backend (feature `kernel`). Being written.
+//! The running kernel as a [`Backend`] (feature `kernel`).
+//!
+//! Device-mapper requests go through `/dev/mapper/control` with the
+//! `devicemapper` crate's ioctls; loop devices, module loading, mounts and
+//! direct I/O through `nix` and `std`. Nothing here needs udev: no udev cookie
+//! is waited for when udev is not running, and device nodes come from devtmpfs
+//! (`/dev/dm-<minor>`) or are made by the backend.
+//!
+//! When the kernel refuses a request, the error carries the device-mapper lines
+//! the kernel logged during the call (`/dev/kmsg`): the errno says *that* a
+//! table was refused, the log says *why*.
+
+mod kmsg;
+mod loopdev;
+mod module;
+mod node;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions};
+
+use super::{Backend, BackendError, BackendKind, ModuleStage, OpenOptions, Result};
+use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot, TargetVersion};
+use crate::errno::Errno;
+use crate::sim::bio::DevT;
+use crate::table::{ParseError, Table, TableLine};
+
+pub use kmsg::{Record, is_device_mapper_line, parse_record};
+
+/// The device-mapper control node.
+pub const CONTROL_PATH: &str = "/dev/mapper/control";
+
+/// `DM_MAX_TYPE_NAME` in `include/uapi/linux/dm-ioctl.h`, less the closing NUL.
+const MAX_TARGET_NAME: usize = 15;
+
+/// Where udev keeps its control socket; the `devicemapper` crate waits for
+/// udev to confirm each resume and remove when this exists.
+const UDEV_CONTROL: &str = "/run/udev/control";
+
+/// The udev rule that confirms device-mapper events (`dmsetup udevcomplete`).
+const DM_NOTIFY_RULE: &str = "95-dm-notify.rules";
+
+/// Folders searched for programs besides `$PATH` (a user's `$PATH` often lacks
+/// the `sbin` ones, where `mkfs.ext4` lives).
+const SBIN_DIRS: [&str; 4] = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/bin"];
+
+/// The machine's own kernel, driven as `dmsetup`, `losetup` and `insmod` drive it.
+pub struct KernelBackend {
+    dm: DM,
+    kmsg: kmsg::Kmsg,
+    release: String,
+    scratch: PathBuf,
+    /// A prebuilt module to load instead of building a stage.
+    module_ko: Option<PathBuf>,
+    /// The kernel module loaded for each target, so `unload_stage` removes
+    /// the one that `load_stage` inserted.
+    loaded: HashMap<String, String>,
+}
+
+impl KernelBackend {
+    /// Open the running kernel's device mapper with default options.
+    pub fn open() -> Result<KernelBackend> {
+        KernelBackend::open_with(&OpenOptions::default())
+    }
+
+    /// Open the running kernel's device mapper. Needs root and
+    /// `/dev/mapper/control`.
+    pub fn open_with(options: &OpenOptions) -> Result<KernelBackend> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(BackendError::NotRoot(format!(
+                "{CONTROL_PATH}, loop devices and insmod are root's"
+            )));
+        }
+        if !Path::new(CONTROL_PATH).exists() {
+            return Err(BackendError::NoDeviceMapper(format!(
+                "{CONTROL_PATH} is missing: load the core with `modprobe dm-mod`"
+            )));
+        }
+        refuse_udev_without_dm_rules()?;
+        let dm = DM::new().map_err(|e| {
+            BackendError::NoDeviceMapper(format!("opening {CONTROL_PATH}: {}", one_line(&e)))
+        })?;
+        // Kernel objects outlive this process (a chapter's steps can run one
+        // per invocation), so their backing files live in a fixed folder.
+        let scratch = std::env::temp_dir().join("dm-workbook");
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| BackendError::io(format!("creating {}", scratch.display()), e))?;
+        Ok(KernelBackend {
+            dm,
+            kmsg: kmsg::Kmsg::open(),
+            release: module::kernel_release()
+                .map_err(|e| BackendError::io("reading the kernel release", e))?,
+            scratch,
+            module_ko: options.module_ko.clone(),
+            loaded: HashMap::new(),
+        })
+    }
+
+    /// One device-mapper request: log lines from before it are set aside, and
+    /// a failure carries the lines logged during it.
+    fn request<T>(
+        &mut self,
+        ioctl: Ioctl,
+        device: &str,
+        call: impl FnOnce(&DM) -> devicemapper::DmResult<T>,
+    ) -> Result<T> {
+        self.kmsg.collect();
+        call(&self.dm).map_err(|err| {
+            let log = self.kmsg.collect();
+            dm_failure(ioctl, device, &err, log)
+        })
+    }
+
+    /// The info of `name` with the size of its live table counted.
+    fn device_info(&mut self, name: &str) -> Result<DeviceInfo> {
+        let dm_name = dm_name(name)?;
+        let id = DevId::Name(dm_name);
+        let info = self.request(Ioctl::Info, name, |dm| dm.device_info(&id))?;
+        let mut device = device_info(name, &info);
+        if device.live_table {
+            // The crate keeps the header's target count to itself; the
+            // status of the live table has one entry per target.
+            let (_, lines) = self.request(Ioctl::Status, name, |dm| {
+                dm.table_status(&id, DmOptions::default())
+            })?;
+            device.target_count = lines.len() as u32;
+        }
+        Ok(device)
+    }
+
+    /// `dmsetup table` or `dmsetup status`, live or inactive.
+    fn table_status(&mut self, name: &str, slot: TableSlot, table: bool) -> Result<Vec<TableLine>> {
+        let id = DevId::Name(dm_name(name)?);
+        let mut flags = DmFlags::empty();
+        if table {
+            flags |= DmFlags::DM_STATUS_TABLE;
+        }
+        if slot == TableSlot::Inactive {
+            flags |= DmFlags::DM_QUERY_INACTIVE_TABLE;
+        }
+        let (_, lines) = self.request(Ioctl::Status, name, |dm| {
+            dm.table_status(&id, DmOptions::default().set_flags(flags))
+        })?;
+        Ok(lines
+            .into_iter()
+            .map(|(start, length, target, params)| TableLine::new(start, length, &target, &params))
+            .collect())
+    }
+
+    /// A device node for `name`, refusing to hand out one of a suspended
+    /// device for I/O (it would block until someone resumes it).
+    fn node_for_io(&mut self, name: &str) -> Result<PathBuf> {
+        if self.device_info(name)?.suspended {
+            return Err(BackendError::Suspended(name.to_string()));
+        }
+        self.device_path(name)
+    }
+
+    /// The `.ko` to insert for `stage`: the prebuilt one, or a fresh build.
+    fn module_file(&mut self, stage: &ModuleStage) -> Result<(PathBuf, Option<PathBuf>)> {
+        if let Some(ko) = &self.module_ko {
+            return Ok((ko.clone(), None));
+        }
+        let module_error = |reason: String| BackendError::Module {
+            module: stage.target.to_string(),
+            reason,
+        };
+        let sources = module::find_sources(stage.dir).ok_or_else(|| {
+            module_error(format!(
+                "no sources: {} is not in the current folder nor in {}",
+                stage.dir,
+                env!("CARGO_MANIFEST_DIR")
+            ))
+        })?;
+        let folder = Path::new(stage.dir)
+            .file_name()
+            .map_or_else(|| stage.target.into(), |f| f.to_os_string());
+        let work = self.scratch.join("build").join(folder);
+        match module::build(&sources, &work, stage.ko) {
+            Ok(ko) => Ok((ko, Some(work))),
+            Err(reason) => {
+                let _ = std::fs::remove_dir_all(&work);
+                Err(module_error(reason))
+            }
+        }
+    }
+}
+
+impl Backend for KernelBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kernel
+    }
+
+    fn describe(&self) -> String {
+        match self.dm.version() {
+            Ok((major, minor, patch)) => format!(
+                "Linux {} (device-mapper ioctl interface {major}.{minor}.{patch})",
+                self.release
+            ),
+            Err(_) => format!("Linux {}", self.release),
+        }
+    }
+
+    fn scratch_dir(&self) -> &Path {
+        &self.scratch
+    }
+
+    fn attach_loop(&mut self, file: &Path) -> Result<String> {
+        loopdev::attach(file).map_err(|e| {
+            BackendError::io(format!("attaching {} to a loop device", file.display()), e)
+        })
+    }
+
+    fn detach_loop(&mut self, device: &str) -> Result<()> {
+        loopdev::detach(device).map_err(|e| BackendError::io(format!("detaching {device}"), e))
+    }
+
+    fn load_stage(&mut self, stage: &ModuleStage) -> Result<()> {
+        let (ko, build) = self.module_file(stage)?;
+        let name = module::module_name(&ko);
+        self.kmsg.watch(&name);
+        self.kmsg.watch(stage.target);
+        self.kmsg.collect();
+        let inserted = module::insert(&ko);
+        // The module lives in the kernel now (or failed to); the build is spent.
+        if let Some(work) = build {
+            let _ = std::fs::remove_dir_all(work);
+        }
+        match inserted {
+            Ok(()) => {
+                self.loaded.insert(stage.target.to_string(), name);
+                Ok(())
+            }
+            Err(reason) => Err(BackendError::Module {
+                module: name,
+                reason: with_kernel_reason(reason, &self.kmsg.collect()),
+            }),
+        }
+    }
+
+    fn unload_stage(&mut self, stage: &ModuleStage) -> Result<()> {
+        let name = self
+            .loaded
+            .get(stage.target)
+            .cloned()
+            .unwrap_or_else(|| module::module_name(Path::new(stage.ko)));
+        self.kmsg.collect();
+        module::remove(&name).map_err(|reason| BackendError::Module {
+            module: name.clone(),
+            reason: with_kernel_reason(reason, &self.kmsg.collect()),
+        })?;
+        self.loaded.remove(stage.target);
+        Ok(())
+    }
+
+    fn targets(&mut self) -> Result<Vec<TargetVersion>> {
+        let versions = self.request(Ioctl::Versions, "", DM::list_versions)?;
+        Ok(versions
+            .into_iter()
+            .map(|(name, major, minor, patch)| TargetVersion {
+                name,
+                version: [major, minor, patch],
+            })
+            .collect())
+    }
+
+    fn create(&mut self, name: &str) -> Result<DeviceInfo> {
+        let dm_name = dm_name(name)?;
+        let info = self.request(Ioctl::Create, name, |dm| {
+            dm.device_create(dm_name, None, DmOptions::default())
+        })?;
+        Ok(device_info(name, &info))
+    }
+
+    fn load(&mut self, name: &str, table: &Table) -> Result<()> {
+        let id = DevId::Name(dm_name(name)?);
+        let targets = raw_targets(table)?;
+        self.request(Ioctl::Reload, name, |dm| {
+            dm.table_load(&id, &targets, DmOptions::default())
+        })?;
+        Ok(())
+    }
+
+    fn resume(&mut self, name: &str) -> Result<()> {
+        let id = DevId::Name(dm_name(name)?);
+        // DM_DEV_SUSPEND without DM_SUSPEND_FLAG is resume.
+        self.request(Ioctl::Resume, name, |dm| {
+            dm.device_suspend(&id, DmOptions::default())
+        })?;
+        Ok(())
+    }
+
+    fn suspend(&mut self, name: &str) -> Result<()> {
+        let id = DevId::Name(dm_name(name)?);
+        self.request(Ioctl::Suspend, name, |dm| {
+            dm.device_suspend(&id, DmOptions::default().set_flags(DmFlags::DM_SUSPEND))
+        })?;
+        Ok(())
+    }
+
+    fn clear(&mut self, name: &str) -> Result<()> {
+        let id = DevId::Name(dm_name(name)?);
+        self.request(Ioctl::Clear, name, |dm| dm.table_clear(&id))?;
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &str) -> Result<()> {
+        let id = DevId::Name(dm_name(name)?);
+        self.request(Ioctl::Remove, name, |dm| {
+            dm.device_remove(&id, DmOptions::default())
+        })?;
+        Ok(())
+    }
+
+    fn info(&mut self, name: &str) -> Result<DeviceInfo> {
+        self.device_info(name)
+    }
+
+    fn table(&mut self, name: &str, slot: TableSlot) -> Result<Vec<TableLine>> {
+        self.table_status(name, slot, true)
+    }
+
+    fn status(&mut self, name: &str, slot: TableSlot) -> Result<Vec<TableLine>> {
+        self.table_status(name, slot, false)
+    }
+
+    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String> {
+        let id = DevId::Name(dm_name(name)?);
+        let text = words.join(" ");
+        let (_, answer) = self.request(Ioctl::Message, name, |dm| {
+            dm.target_msg(&id, Some(sector), &text)
+        })?;
+        Ok(answer.unwrap_or_default())
+    }
+
+    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
+        let path = self.node_for_io(name)?;
+        let context = || format!("writing at byte {offset} of {}", path.display());
+        node::check_whole_sectors(offset, data.len() as u64)
+            .map_err(|e| BackendError::io(context(), e))?;
+        let file = node::open_direct(&path, true).map_err(|e| BackendError::io(context(), e))?;
+        let size = node::size_of(&file).map_err(|e| BackendError::io(context(), e))?;
+        // As a block device file does: no write starts at or past the end,
+        // and one that runs over it is cut short.
+        if offset >= size && !data.is_empty() {
+            return Err(BackendError::io(
+                context(),
+                io::Error::from_raw_os_error(Errno::ENOSPC.code()),
+            ));
+        }
+        let data = &data[..data.len().min((size - offset) as usize)];
+        node::write_direct(&file, offset, data).map_err(|e| BackendError::io(context(), e))
+    }
+
+    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = self.node_for_io(name)?;
+        let context = || format!("reading at byte {offset} of {}", path.display());
+        node::check_whole_sectors(offset, len).map_err(|e| BackendError::io(context(), e))?;
+        let file = node::open_direct(&path, false).map_err(|e| BackendError::io(context(), e))?;
+        let size = node::size_of(&file).map_err(|e| BackendError::io(context(), e))?;
+        // Reading stops at the device's end, as read(2) does.
+        let len = len.min(size.saturating_sub(offset));
+        let len = usize::try_from(len).map_err(|_| {
+            BackendError::io(
+                context(),
+                io::Error::new(io::ErrorKind::InvalidInput, "too large for memory"),
+            )
+        })?;
+        node::read_direct(&file, offset, len).map_err(|e| BackendError::io(context(), e))
+    }
+
+    fn device_path(&mut self, name: &str) -> Result<PathBuf> {
+        let dev = self.device_info(name)?.dev;
+        if let Some(path) = node::candidate_paths(name, dev)
+            .into_iter()
+            .find(|path| node::is_node_of(path, dev))
+        {
+            return Ok(path);
+        }
+        // No udev and no devtmpfs: a node of our own.
+        let path = self.scratch.join("dev").join(name);
+        node::make_node(&path, dev).map_err(|e| {
+            BackendError::io(format!("making the node {} for {dev}", path.display()), e)
+        })?;
+        Ok(path)
+    }
+
+    fn kernel_log(&mut self) -> Vec<String> {
+        self.kmsg.take()
+    }
+
+    fn run_on_device(&mut self, name: &str, program: &str, args: &[&str]) -> Result<String> {
+        let device = self.device_path(name)?;
+        let command_line = format!("{program} {} {}", args.join(" "), device.display());
+        let (executable, extra_args) = find_program(program).ok_or_else(|| {
+            BackendError::io(
+                format!("running {command_line}"),
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "`{program}` is not installed (searched $PATH and {}){}",
+                        SBIN_DIRS.join(", "),
+                        install_hint(program)
+                    ),
+                ),
+            )
+        })?;
+        let output = Command::new(&executable)
+            .args(&extra_args)
+            .args(args)
+            .arg(&device)
+            .output()
+            .map_err(|e| BackendError::io(format!("running {}", executable.display()), e))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            let last = text.lines().rev().find(|l| !l.trim().is_empty());
+            return Err(BackendError::io(
+                format!("{command_line} failed ({})", output.status),
+                io::Error::other(last.unwrap_or("no output").trim().to_string()),
+            ));
+        }
+        Ok(text.trim_end().to_string())
+    }
+
+    fn mount(&mut self, name: &str, dir: &Path) -> Result<()> {
+        let device = self.device_path(name)?;
+        let context = || format!("mounting {} on {}", device.display(), dir.display());
+        let types = block_filesystems().map_err(|e| BackendError::io(context(), e))?;
+        // mount(2) needs a type; like mount(8) without -t, try each one the
+        // kernel knows until one recognises the device.
+        let mut last = io::Error::new(
+            io::ErrorKind::NotFound,
+            "the kernel lists no block file systems in /proc/filesystems",
+        );
+        for fstype in &types {
+            match nix::mount::mount(
+                Some(&device),
+                dir,
+                Some(fstype.as_str()),
+                nix::mount::MsFlags::empty(),
+                None::<&str>,
+            ) {
+                Ok(()) => return Ok(()),
+                // Not this type's superblock: try the next.
+                Err(nix::errno::Errno::EINVAL) => {
+                    last = io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("no file system found (tried {})", types.join(", ")),
+                    );
+                }
+                Err(other) => return Err(BackendError::io(context(), other.into())),
+            }
+        }
+        Err(BackendError::io(context(), last))
+    }
+
+    fn unmount(&mut self, dir: &Path) -> Result<()> {
+        nix::mount::umount2(dir, nix::mount::MntFlags::empty())
+            .map_err(|e| BackendError::io(format!("unmounting {}", dir.display()), e.into()))
+    }
+}
+
+/// With udev running but without device-mapper's rules, nothing ever confirms
+/// a udev cookie and the `devicemapper` crate would wait forever on resume.
+fn refuse_udev_without_dm_rules() -> Result<()> {
+    if !Path::new(UDEV_CONTROL).exists() {
+        return Ok(());
+    }
+    let has_rule = [
+        "/usr/lib/udev/rules.d",
+        "/lib/udev/rules.d",
+        "/etc/udev/rules.d",
+    ]
+    .iter()
+    .any(|dir| Path::new(dir).join(DM_NOTIFY_RULE).exists());
+    if has_rule {
+        Ok(())
+    } else {
+        Err(BackendError::Unsupported(format!(
+            "udev is running but has no device-mapper rules ({DM_NOTIFY_RULE}); \
+             device-mapper requests would wait for it forever: install dmsetup"
+        )))
+    }
+}
+
+/// A device name as the crate takes it (at most 127 bytes, no `/`).
+fn dm_name(name: &str) -> Result<&DmName> {
+    DmName::new(name).map_err(|e| {
+        BackendError::io(
+            format!("device name {name:?}"),
+            io::Error::new(io::ErrorKind::InvalidInput, one_line(&e)),
+        )
+    })
+}
+
+/// The table as `(start, length, type, params)`, what `DM_TABLE_LOAD` carries.
+/// Any target name goes, as long as it fits the ioctl's field.
+fn raw_targets(table: &Table) -> Result<Vec<(u64, u64, String, String)>> {
+    table
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            if line.target.len() > MAX_TARGET_NAME {
+                return Err(BackendError::Table(ParseError {
+                    line: index + 1,
+                    reason: format!(
+                        "target type `{}` is longer than the kernel's {MAX_TARGET_NAME} characters",
+                        line.target
+                    ),
+                }));
+            }
+            Ok((
+                line.start,
+                line.length,
+                line.target.clone(),
+                line.params.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Our view of the crate's device info.
+fn device_info(name: &str, info: &devicemapper::DeviceInfo) -> DeviceInfo {
+    let flags = info.flags();
+    let dev = info.device();
+    DeviceInfo {
+        name: name.to_string(),
+        dev: DevT::new(dev.major, dev.minor),
+        suspended: flags.contains(DmFlags::DM_SUSPEND),
+        live_table: flags.contains(DmFlags::DM_ACTIVE_PRESENT),
+        inactive_table: flags.contains(DmFlags::DM_INACTIVE_PRESENT),
+        open_count: u32::try_from(info.open_count()).unwrap_or(0),
+        event_nr: info.event_nr(),
+        target_count: 0,
+    }
+}
+
+/// The errno of a failed ioctl, if the crate's error is one.
+fn ioctl_errno(err: &devicemapper::DmError) -> Option<i32> {
+    match err {
+        devicemapper::DmError::Core(devicemapper::errors::Error::Ioctl(_, _, _, errno)) => {
+            Some(**errno as i32)
+        }
+        _ => None,
+    }
+}
+
+/// A failed request in our terms: a [`DmError`] with the kernel's reason when
+/// the kernel refused it, an I/O error otherwise.
+fn dm_failure(
+    ioctl: Ioctl,
+    device: &str,
+    err: &devicemapper::DmError,
+    log: Vec<String>,
+) -> BackendError {
+    let code = ioctl_errno(err);
+    if let Some(errno) = code.and_then(Errno::from_code) {
+        return BackendError::Dm(DmError {
+            ioctl,
+            device: device.to_string(),
+            errno,
+            log,
+        });
+    }
+    // An errno the workbook's table does not name, or a failure before the
+    // ioctl: keep the system's text and the kernel's reason.
+    let source = match code {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::other(one_line(err)),
+    };
+    let context = match log.first() {
+        Some(reason) => format!("{ioctl} ioctl on {device} (kernel log: {reason})"),
+        None => format!("{ioctl} ioctl on {device}"),
+    };
+    BackendError::io(context, source)
+}
+
+/// The first kernel log line, when there is one, after our reason.
+fn with_kernel_reason(reason: String, log: &[String]) -> String {
+    match log.first() {
+        Some(line) => format!("{reason} (kernel log: {line})"),
+        None => reason,
+    }
+}
+
+/// An error's text on one line.
+fn one_line(err: &impl std::fmt::Display) -> String {
+    err.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The block file systems the kernel knows, in its order (`/proc/filesystems`
+/// lines without `nodev`).
+fn block_filesystems() -> io::Result<Vec<String>> {
+    Ok(parse_filesystems(&std::fs::read_to_string(
+        "/proc/filesystems",
+    )?))
+}
+
+fn parse_filesystems(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| !line.starts_with("nodev"))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The executable for `program`, and arguments it needs in front. A
+/// `mkfs.ext4` that is not installed under that name is `mke2fs -t ext4`
+/// (e2fsprogs installs one as a link to the other; small systems may ship
+/// only `mke2fs`).
+fn find_program(program: &str) -> Option<(PathBuf, Vec<String>)> {
+    if let Some(path) = lookup(program) {
+        return Some((path, Vec::new()));
+    }
+    let fstype = program.strip_prefix("mkfs.")?;
+    if !matches!(fstype, "ext2" | "ext3" | "ext4") {
+        return None;
+    }
+    let mke2fs = lookup("mke2fs")?;
+    Some((mke2fs, vec!["-t".to_string(), fstype.to_string()]))
+}
+
+/// A program by path, or by name in `$PATH` and the `sbin` folders. Busybox's
+/// applets are skipped: its `mke2fs` knows no `-t`, and its tools differ from
+/// the ones the book shows.
+fn lookup(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(SBIN_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_real_program(candidate))
+}
+
+fn is_real_program(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let executable = std::fs::metadata(&target)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0);
+    executable && target.file_name().is_none_or(|name| name != "busybox")
+}
+
+/// Which package brings a program the chapters run.
+fn install_hint(program: &str) -> &'static str {
+    if program.starts_with("mkfs.ext") || program == "mke2fs" {
+        ": apt-get install e2fsprogs"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ioctl_error(errno: nix::errno::Errno) -> devicemapper::DmError {
+        devicemapper::DmError::Core(devicemapper::errors::Error::Ioctl(
+            9,
+            None,
+            None,
+            Box::new(errno),
+        ))
+    }
+
+    #[test]
+    fn a_refused_table_carries_the_kernels_reason() {
+        let log = vec![
+            "device-mapper: table: 254:0: hello_target: Invalid device sector (-EINVAL)"
+                .to_string(),
+            "device-mapper: ioctl: error adding target to table".to_string(),
+        ];
+        let err = dm_failure(
+            Ioctl::Reload,
+            "my_device_mapper",
+            &ioctl_error(nix::errno::Errno::EINVAL),
+            log.clone(),
+        );
+        let BackendError::Dm(dm) = &err else {
+            panic!("not a DmError: {err}");
+        };
+        assert_eq!(dm.errno, Errno::EINVAL);
+        assert_eq!(dm.log, log);
+        assert_eq!(
+            err.to_string(),
+            "reload ioctl on my_device_mapper failed: Invalid argument (kernel log: \
+             device-mapper: table: 254:0: hello_target: Invalid device sector (-EINVAL))"
+        );
+    }
+
+    #[test]
+    fn an_errno_outside_the_workbooks_table_keeps_its_text() {
+        let err = dm_failure(
+            Ioctl::Create,
+            "x",
+            &ioctl_error(nix::errno::Errno::EACCES),
+            vec![],
+        );
+        assert!(matches!(err, BackendError::Io { .. }));
+        assert_eq!(
+            err.to_string(),
+            "create ioctl on x: Permission denied (os error 13)"
+        );
+    }
+
+    #[test]
+    fn a_failure_before_the_ioctl_is_an_io_error_on_one_line() {
+        let err = dm_failure(
+            Ioctl::Status,
+            "x",
+            &devicemapper::DmError::Core(devicemapper::errors::Error::GeneralIo(
+                "two\nlines".to_string(),
+            )),
+            vec!["device-mapper: something".to_string()],
+        );
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.starts_with("status ioctl on x (kernel log: device-mapper: something)"));
+    }
+
+    #[test]
+    fn tables_go_out_as_raw_tuples_for_any_target_name() {
+        let table = Table::parse("0 8 my_learner_tgt /dev/loop0 0\n8 8 zero").unwrap();
+        assert_eq!(
+            raw_targets(&table).unwrap(),
+            vec![
+                (
+                    0,
+                    8,
+                    "my_learner_tgt".to_string(),
+                    "/dev/loop0 0".to_string()
+                ),
+                (8, 8, "zero".to_string(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_target_name_too_long_for_the_ioctl_is_refused_not_cut() {
+        let table = Table::parse("0 8 zero\n8 8 a_very_long_target_name").unwrap();
+        let err = raw_targets(&table).unwrap_err();
+        assert!(matches!(
+            err,
+            BackendError::Table(ParseError { line: 2, .. })
+        ));
+        let longest = Table::parse(&format!("0 8 {}", "t".repeat(MAX_TARGET_NAME))).unwrap();
+        assert!(raw_targets(&longest).is_ok());
+    }
+
+    #[test]
+    fn bad_device_names_are_refused_before_any_ioctl() {
+        assert!(dm_name("my_device_mapper").is_ok());
+        assert!(dm_name("").is_err());
+        assert!(dm_name(&"x".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn module_errors_add_the_first_kernel_line() {
+        assert_eq!(
+            with_kernel_reason(
+                "insmod x.ko: Invalid module format".to_string(),
+                &["hello_target: disagrees about version of symbol module_layout".to_string()]
+            ),
+            "insmod x.ko: Invalid module format (kernel log: hello_target: disagrees about \
+             version of symbol module_layout)"
+        );
+        assert_eq!(with_kernel_reason("r".to_string(), &[]), "r");
+    }
+
+    #[test]
+    fn block_file_systems_skip_nodev_ones() {
+        let text = "nodev\tsysfs\nnodev\ttmpfs\n\text3\n\text2\n\text4\nnodev\tproc\n";
+        assert_eq!(parse_filesystems(text), ["ext3", "ext2", "ext4"]);
+    }
+
+    #[test]
+    fn programs_are_found_by_path_and_missing_ones_say_so() {
+        assert_eq!(
+            find_program("/opt/x/mkfs.thing").map(|(p, a)| (p, a.len())),
+            Some((PathBuf::from("/opt/x/mkfs.thing"), 0))
+        );
+        assert!(find_program("surely-no-such-program-dmw").is_none());
+        assert!(find_program("mkfs.no-such-fs-dmw").is_none());
+        assert!(install_hint("mkfs.ext4").contains("e2fsprogs"));
+    }
+}

@@ -1,0 +1,228 @@
+//! Building a module stage against the running kernel, and `insmod`/`rmmod`.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::errno::Errno;
+use nix::kmod::{DeleteModuleFlags, ModuleInitFlags, delete_module, finit_module};
+
+/// Why a module could not be built, loaded or unloaded (the backend adds the
+/// module's name).
+pub type Reason = String;
+
+/// The module's name in the kernel: the `.ko` file's stem, with `-` read as `_`
+/// as `kbuild` names it (`KBUILD_MODNAME`).
+pub fn module_name(ko: &Path) -> String {
+    let stem = ko.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    stem.strip_suffix(".ko").unwrap_or(stem).replace('-', "_")
+}
+
+/// The running kernel's release, as `uname -r` prints it.
+pub fn kernel_release() -> std::io::Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/osrelease")?
+        .trim()
+        .to_string())
+}
+
+/// Where kbuild for `release` lives once its headers are installed.
+pub fn build_dir(release: &str) -> PathBuf {
+    PathBuf::from(format!("/lib/modules/{release}/build"))
+}
+
+/// The stage's sources: from the current directory (a checkout), else from the
+/// checkout this binary was built in.
+pub fn find_sources(stage_dir: &str) -> Option<PathBuf> {
+    [
+        PathBuf::from(stage_dir),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(stage_dir),
+    ]
+    .into_iter()
+    .find(|dir| dir.is_dir())
+}
+
+/// `make -C /lib/modules/$(uname -r)/build M=<copy> modules` on a copy of
+/// `sources` in `work` (the checkout stays clean, and a read-only one works);
+/// returns the built `.ko`.
+pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
+    let release = kernel_release().map_err(|e| format!("reading the kernel release: {e}"))?;
+    let kbuild = build_dir(&release);
+    if !kbuild.is_dir() {
+        return Err(format!(
+            "no kernel headers for {release} ({} is missing): install linux-headers-{release}",
+            kbuild.display()
+        ));
+    }
+    copy_sources(sources, work)
+        .map_err(|e| format!("copying {} to {}: {e}", sources.display(), work.display()))?;
+    let output = Command::new("make")
+        .arg("-C")
+        .arg(&kbuild)
+        .arg(format!("M={}", work.display()))
+        .arg("modules")
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "`make` is not installed (apt-get install make gcc)".to_string()
+            }
+            _ => format!("running make: {e}"),
+        })?;
+    let built = work.join(ko);
+    if !output.status.success() || !built.is_file() {
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return Err(format!(
+            "make failed against {}: {}",
+            kbuild.display(),
+            telling_make_line(&text).unwrap_or("no output")
+        ));
+    }
+    Ok(built)
+}
+
+/// Copy the regular files of `from` (a stage is one flat folder) into `to`.
+fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The line of a failed build that says why: the compiler's first error
+/// (later ones often follow from it), else make's last complaint, else the
+/// last line printed.
+pub fn telling_make_line(output: &str) -> Option<&str> {
+    let lines = || output.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .find(|l| l.contains("error:"))
+        .or_else(|| lines().rfind(|l| l.contains("***")))
+        .or_else(|| lines().next_back())
+}
+
+/// `insmod FILE`. A module that is already loaded is fine: the target is there.
+pub fn insert(ko: &Path) -> Result<(), Reason> {
+    let file = File::open(ko).map_err(|e| format!("opening {}: {e}", ko.display()))?;
+    let no_parameters = CString::default();
+    match finit_module(&file, &no_parameters, ModuleInitFlags::empty()) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(errno) => Err(format!(
+            "insmod {}: {}",
+            ko.display(),
+            insert_error_text(errno)
+        )),
+    }
+}
+
+/// What `insmod` says for the errors `finit_module` gives.
+fn insert_error_text(errno: Errno) -> String {
+    match errno {
+        Errno::ENOEXEC => "Invalid module format (built for another kernel?)".to_string(),
+        Errno::ENOENT => "Unknown symbol in module, or unknown parameter".to_string(),
+        Errno::EPERM => {
+            "Operation not permitted (needs root; or module loading is locked down)".to_string()
+        }
+        other => other.desc().to_string(),
+    }
+}
+
+/// `rmmod NAME`, without waiting for users to go away (as `rmmod` does).
+pub fn remove(name: &str) -> Result<(), Reason> {
+    let c_name = CString::new(name).map_err(|_| format!("bad module name {name:?}"))?;
+    delete_module(&c_name, DeleteModuleFlags::O_NONBLOCK).map_err(remove_error_text)
+}
+
+/// What `rmmod` says for the errors `delete_module` gives.
+fn remove_error_text(errno: Errno) -> Reason {
+    match errno {
+        Errno::ENOENT => "Module is not currently loaded".to_string(),
+        // EWOULDBLOCK: its use count is not zero (a table holds the target).
+        Errno::EBUSY | Errno::EWOULDBLOCK => "Module is in use".to_string(),
+        other => other.desc().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_name_is_the_ko_stem_with_underscores() {
+        assert_eq!(module_name(Path::new("/x/hello_target.ko")), "hello_target");
+        assert_eq!(module_name(Path::new("dm-learner.ko")), "dm_learner");
+        assert_eq!(module_name(Path::new("odd")), "odd");
+    }
+
+    #[test]
+    fn build_dir_follows_the_release() {
+        assert_eq!(
+            build_dir("6.1.0-28-amd64"),
+            Path::new("/lib/modules/6.1.0-28-amd64/build")
+        );
+    }
+
+    #[test]
+    fn picks_the_compilers_first_error() {
+        let output = "\
+make: Entering directory '/usr/src/linux-headers-6.1.0-28-amd64'
+  CC [M]  /tmp/w/hello_target.o
+/tmp/w/hello_target.c:42:9: error: implicit declaration of function 'bio_set_devv'
+/tmp/w/hello_target.c:50:1: error: expected ';' before '}' token
+make[2]: *** [scripts/Makefile.build:250: /tmp/w/hello_target.o] Error 1
+make: *** [Makefile:2012: /tmp/w] Error 2
+";
+        assert_eq!(
+            telling_make_line(output),
+            Some(
+                "/tmp/w/hello_target.c:42:9: error: implicit declaration of function 'bio_set_devv'"
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_compiler_error_takes_makes_last_complaint() {
+        let output = "make: *** No rule to make target 'modules'.  Stop.\nsomething\nmake: *** [x] Error 2\n\n";
+        assert_eq!(telling_make_line(output), Some("make: *** [x] Error 2"));
+        assert_eq!(telling_make_line("a\nlast words\n"), Some("last words"));
+        assert_eq!(telling_make_line("\n \n"), None);
+    }
+
+    #[test]
+    fn error_texts_follow_the_tools() {
+        assert_eq!(
+            remove_error_text(Errno::ENOENT),
+            "Module is not currently loaded"
+        );
+        assert_eq!(remove_error_text(Errno::EWOULDBLOCK), "Module is in use");
+        assert!(insert_error_text(Errno::ENOEXEC).starts_with("Invalid module format"));
+    }
+
+    #[test]
+    fn sources_are_copied_flat_into_a_fresh_folder() {
+        let from = tempfile::tempdir().unwrap();
+        std::fs::write(from.path().join("hello_target.c"), "int x;\n").unwrap();
+        std::fs::write(from.path().join("Kbuild"), "obj-m := hello_target.o\n").unwrap();
+        std::fs::create_dir(from.path().join("sub")).unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let work = to.path().join("stage1");
+        std::fs::create_dir(&work).unwrap();
+        std::fs::write(work.join("stale.o"), "").unwrap();
+        copy_sources(from.path(), &work).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(&work)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["Kbuild", "hello_target.c"]);
+    }
+}
