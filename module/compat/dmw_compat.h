@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dmw_compat.h - the few device-mapper API changes the workbook's stages
+ * meet between Linux 5.10 and today.
+ *
+ * Each guard below names the release that made the change, so a reader can
+ * look it up in the kernel's history. A stage includes this header after
+ * <linux/device-mapper.h> and then writes its code for the newest kernel.
+ */
+#ifndef DMW_COMPAT_H
+#define DMW_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/device-mapper.h>
+
+/*
+ * Linux 5.15 added STATUSTYPE_IMA: the core asks each target for a
+ * key=value summary of its table line to measure it with IMA.
+ * DMW_HAVE_STATUSTYPE_IMA says whether a status function can be asked for it.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 15, 0)
+#define DMW_HAVE_STATUSTYPE_IMA 1
+#else
+#define DMW_HAVE_STATUSTYPE_IMA 0
+#endif
+
+#endif /* DMW_COMPAT_H */
