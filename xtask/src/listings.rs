@@ -4,8 +4,11 @@
 //! `mdbook-core`) names the source folder, `SUMMARY.md` (through
 //! `mdbook-summary`, mdBook's own parser) names the chapters in reading order,
 //! and each chapter is read with `pulldown-cmark`. `mdbook-driver` would also
-//! load the book, but it brings mdBook's HTML renderer along, which costs a
-//! build of minutes on a small machine for nothing this command uses.
+//! load the book, but it brings mdBook's preprocessors and HTML renderer
+//! along, which this command does not use. Measured on the project's 2-core
+//! build machine, cold debug builds of a crate that only loads a book:
+//! `mdbook-driver` 154 s (126 crates), `mdbook-core` + `mdbook-summary` +
+//! `pulldown-cmark` + `toml` 49 s (49 crates).
 //!
 //! Each block is classified by [`classify::classify`]; the last line is
 //! `listings: N total, T tested, U untested`, and the command fails if U > 0.
