@@ -55,6 +55,8 @@ pub enum Node {
 struct LoopDevice {
     path: String,
     file: PathBuf,
+    /// Held open for the device's life, as `LOOP_SET_FD` holds its file.
+    handle: File,
     sectors: u64,
     /// Tables holding this device open.
     holders: u32,
@@ -246,7 +248,12 @@ impl Simulator {
     /// Attach `file` to the first free loop device (`losetup -f FILE`): it
     /// becomes `/dev/loopN` with device number `7:N`. Returns the path.
     pub fn attach_loop(&mut self, file: &Path) -> Result<String, Errno> {
-        let bytes = std::fs::metadata(file).map_err(|_| Errno::ENOENT)?.len();
+        let handle = File::options()
+            .read(true)
+            .write(true)
+            .open(file)
+            .map_err(|_| Errno::ENOENT)?;
+        let bytes = handle.metadata().map_err(|_| Errno::EIO)?.len();
         let minor = (0..).find(|m| !self.loops.contains_key(m)).unwrap_or(0);
         let path = format!("/dev/loop{minor}");
         self.loops.insert(
@@ -254,6 +261,7 @@ impl Simulator {
             LoopDevice {
                 path: path.clone(),
                 file: file.to_path_buf(),
+                handle,
                 sectors: bytes / SECTOR_SIZE,
                 holders: 0,
             },
@@ -948,14 +956,11 @@ impl Simulator {
             sectors: bio.sectors(),
         });
         let offset = bio.sector * SECTOR_SIZE;
-        let result = File::options()
-            .read(true)
-            .write(bio.op == BioOp::Write)
-            .open(&loop_dev.file)
-            .and_then(|file| match bio.op {
-                BioOp::Read => file.read_exact_at(&mut bio.data, offset),
-                BioOp::Write => file.write_all_at(&bio.data, offset),
-            });
+        let file = &loop_dev.handle;
+        let result = match bio.op {
+            BioOp::Read => file.read_exact_at(&mut bio.data, offset),
+            BioOp::Write => file.write_all_at(&bio.data, offset),
+        };
         if result.is_err() {
             bio.status = BlkStatus::IoErr;
         }
