@@ -46,5 +46,6 @@ if [ -d "/lib/modules/$(uname -r)" ]; then
     modprobe dm-mod
     modprobe loop
 fi
+mkdir -p /etc/modules-load.d
 printf 'dm-mod\nloop\n' > /etc/modules-load.d/dm-workbook.conf
 echo "provisioned for kernel ${kernel_release}"
