@@ -88,7 +88,7 @@ static int hello_map(struct dm_target *ti, struct bio *bio,
 static int hello_end_io(struct dm_target *ti, struct bio *bio,
 			int error, union map_info *map_context)
 {
-	if (error && !(bio->bi_rw & REQ_RAHEAD))
+	if (error)
 		DMWARN("I/O error %d at sector %llu", error,
 		       (unsigned long long)bio->bi_sector);
 
@@ -152,10 +152,7 @@ static int __init dm_hello_init(void)
 
 static void __exit dm_hello_exit(void)
 {
-	int r = dm_unregister_target(&hello_target);
-
-	if (r < 0)
-		DMERR("unregister failed %d", r);
+	dm_unregister_target(&hello_target);
 }
 /* ANCHOR_END: init_exit */
 
