@@ -12,6 +12,7 @@
 //! - [`scenarios`]: each chapter's steps, written once for every backend.
 
 pub mod dm;
+pub mod drift;
 pub mod driver;
 pub mod errno;
 pub mod scenarios;

@@ -1,0 +1,79 @@
+//! Chapter 4: kernel API drift.
+//!
+//! `chapter4 table` prints the drift table (module/drift.toml) by release;
+//! `chapter4 doctor FILE [--kernel VERSION]` lists each drift a target's C
+//! source hits. The doctor exits 0 when it finds none, 1 when it finds some and
+//! 2 on an error (unreadable file, bad version).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dm_workbook::drift::{DriftTable, Release, diagnose_file};
+
+/// How the device-mapper target API moved between 2.6.3x and 7.x.
+#[derive(Parser)]
+#[command(name = "chapter4", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the drift table: release, symbol and change, oldest first.
+    Table,
+    /// Find the drifts a target's C source hits.
+    Doctor {
+        /// The target's C source.
+        file: PathBuf,
+        /// The kernel to build for, 2.6.32 to 7.3 (default: the newest line).
+        #[arg(long, value_name = "VERSION")]
+        kernel: Option<String>,
+    },
+}
+
+/// The doctor's exit code on an error, apart from 1 ("drift found").
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Table => table(),
+        Command::Doctor { file, kernel } => doctor(file, kernel.as_deref()),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("chapter4: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn table() -> anyhow::Result<ExitCode> {
+    let table = DriftTable::bundled().context("loading the drift table")?;
+    print!("{}", table.render_text());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(file: &PathBuf, kernel: Option<&str>) -> anyhow::Result<ExitCode> {
+    let kernel = match kernel {
+        Some(text) => Release::parse_in_range(text)?,
+        None => Release::NEWEST,
+    };
+    let table = DriftTable::bundled().context("loading the drift table")?;
+    let findings = diagnose_file(file, &table, kernel)?;
+    let name = file.display().to_string();
+    for finding in &findings {
+        print!("{}", finding.render(&name, kernel));
+    }
+    if findings.is_empty() {
+        println!("{name}: no drift found for Linux {kernel}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{name}: {} drift(s) for Linux {kernel}", findings.len());
+        Ok(ExitCode::from(1))
+    }
+}

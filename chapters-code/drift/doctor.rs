@@ -1,0 +1,457 @@
+//! The drift doctor: finds, in a target's C source, each use of an API form
+//! that does not fit the kernel the learner targets.
+//!
+//! The source is parsed with tree-sitter's C grammar, so a call's argument count
+//! or a callback's parameter list is found however the code is formatted. What
+//! to look for comes from the table's `detect_old` and `detect_new` lists.
+//!
+//! The rule for `--kernel VERSION`: a use of an old form is reported when
+//! VERSION is at or past the change's mainline release; a use of a new form is
+//! reported when VERSION is older. Known backports do not move that line: a
+//! version number does not say which vendor kernel it is (RHEL 7's 3.10 and
+//! mainline 3.10 differ), so the doctor warns on the mainline rule and the
+//! finding names the backports for the reader to weigh.
+//!
+//! Code inside `#if`/`#ifdef`/`#else` is taken as already guarded and is not
+//! reported (include guards `#ifndef FOO_H` excepted): the guard is the fix.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use super::table::{Change, Detector, DetectorKind, DriftTable};
+use super::{DriftError, Release};
+
+/// Which form of a change a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    /// The old form, on a kernel that has the new one.
+    Old,
+    /// The new form, on a kernel older than the change.
+    New,
+}
+
+/// One use of a form that does not fit the target kernel.
+#[derive(Debug, Clone)]
+pub struct Finding<'t> {
+    /// 1-based line of the use.
+    pub line: usize,
+    pub direction: Direction,
+    pub change: &'t Change,
+}
+
+impl Finding<'_> {
+    /// The doctor's two- or three-line report for this finding.
+    pub fn render(&self, file: &str, kernel: Release) -> String {
+        let change = self.change;
+        let what = match self.direction {
+            Direction::Old => change.summary.clone(),
+            Direction::New => format!(
+                "new form used, but {kernel} predates it: {}",
+                change.summary
+            ),
+        };
+        let mut text = format!(
+            "{file}:{}: {}: {what} (since {}, commit {} \"{}\")\n  fix: {}\n",
+            self.line,
+            change.id,
+            change.release,
+            short_commit(&change.commit),
+            change.title,
+            change.fix,
+        );
+        if !change.backports.is_empty() {
+            let _ = writeln!(text, "  backports: {}", change.backports.join("; "));
+        }
+        text
+    }
+}
+
+fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// Reads a C file and diagnoses it against `kernel`.
+pub fn diagnose_file<'t>(
+    path: &Path,
+    table: &'t DriftTable,
+    kernel: Release,
+) -> Result<Vec<Finding<'t>>, DriftError> {
+    let source = std::fs::read_to_string(path).map_err(|source| DriftError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    diagnose(&source, table, kernel)
+}
+
+/// Every finding in `source` for a build against `kernel`, by line.
+pub fn diagnose<'t>(
+    source: &str,
+    table: &'t DriftTable,
+    kernel: Release,
+) -> Result<Vec<Finding<'t>>, DriftError> {
+    let tree = parse(source)?;
+    let code = Code::new(&tree, source);
+    let mut found = BTreeSet::new();
+    for (index, change) in table.changes.iter().enumerate() {
+        let wanted = [
+            (Direction::Old, &change.detect_old, kernel >= change.release),
+            (Direction::New, &change.detect_new, kernel < change.release),
+        ];
+        for (direction, detectors, applies) in wanted {
+            if !applies {
+                continue;
+            }
+            for detector in detectors {
+                for line in code.lines_matching(detector) {
+                    found.insert((line, index, direction));
+                }
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(line, index, direction)| Finding {
+            line,
+            direction,
+            change: &table.changes[index],
+        })
+        .collect())
+}
+
+fn parse(source: &str) -> Result<Tree, DriftError> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_c::LANGUAGE.into())
+        .map_err(|e| DriftError::Parser(e.to_string()))?;
+    // Kernel macros (`__init`, `module_init(...)`) leave ERROR nodes in the
+    // tree; the rest of it is still right, so those are not fatal.
+    parser
+        .parse(source, None)
+        .ok_or_else(|| DriftError::Parser("tree-sitter returned no tree".into()))
+}
+
+/// The parsed source with the indexes the detectors need.
+struct Code<'a> {
+    source: &'a str,
+    /// Every node outside preprocessor conditionals, in source order.
+    nodes: Vec<Node<'a>>,
+    /// Function definitions (or, failing that, prototypes) by name.
+    functions: HashMap<&'a str, Node<'a>>,
+    /// `struct target_type` member -> the functions assigned to it.
+    callbacks: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Code<'a> {
+    fn new(tree: &'a Tree, source: &'a str) -> Self {
+        let mut code = Code {
+            source,
+            nodes: Vec::new(),
+            functions: HashMap::new(),
+            callbacks: HashMap::new(),
+        };
+        let mut stack = vec![(tree.root_node(), false)];
+        while let Some((node, guarded)) = stack.pop() {
+            let guarded = guarded || code.is_version_guard(node);
+            if !guarded {
+                code.nodes.push(node);
+            }
+            code.index(node);
+            let mut cursor = node.walk();
+            let children: Vec<_> = node.children(&mut cursor).collect();
+            stack.extend(children.into_iter().rev().map(|child| (child, guarded)));
+        }
+        code
+    }
+
+    fn text(&self, node: Node) -> &'a str {
+        node.utf8_text(self.source.as_bytes()).unwrap_or("")
+    }
+
+    /// A conditional the author wrote to choose between kernels (any `#if`),
+    /// as opposed to an include guard.
+    fn is_version_guard(&self, node: Node) -> bool {
+        match node.kind() {
+            "preproc_if" | "preproc_elif" | "preproc_else" | "preproc_elifdef" => true,
+            "preproc_ifdef" => node
+                .child_by_field_name("name")
+                .map(|name| !self.text(name).trim_end_matches('_').ends_with("_H"))
+                .unwrap_or(true),
+            _ => false,
+        }
+    }
+
+    fn index(&mut self, node: Node<'a>) {
+        match node.kind() {
+            "function_definition" => {
+                if let Some(name) = function_name(node, self.source) {
+                    self.functions.insert(name, node);
+                }
+            }
+            "declaration" => {
+                let declares_function = node
+                    .child_by_field_name("declarator")
+                    .is_some_and(|d| d.kind() == "function_declarator");
+                if declares_function && let Some(name) = function_name(node, self.source) {
+                    self.functions.entry(name).or_insert(node);
+                }
+                if self.declares_target_type(node) {
+                    self.index_callbacks(node);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn declares_target_type(&self, declaration: Node) -> bool {
+        declaration
+            .child_by_field_name("type")
+            .filter(|t| t.kind() == "struct_specifier")
+            .and_then(|t| t.child_by_field_name("name"))
+            .is_some_and(|name| self.text(name) == "target_type")
+    }
+
+    fn index_callbacks(&mut self, declaration: Node<'a>) {
+        for pair in descendants(declaration)
+            .into_iter()
+            .filter(|n| n.kind() == "initializer_pair")
+        {
+            let member = pair
+                .child_by_field_name("designator")
+                .filter(|d| d.kind() == "field_designator")
+                .and_then(|d| d.named_child(0));
+            let value = pair
+                .child_by_field_name("value")
+                .filter(|v| v.kind() == "identifier");
+            if let (Some(member), Some(value)) = (member, value) {
+                let member = self.text(member);
+                let function = self.text(value);
+                self.callbacks.entry(member).or_default().push(function);
+            }
+        }
+    }
+
+    /// The lines of every unguarded use matching `detector`.
+    fn lines_matching(&self, detector: &Detector) -> Vec<usize> {
+        let Ok(kind) = detector.kind() else {
+            return Vec::new();
+        };
+        if kind == DetectorKind::Callback {
+            return self.callback_lines(detector);
+        }
+        self.nodes
+            .iter()
+            .filter(|node| match kind {
+                DetectorKind::Call => self.call_matches(**node, detector),
+                DetectorKind::Field => self.field_matches(**node, detector),
+                DetectorKind::Type => {
+                    node.kind() == "type_identifier"
+                        && Some(self.text(**node)) == detector.type_name.as_deref()
+                }
+                DetectorKind::Ident => {
+                    node.kind() == "identifier"
+                        && Some(self.text(**node)) == detector.ident.as_deref()
+                }
+                DetectorKind::Callback => false,
+            })
+            .map(|node| line_of(*node))
+            .collect()
+    }
+
+    fn call_matches(&self, node: Node, detector: &Detector) -> bool {
+        if node.kind() != "call_expression" {
+            return false;
+        }
+        let named = node
+            .child_by_field_name("function")
+            .is_some_and(|f| Some(self.text(f)) == detector.call.as_deref());
+        if !named {
+            return false;
+        }
+        if let Some(wanted) = detector.args {
+            let count = node
+                .child_by_field_name("arguments")
+                .map(|args| count_named(args, |n| n.kind() != "comment"))
+                .unwrap_or(0);
+            if count != wanted {
+                return false;
+            }
+        }
+        match detector.used_as_value {
+            Some(wanted) => self.value_is_used(node) == wanted,
+            None => true,
+        }
+    }
+
+    fn value_is_used(&self, call: Node) -> bool {
+        let Some(parent) = call.parent() else {
+            return false;
+        };
+        match parent.kind() {
+            "expression_statement" => false,
+            // `(void)f(x);` discards the value on purpose.
+            "cast_expression" => parent
+                .child_by_field_name("type")
+                .is_none_or(|t| self.text(t).trim() != "void"),
+            _ => true,
+        }
+    }
+
+    fn field_matches(&self, node: Node, detector: &Detector) -> bool {
+        let wanted = detector.field.as_deref();
+        match node.kind() {
+            "field_expression" => {
+                let named = node
+                    .child_by_field_name("field")
+                    .is_some_and(|f| Some(self.text(f)) == wanted);
+                if !named {
+                    return false;
+                }
+                if let Some(parent_field) = detector.not_under.as_deref() {
+                    let under = node
+                        .child_by_field_name("argument")
+                        .filter(|a| a.kind() == "field_expression")
+                        .and_then(|a| a.child_by_field_name("field"))
+                        .is_some_and(|f| self.text(f) == parent_field);
+                    if under {
+                        return false;
+                    }
+                }
+                match detector.assigned {
+                    Some(wanted) => is_assigned(node) == wanted,
+                    None => true,
+                }
+            }
+            "field_designator" => {
+                detector.assigned != Some(false)
+                    && node
+                        .named_child(0)
+                        .is_some_and(|f| Some(self.text(f)) == wanted)
+            }
+            _ => false,
+        }
+    }
+
+    fn callback_lines(&self, detector: &Detector) -> Vec<usize> {
+        let Some(member) = detector.callback.as_deref() else {
+            return Vec::new();
+        };
+        let Some(functions) = self.callbacks.get(member) else {
+            return Vec::new();
+        };
+        functions
+            .iter()
+            .filter_map(|name| self.functions.get(name))
+            .filter(|function| self.nodes.contains(function))
+            .filter(|function| self.callback_matches(**function, detector))
+            .map(|function| line_of(*function))
+            .collect()
+    }
+
+    fn callback_matches(&self, function: Node, detector: &Detector) -> bool {
+        let params = parameters(function, self.source);
+        if detector.params.is_some_and(|wanted| params.len() != wanted) {
+            return false;
+        }
+        if let Some(needle) = detector.param_has.as_deref() {
+            let needle = squeeze(needle);
+            if !params.iter().any(|p| squeeze(self.text(*p)).contains(&needle)) {
+                return false;
+            }
+        }
+        let body = function.child_by_field_name("body");
+        let mentions = |name: &str| {
+            body.is_some_and(|body| {
+                descendants(body)
+                    .into_iter()
+                    .any(|n| n.kind() == "identifier" && self.text(n) == name)
+            })
+        };
+        if let Some(name) = detector.body_mentions.as_deref()
+            && !mentions(name)
+        {
+            return false;
+        }
+        if let Some(name) = detector.body_lacks.as_deref()
+            && mentions(name)
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// The name a function definition or prototype declares.
+fn function_name<'a>(node: Node<'a>, source: &'a str) -> Option<&'a str> {
+    let mut declarator = node.child_by_field_name("declarator")?;
+    // `struct bio *f(...)` nests the function declarator in a pointer one.
+    while declarator.kind() != "function_declarator" {
+        declarator = declarator.child_by_field_name("declarator")?;
+    }
+    let name = declarator.child_by_field_name("declarator")?;
+    (name.kind() == "identifier")
+        .then(|| name.utf8_text(source.as_bytes()).ok())
+        .flatten()
+}
+
+/// The parameter declarations of a function, `(void)` counting as none.
+fn parameters<'a>(function: Node<'a>, source: &str) -> Vec<Node<'a>> {
+    let mut declarator = function.child_by_field_name("declarator");
+    while let Some(d) = declarator {
+        if d.kind() == "function_declarator" {
+            break;
+        }
+        declarator = d.child_by_field_name("declarator");
+    }
+    let Some(list) = declarator.and_then(|d| d.child_by_field_name("parameters")) else {
+        return Vec::new();
+    };
+    let mut cursor = list.walk();
+    let params: Vec<Node> = list
+        .named_children(&mut cursor)
+        .filter(|n| n.kind() == "parameter_declaration")
+        .collect();
+    // `(void)` is one declaration with no declarator and the bare type.
+    let only_void = params.len() == 1
+        && params[0].child_by_field_name("declarator").is_none()
+        && params[0]
+            .child_by_field_name("type")
+            .is_some_and(|t| t.utf8_text(source.as_bytes()) == Ok("void"));
+    if only_void { Vec::new() } else { params }
+}
+
+fn is_assigned(node: Node) -> bool {
+    node.parent().is_some_and(|parent| {
+        parent.kind() == "assignment_expression"
+            && parent
+                .child_by_field_name("left")
+                .is_some_and(|left| left.id() == node.id())
+    })
+}
+
+fn count_named(node: Node, keep: impl Fn(&Node) -> bool) -> usize {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor).filter(|n| keep(n)).count()
+}
+
+fn descendants(node: Node) -> Vec<Node> {
+    let mut all = Vec::new();
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        all.push(node);
+        let mut cursor = node.walk();
+        stack.extend(node.children(&mut cursor));
+    }
+    all
+}
+
+fn line_of(node: Node) -> usize {
+    node.start_position().row + 1
+}
+
+/// Text without whitespace, so `blk_status_t *` matches `blk_status_t  *err`.
+fn squeeze(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}

@@ -1,0 +1,42 @@
+//! Kernel API drift: how the device-mapper target API (and the block-layer API a
+//! target touches) moved between the 2.6.3x kernels and 7.x, and a doctor that
+//! finds those changes in a target's C source.
+//!
+//! One data file, `module/drift.toml`, is the source for the chapter's table,
+//! the doctor's detections and the compat header's guards (a test keeps the
+//! header in step).
+//!
+//! - [`release`]: kernel release numbers ("2.6.34", "4.14", "7.3") and their order.
+//! - [`table`]: the drift table as typed data, loaded and checked for completeness.
+//! - [`doctor`]: parses C with tree-sitter and reports each use of a form that
+//!   does not fit the kernel the learner targets.
+
+pub mod doctor;
+pub mod release;
+pub mod table;
+
+pub use doctor::{Direction, Finding, diagnose, diagnose_file};
+pub use release::Release;
+pub use table::{Change, Detector, DriftTable};
+
+use std::path::PathBuf;
+
+/// What can go wrong while loading the table or reading a target's source.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("drift table is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("drift table entry `{id}`: {problem}")]
+    Entry { id: String, problem: String },
+    #[error("`{0}` is not a kernel release (expected e.g. 2.6.34, 4.14 or 7.3)")]
+    Release(String),
+    #[error("kernel {0} is outside the range the table covers ({1} to {2})")]
+    OutOfRange(Release, Release, Release),
+    #[error("the C parser could not be set up: {0}")]
+    Parser(String),
+}

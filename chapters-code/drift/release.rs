@@ -1,0 +1,114 @@
+//! Kernel release numbers as the table and `--kernel` write them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::DriftError;
+
+/// A mainline release: `2.6.34` (three numbers in the 2.6 era) or `4.14`.
+///
+/// A stable or vendor suffix is accepted and dropped: `5.10.120` and
+/// `3.10.0-957.el7` compare as `5.10` and `3.10`, since API changes land in
+/// mainline releases and the doctor's rule compares against those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    major: u32,
+    minor: u32,
+    /// Only meaningful for 2.6.x, where the third number was the release.
+    patch: u32,
+}
+
+impl Release {
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        Release {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// The oldest release the table covers.
+    pub const OLDEST: Release = Release::new(2, 6, 32);
+    /// The newest kernel line the workbook builds against.
+    pub const NEWEST: Release = Release::new(7, 3, 0);
+
+    /// Parses a release and checks it lies in [`Release::OLDEST`]..=[`Release::NEWEST`].
+    pub fn parse_in_range(text: &str) -> Result<Release, DriftError> {
+        let release: Release = text.parse()?;
+        if release < Release::OLDEST || release > Release::NEWEST {
+            return Err(DriftError::OutOfRange(
+                release,
+                Release::OLDEST,
+                Release::NEWEST,
+            ));
+        }
+        Ok(release)
+    }
+
+    /// The numbers as `KERNEL_VERSION(a, b, c)` takes them.
+    pub fn kernel_version(&self) -> (u32, u32, u32) {
+        (self.major, self.minor, self.patch)
+    }
+}
+
+impl FromStr for Release {
+    type Err = DriftError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || DriftError::Release(text.to_string());
+        // Vendor kernels append "-957.el7" and the like.
+        let numbers = text.trim().split(['-', '+']).next().ok_or_else(bad)?;
+        let parts: Vec<u32> = numbers
+            .split('.')
+            .map(|part| part.parse::<u32>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        match parts.as_slice() {
+            [2, 6, patch, ..] => Ok(Release::new(2, 6, *patch)),
+            [2, ..] => Err(bad()),
+            [major, minor, ..] if *major >= 3 => Ok(Release::new(*major, *minor, 0)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.major == 2 {
+            write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+        } else {
+            write!(f, "{}.{}", self.major, self.minor)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Release {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_the_2_6_era_before_3_x() {
+        let r = |s: &str| s.parse::<Release>().unwrap();
+        assert!(r("2.6.33") < r("2.6.34"));
+        assert!(r("2.6.39") < r("3.0"));
+        assert!(r("4.9") < r("4.14"));
+        assert_eq!(r("3.10.0-957.el7"), r("3.10"));
+        assert_eq!(r("5.10.120").to_string(), "5.10");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_release() {
+        for text in ["", "6", "two.six", "2.4.0", "1.0", "2.6"] {
+            assert!(text.parse::<Release>().is_err(), "{text}");
+        }
+        assert!(Release::parse_in_range("2.6.31").is_err());
+        assert!(Release::parse_in_range("7.4").is_err());
+        assert!(Release::parse_in_range("7.3").is_ok());
+    }
+}

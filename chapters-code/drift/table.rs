@@ -1,0 +1,266 @@
+//! The drift table (`module/drift.toml`) as typed data.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{DriftError, Release};
+
+/// The table as the workbook ships it, built into the crate so the doctor works
+/// from any directory.
+pub const BUNDLED: &str = include_str!("../../module/drift.toml");
+
+/// Every known change, oldest release first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftTable {
+    #[serde(rename = "change")]
+    pub changes: Vec<Change>,
+}
+
+/// One change of the API: what it was, what it became, where and why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// Short stable name, used in the doctor's output and by the book.
+    pub id: String,
+    /// The function, field, callback or type that changed.
+    pub symbol: String,
+    /// One line: what changed.
+    pub summary: String,
+    /// The old form, as a short C snippet.
+    pub old: String,
+    /// The new form, as a short C snippet.
+    pub new: String,
+    /// The first mainline release with the new form.
+    pub release: Release,
+    /// The upstream commit that made the change (12 or more hex digits).
+    pub commit: String,
+    /// That commit's title.
+    pub title: String,
+    /// Whether commit, title and release were checked against sources read.
+    pub verified: bool,
+    /// What was read to check it (or, when unverified, what was and was not).
+    pub checked: String,
+    /// Kernels that carry the new form before `release` (vendor or stable).
+    #[serde(default)]
+    pub backports: Vec<String>,
+    /// What to write instead, and how the compat header bridges both forms.
+    pub fix: String,
+    /// The macro in `module/compat/dmw_compat.h` that bridges this change.
+    #[serde(default)]
+    pub compat: Option<String>,
+    /// Uses of the old form: reported when the kernel is at or past `release`.
+    #[serde(default)]
+    pub detect_old: Vec<Detector>,
+    /// Uses of the new form: reported when the kernel is older than `release`.
+    #[serde(default)]
+    pub detect_new: Vec<Detector>,
+}
+
+/// One pattern the doctor looks for in the parsed C.
+///
+/// Exactly one of `call`, `field`, `callback`, `type_name` or `ident` names
+/// what to look for; the other keys narrow it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Detector {
+    /// A call of this function (or function-like macro).
+    pub call: Option<String>,
+    /// ... with exactly this many arguments.
+    pub args: Option<usize>,
+    /// ... whose result is used (assigned, tested, returned), not discarded.
+    pub used_as_value: Option<bool>,
+
+    /// A member access `x->f` / `x.f`, or a designator `.f =` in an initializer.
+    pub field: Option<String>,
+    /// ... unless reached through this member (`bio->bi_iter.bi_sector`).
+    pub not_under: Option<String>,
+    /// ... only when it is the left side of an assignment.
+    pub assigned: Option<bool>,
+
+    /// A function assigned to this member of a `struct target_type` initializer.
+    pub callback: Option<String>,
+    /// ... whose parameter list has exactly this many parameters.
+    pub params: Option<usize>,
+    /// ... one of whose parameters contains this text (e.g. `blk_status_t *`).
+    pub param_has: Option<String>,
+    /// ... whose body mentions this identifier ...
+    pub body_mentions: Option<String>,
+    /// ... but never this one.
+    pub body_lacks: Option<String>,
+
+    /// A use of this type name (a typedef such as `fmode_t`).
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// A use of this identifier (a constant such as `FMODE_READ`).
+    pub ident: Option<String>,
+}
+
+/// What a detector looks for, once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    Call,
+    Field,
+    Callback,
+    Type,
+    Ident,
+}
+
+impl Detector {
+    /// The kind, or why the detector is malformed.
+    pub fn kind(&self) -> Result<DetectorKind, String> {
+        let named = [
+            (self.call.is_some(), DetectorKind::Call),
+            (self.field.is_some(), DetectorKind::Field),
+            (self.callback.is_some(), DetectorKind::Callback),
+            (self.type_name.is_some(), DetectorKind::Type),
+            (self.ident.is_some(), DetectorKind::Ident),
+        ];
+        let mut kinds = named.iter().filter(|(set, _)| *set).map(|(_, kind)| *kind);
+        let kind = kinds
+            .next()
+            .ok_or("a detector needs one of call, field, callback, type, ident")?;
+        if kinds.next().is_some() {
+            return Err("a detector names more than one thing to look for".into());
+        }
+        let call_keys = self.args.is_some() || self.used_as_value.is_some();
+        let field_keys = self.not_under.is_some() || self.assigned.is_some();
+        let callback_keys = self.params.is_some()
+            || self.param_has.is_some()
+            || self.body_mentions.is_some()
+            || self.body_lacks.is_some();
+        let stray = (call_keys && kind != DetectorKind::Call)
+            || (field_keys && kind != DetectorKind::Field)
+            || (callback_keys && kind != DetectorKind::Callback);
+        if stray {
+            return Err(format!("a {kind:?} detector has keys of another kind"));
+        }
+        Ok(kind)
+    }
+}
+
+impl DriftTable {
+    /// The table built into the crate.
+    pub fn bundled() -> Result<DriftTable, DriftError> {
+        DriftTable::parse(BUNDLED)
+    }
+
+    /// Reads and checks a table file.
+    pub fn load(path: &Path) -> Result<DriftTable, DriftError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DriftError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        DriftTable::parse(&text)
+    }
+
+    /// Parses and checks a table's text.
+    pub fn parse(text: &str) -> Result<DriftTable, DriftError> {
+        let table: DriftTable = toml::from_str(text)?;
+        table.check()?;
+        Ok(table)
+    }
+
+    /// The entry with this id.
+    pub fn get(&self, id: &str) -> Option<&Change> {
+        self.changes.iter().find(|change| change.id == id)
+    }
+
+    /// Every entry complete, ids unique, releases in order.
+    fn check(&self) -> Result<(), DriftError> {
+        let mut ids = HashSet::new();
+        let mut previous: Option<Release> = None;
+        for change in &self.changes {
+            let fail = |problem: String| DriftError::Entry {
+                id: change.id.clone(),
+                problem,
+            };
+            if !ids.insert(change.id.as_str()) {
+                return Err(fail("the id is used twice".into()));
+            }
+            change.check().map_err(fail)?;
+            if previous.is_some_and(|before| before > change.release) {
+                return Err(fail("entries must be in release order".into()));
+            }
+            previous = Some(change.release);
+        }
+        Ok(())
+    }
+}
+
+impl Change {
+    fn check(&self) -> Result<(), String> {
+        let texts = [
+            ("id", &self.id),
+            ("symbol", &self.symbol),
+            ("summary", &self.summary),
+            ("old", &self.old),
+            ("new", &self.new),
+            ("title", &self.title),
+            ("checked", &self.checked),
+            ("fix", &self.fix),
+        ];
+        for (name, text) in texts {
+            if text.trim().is_empty() {
+                return Err(format!("`{name}` is empty"));
+            }
+        }
+        let id_ok = self
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !id_ok {
+            return Err("ids are lower-case words joined by '-'".into());
+        }
+        let hex = self.commit.chars().all(|c| c.is_ascii_hexdigit());
+        if !hex || self.commit.len() < 12 {
+            return Err(format!("commit `{}` is not 12+ hex digits", self.commit));
+        }
+        if self.release > Release::NEWEST {
+            return Err(format!("release {} is past {}", self.release, Release::NEWEST));
+        }
+        if self.detect_old.is_empty() && self.detect_new.is_empty() {
+            return Err("no detector for either form".into());
+        }
+        for detector in self.detect_old.iter().chain(&self.detect_new) {
+            detector.kind()?;
+        }
+        if let Some(name) = &self.compat
+            && !name.starts_with("DMW_")
+        {
+            return Err(format!("compat macro `{name}` lacks the DMW_ prefix"));
+        }
+        Ok(())
+    }
+}
+
+impl DriftTable {
+    /// The table as text columns (release, symbol, change), oldest first:
+    /// what `chapter4 table` prints and the book shows.
+    pub fn render_text(&self) -> String {
+        let header = ("RELEASE", "SYMBOL", "CHANGE");
+        let symbol_width = self
+            .changes
+            .iter()
+            .map(|c| c.symbol.len())
+            .chain([header.1.len()])
+            .max()
+            .unwrap_or(0);
+        let mut text = format!(
+            "{:<8} {:<symbol_width$} {}\n",
+            header.0, header.1, header.2
+        );
+        for change in &self.changes {
+            let mark = if change.verified { "" } else { " [unverified]" };
+            text.push_str(&format!(
+                "{:<8} {:<symbol_width$} {}{mark}\n",
+                change.release.to_string(),
+                change.symbol,
+                change.summary
+            ));
+        }
+        text
+    }
+}
