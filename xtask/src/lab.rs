@@ -1,9 +1,372 @@
-//! The qemu lab (being written).
-use std::process::ExitCode;
+//! `cargo xtask lab`: boot a real Debian kernel in qemu and run a chapter's
+//! scenario or a script in it, with the workbook's module built for that
+//! kernel.
+//!
+//! For each kernel line: make (or reuse) its kit under the cache, build the
+//! module against its headers, pack an initramfs (busybox, dmsetup, mke2fs,
+//! the kernel's own loop/dm-mod/ext4 modules, the module under test, the
+//! static chapter binaries), boot it without KVM, and read what the guest
+//! reports on its serial console (see `lab/guest.rs` for the protocol).
+
+mod guest;
+mod initramfs;
+mod kit;
+mod lines;
+mod progress;
+mod qemu;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::{cache_dir, equivalence, repo_root, run_checked};
+use guest::Scenario;
+use initramfs::{Content, Initramfs};
+use kit::Kit;
+use lines::KernelLine;
+use progress::Progress;
 
 #[derive(clap::Args)]
-pub struct LabArgs {}
+pub struct LabArgs {
+    /// The kernel line to boot: 5.10, 6.1, 6.12, 7.2 or 7.3.
+    #[arg(long, default_value = "6.1", value_name = "LINE")]
+    kernel: String,
 
-pub fn run(_args: LabArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the lab is not written yet")
+    /// Boot every kernel line in turn.
+    #[arg(long, conflicts_with = "kernel")]
+    all: bool,
+
+    /// Run this chapter's scenario with the kernel backend in the guest.
+    #[arg(long, value_name = "N", conflicts_with = "script")]
+    chapter: Option<u32>,
+
+    /// Build and load this out-of-tree module folder instead of stage 1.
+    #[arg(long, value_name = "DIR")]
+    module: Option<PathBuf>,
+
+    /// Run this shell script in the guest after the module is loaded, with
+    /// /dev/loop0 over a 128 MiB file; its exit status decides pass or fail.
+    /// Without --script or --chapter, the guest runs `dmsetup targets`.
+    #[arg(long, value_name = "FILE")]
+    script: Option<PathBuf>,
+
+    /// Also copy the console transcript here.
+    #[arg(long, value_name = "FILE")]
+    transcript: Option<PathBuf>,
+
+    /// Seconds a guest may run before it counts as hung.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+/// The kernel's own modules the guest loads, by name, before the module
+/// under test; modprobe adds what they depend on.
+const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
+
+/// The script run when neither --script nor --chapter is given: is the
+/// target registered?
+const DEFAULT_SCRIPT: &str = "dmsetup targets\n";
+
+pub fn run(args: LabArgs) -> Result<ExitCode> {
+    let selected: Vec<&'static KernelLine> = if args.all {
+        lines::LINES.iter().collect()
+    } else {
+        vec![lines::find(&args.kernel)?]
+    };
+    let repo = repo_root()?;
+    let cache = cache_dir()?;
+    let progress = Progress::new();
+    let (module_dir, own_stage) = match &args.module {
+        Some(dir) => (
+            fs::canonicalize(dir).with_context(|| format!("module folder {}", dir.display()))?,
+            false,
+        ),
+        None => (repo.join("module/stage1-hello"), true),
+    };
+    let scenario = match args.chapter {
+        Some(n) => Scenario::Chapter(n),
+        None => Scenario::Script,
+    };
+    let script = match &args.script {
+        Some(file) => {
+            fs::read(file).with_context(|| format!("reading the script {}", file.display()))?
+        }
+        None => DEFAULT_SCRIPT.as_bytes().to_vec(),
+    };
+    let chapter_bin = match args.chapter {
+        Some(n) => Some(build_chapter_binary(&repo, n, &progress)?),
+        None => None,
+    };
+
+    let mut outcomes = Vec::new();
+    for line in selected {
+        let lab = LineRun {
+            line,
+            cache: &cache,
+            repo: &repo,
+            module_dir: &module_dir,
+            own_stage,
+            scenario: &scenario,
+            script: &script,
+            chapter_bin: chapter_bin.as_deref(),
+            timeout: Duration::from_secs(args.timeout),
+        };
+        let outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
+            line: line.name,
+            problems: vec![format!("{err:#}")],
+            transcript: None,
+        });
+        outcomes.push(outcome);
+    }
+
+    if let Some(copy) = &args.transcript {
+        let mut text = String::new();
+        for o in &outcomes {
+            if let Some(t) = &o.transcript {
+                if outcomes.len() > 1 {
+                    text += &format!("=== Linux {} ===\n", o.line);
+                }
+                text += &fs::read_to_string(t)?;
+            }
+        }
+        fs::write(copy, text).with_context(|| format!("writing {}", copy.display()))?;
+    }
+
+    println!();
+    let mut all_passed = true;
+    for o in &outcomes {
+        if o.problems.is_empty() {
+            println!("Linux {}: pass", o.line);
+        } else {
+            all_passed = false;
+            println!("Linux {}: FAIL", o.line);
+            for p in &o.problems {
+                println!("  - {p}");
+            }
+        }
+    }
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What one kernel line's run found.
+struct Outcome {
+    line: &'static str,
+    problems: Vec<String>,
+    transcript: Option<PathBuf>,
+}
+
+/// Everything one line's boot needs.
+struct LineRun<'a> {
+    line: &'static KernelLine,
+    cache: &'a Path,
+    repo: &'a Path,
+    module_dir: &'a Path,
+    own_stage: bool,
+    scenario: &'a Scenario,
+    script: &'a [u8],
+    chapter_bin: Option<&'a Path>,
+    timeout: Duration,
+}
+
+impl LineRun<'_> {
+    fn run(&self, progress: &Progress) -> Result<Outcome> {
+        let name = self.line.name;
+        let kit = kit::prepare(self.line, self.cache, progress)?;
+        let line_dir = self.cache.join("lines").join(name);
+
+        let step = progress.step(format!(
+            "{name}: building {} for {}",
+            self.module_dir.display(),
+            kit.release
+        ));
+        let built = kit.build_module(
+            self.module_dir,
+            &self.repo.join("module/compat"),
+            &line_dir.join("build"),
+        )?;
+        let ko_names: Vec<String> = built
+            .kos
+            .iter()
+            .filter_map(|k| k.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        step.done_with(ko_names.join(" "));
+        for w in &built.warnings {
+            eprintln!("  warning: {w}");
+        }
+        // The workbook's own stages build without a warning on every line.
+        ensure!(
+            !self.own_stage || built.warnings.is_empty(),
+            "the stage built with {} warning(s)",
+            built.warnings.len()
+        );
+
+        let step = progress.step(format!("{name}: packing the initramfs"));
+        let initrd = line_dir.join("initrd.cpio");
+        let fs = self.initramfs(&kit, &built.kos, &ko_names)?;
+        let file = fs::File::create(&initrd)?;
+        fs.write(std::io::BufWriter::new(file))?;
+        step.done_with(format!("{} entries", fs.nodes().len()));
+
+        let runs = self.cache.join("runs");
+        fs::create_dir_all(&runs)?;
+        let transcript = runs.join(format!("{name}.log"));
+        let step = progress.step(format!("{name}: booting {}", kit.release));
+        let boot = qemu::boot(&kit.vmlinuz(), &initrd, &transcript, self.timeout, &step)?;
+        let seconds = boot.seconds;
+        step.done_with(format!("transcript {}", transcript.display()));
+
+        let mut problems = boot.run.problems();
+        if boot.timed_out {
+            problems.insert(
+                0,
+                format!(
+                    "the guest hung: no power-off within {} s",
+                    self.timeout.as_secs()
+                ),
+            );
+        }
+        if let Scenario::Chapter(3) = self.scenario
+            && boot.run.result.is_some()
+        {
+            if boot.run.report.is_empty() {
+                problems.push("chapter 3 wrote no report".to_string());
+            } else {
+                for d in equivalence::chapter3_differences(&boot.run.report)? {
+                    problems.push(format!("simulator and kernel differ: {d}"));
+                }
+            }
+        }
+        print_summary(name, &boot.run, seconds, &transcript);
+        Ok(Outcome {
+            line: name,
+            problems,
+            transcript: Some(transcript),
+        })
+    }
+
+    fn initramfs(&self, kit: &Kit, kos: &[PathBuf], ko_names: &[String]) -> Result<Initramfs> {
+        let mut fs = Initramfs::default();
+        for dir in ["proc", "sys", "dev", "tmp", "mnt", "root", "etc"] {
+            fs.dir(dir);
+        }
+        fs.char_device("/dev/console", 5, 1);
+        fs.file(
+            "/init",
+            Content::Bytes(guest::init_script(self.scenario, ko_names).into_bytes()),
+            0o755,
+        );
+        // busybox-static: one file, every applet a link to it.
+        fs.file("/bin/busybox", Content::Host("/bin/busybox".into()), 0o755);
+        for applet in busybox_applets()? {
+            if applet != "busybox" {
+                fs.symlink(&format!("/bin/{applet}"), "busybox");
+            }
+        }
+        fs.program(Path::new("/usr/sbin/dmsetup"), "/usr/sbin/dmsetup")?;
+        // busybox has a mke2fs without -t: the real one goes first on PATH.
+        fs.program(Path::new("/usr/sbin/mke2fs"), "/sbin/mke2fs")?;
+        fs.symlink("/sbin/mkfs.ext4", "mke2fs");
+        if Path::new("/etc/mke2fs.conf").exists() {
+            fs.file(
+                "/etc/mke2fs.conf",
+                Content::Host("/etc/mke2fs.conf".into()),
+                0o644,
+            );
+        }
+
+        let mut list = String::new();
+        for module in kit.module_order(&KERNEL_MODULES)? {
+            let file = initramfs::module_file_name(&module);
+            let bytes = initramfs::module_bytes(&module)?;
+            fs.file(
+                &format!("/lab/modules/{file}"),
+                Content::Bytes(bytes),
+                0o644,
+            );
+            list += &file;
+            list.push('\n');
+        }
+        fs.file(
+            guest::MODULES_LIST,
+            Content::Bytes(list.into_bytes()),
+            0o644,
+        );
+        for (ko, name) in kos.iter().zip(ko_names) {
+            fs.file(
+                &format!("{}/{name}", guest::STAGE_DIR),
+                Content::Host(ko.clone()),
+                0o644,
+            );
+        }
+        fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
+        if let (Some(bin), Scenario::Chapter(n)) = (self.chapter_bin, self.scenario) {
+            fs.file(&guest::chapter_binary(*n), Content::Host(bin.into()), 0o755);
+        }
+        Ok(fs)
+    }
+}
+
+/// The applets the host's busybox has (`busybox --list`).
+fn busybox_applets() -> Result<Vec<String>> {
+    let output = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .context("running /bin/busybox --list (is busybox-static installed?)")?;
+    ensure!(output.status.success(), "busybox --list failed");
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Build the chapter binaries static with the kernel backend, in their own
+/// target folder (the flags differ from a normal build); returns chapter N's.
+fn build_chapter_binary(repo: &Path, chapter: u32, progress: &Progress) -> Result<PathBuf> {
+    const TARGET: &str = "x86_64-unknown-linux-gnu";
+    let target_dir = repo.join("target/lab");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let step = progress.step("building the chapter binaries (static, --features kernel)");
+    // The explicit --target keeps the static flag off build scripts.
+    run_checked(
+        Command::new(cargo)
+            .current_dir(repo)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .args(["build", "--release", "--features", "kernel", "--bins"])
+            .args(["--target", TARGET])
+            .arg("--target-dir")
+            .arg(&target_dir),
+    )
+    .context("the chapter binaries do not build with --features kernel")?;
+    step.done();
+    let bin = target_dir.join(format!("{TARGET}/release/chapter{chapter}"));
+    if !bin.exists() {
+        bail!("there is no chapter{chapter} binary");
+    }
+    Ok(bin)
+}
+
+fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) {
+    println!("\n== Linux {line}: the guest's steps ({seconds:.1} s) ==");
+    for (name, detail) in &run.steps {
+        println!("  {name} {detail}");
+    }
+    if !run.dmesg.is_empty() {
+        println!("-- kernel log during the scenario --");
+        for l in &run.dmesg {
+            println!("  {l}");
+        }
+    }
+    match &run.result {
+        Some((true, detail)) => println!("-- guest result: pass ({detail})"),
+        Some((false, detail)) => println!("-- guest result: FAIL ({detail})"),
+        None => println!("-- guest result: none"),
+    }
+    println!("-- full console transcript: {}", transcript.display());
 }

@@ -1,0 +1,329 @@
+//! The guest side of the lab and the protocol both sides speak.
+//!
+//! The guest's `/init` prints, on the serial console, lines the host reads:
+//! - `DMW-STEP <name> <detail>`: a step began or ended;
+//! - `DMW-OUT <line>`: a line the scenario (script or chapter binary) printed;
+//! - `DMW-REPORT <line>`: a line of the chapter's JSON report;
+//! - `DMW-DMESG <line>`: the kernel log since boot finished;
+//! - `DMW-RESULT pass|fail <detail>`: the guest's verdict, last.
+//!
+//! Everything else (kernel messages) only goes to the transcript.
+
+/// What the guest runs after boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// `/lab/script.sh`, with `/dev/loop0` over a 128 MiB file and the
+    /// module under test loaded.
+    Script,
+    /// `/lab/bin/chapterN --backend kernel --module-ko KO`, which loads and
+    /// unloads the module itself.
+    Chapter(u32),
+}
+
+/// Where the guest finds the workbook's files.
+pub const MODULES_LIST: &str = "/lab/modules.list";
+pub const STAGE_DIR: &str = "/lab/stage";
+pub const SCRIPT: &str = "/lab/script.sh";
+
+pub fn chapter_binary(n: u32) -> String {
+    format!("/lab/bin/chapter{n}")
+}
+
+/// The guest's `/init` (busybox sh) for one scenario. `stage_kos` are the file
+/// names of the modules under test in [`STAGE_DIR`].
+pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
+    let mut s = String::from(INIT_HEAD);
+    let kos = stage_kos.join(" ");
+    s += &format!("stage_kos=\"{kos}\"\n");
+    match scenario {
+        Scenario::Script => s += INIT_SCRIPT,
+        Scenario::Chapter(n) => {
+            let first = stage_kos.first().map(String::as_str).unwrap_or_default();
+            s += &format!(
+                "chapter={n}\nchapter_bin={}\nchapter_ko={STAGE_DIR}/{first}\n",
+                chapter_binary(*n)
+            );
+            s += INIT_CHAPTER;
+        }
+    }
+    s += INIT_TAIL;
+    s
+}
+
+const INIT_HEAD: &str = r#"#!/bin/sh
+# The lab guest: load the modules, run one scenario, report, power off.
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin DM_DISABLE_UDEV=1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+
+verdict=pass
+why=
+fail() {
+	verdict=fail
+	why="${why:+$why; }$*"
+	echo "DMW-STEP failed $*"
+}
+finish() {
+	dmesg | sed 's/^/DMW-DMESG /'
+	echo "DMW-RESULT $verdict ${why:-every step passed}"
+	poweroff -f
+}
+
+echo "DMW-STEP boot $(uname -r)"
+# Boot messages are kept out of the check: only what the scenario causes counts.
+dmesg -c >/tmp/boot.log
+for ko in $(cat /lab/modules.list); do
+	insmod "/lab/modules/$ko" || fail "insmod $ko"
+done
+[ "$verdict" = pass ] || finish
+echo "DMW-STEP kernel-modules $(cat /lab/modules.list | tr '\n' ' ')"
+"#;
+
+const INIT_SCRIPT: &str = r#"for ko in $stage_kos; do
+	insmod "/lab/stage/$ko" || fail "insmod $ko"
+done
+[ "$verdict" = pass ] || finish
+echo "DMW-STEP insmod $stage_kos"
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=0 seek=128 2>/dev/null
+losetup /dev/loop0 /tmp/disk.img || fail "losetup /dev/loop0"
+echo "DMW-STEP loop /dev/loop0 over a 128 MiB file"
+echo "DMW-STEP script begin"
+"#;
+
+const INIT_CHAPTER: &str = r#"echo "DMW-STEP chapter $chapter begin"
+"#;
+
+const INIT_TAIL: &str = r#"if [ -n "$chapter" ]; then
+	{ "$chapter_bin" --backend kernel --module-ko "$chapter_ko" --report /tmp/report.json 2>&1
+	  echo $? >/tmp/scenario.rc; } | sed 's/^/DMW-OUT /'
+	rc=$(cat /tmp/scenario.rc)
+	echo "DMW-STEP chapter $chapter end $rc"
+	[ "$rc" = 0 ] || fail "chapter $chapter exited $rc"
+	[ -f /tmp/report.json ] && sed 's/^/DMW-REPORT /' /tmp/report.json
+else
+	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/tmp/scenario.rc; } | sed 's/^/DMW-OUT /'
+	rc=$(cat /tmp/scenario.rc)
+	echo "DMW-STEP script end $rc"
+	[ "$rc" = 0 ] || fail "script exited $rc"
+	losetup -d /dev/loop0 || fail "losetup -d /dev/loop0"
+fi
+
+# Nothing may be left behind: no device, no loop device, no module in use.
+left=$(dmsetup ls 2>&1)
+case "$left" in
+"No devices found"*) ;;
+*) fail "devices left behind: $(echo $left)" ;;
+esac
+loops=$(losetup -a 2>&1)
+[ -z "$loops" ] || fail "loop devices left behind: $(echo $loops)"
+for ko in $stage_kos; do
+	name=${ko%.ko}
+	name=$(echo "$name" | tr - _)
+	if [ -d "/sys/module/$name" ]; then
+		rmmod "$name" || fail "rmmod $name"
+	fi
+done
+echo "DMW-STEP cleanup"
+finish
+"#;
+
+/// One console line, read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GuestLine<'a> {
+    Step { name: &'a str, detail: &'a str },
+    Out(&'a str),
+    Report(&'a str),
+    Dmesg(&'a str),
+    Result { pass: bool, detail: &'a str },
+    Console(&'a str),
+}
+
+pub fn parse_line(line: &str) -> GuestLine<'_> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let tagged = |tag: &str| {
+        line.strip_prefix(tag)
+            .filter(|rest| rest.is_empty() || rest.starts_with(' '))
+            .map(|rest| rest.strip_prefix(' ').unwrap_or(rest))
+    };
+    if let Some(rest) = tagged("DMW-STEP") {
+        let (name, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        return GuestLine::Step { name, detail };
+    }
+    if let Some(rest) = tagged("DMW-OUT") {
+        return GuestLine::Out(rest);
+    }
+    if let Some(rest) = tagged("DMW-REPORT") {
+        return GuestLine::Report(rest);
+    }
+    if let Some(rest) = tagged("DMW-DMESG") {
+        return GuestLine::Dmesg(rest);
+    }
+    if let Some(rest) = tagged("DMW-RESULT") {
+        let (word, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        match word {
+            "pass" => return GuestLine::Result { pass: true, detail },
+            "fail" => {
+                return GuestLine::Result {
+                    pass: false,
+                    detail,
+                };
+            }
+            _ => {}
+        }
+    }
+    GuestLine::Console(line)
+}
+
+/// Everything the guest said in one boot.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub steps: Vec<(String, String)>,
+    pub output: Vec<String>,
+    pub report: String,
+    pub dmesg: Vec<String>,
+    /// The guest's verdict: `None` if it never gave one (crash or hang).
+    pub result: Option<(bool, String)>,
+}
+
+impl Run {
+    pub fn feed(&mut self, line: &str) {
+        match parse_line(line) {
+            GuestLine::Step { name, detail } => {
+                self.steps.push((name.to_string(), detail.to_string()))
+            }
+            GuestLine::Out(text) => self.output.push(text.to_string()),
+            GuestLine::Report(text) => {
+                self.report += text;
+                self.report.push('\n');
+            }
+            GuestLine::Dmesg(text) => self.dmesg.push(text.to_string()),
+            GuestLine::Result { pass, detail } => self.result = Some((pass, detail.to_string())),
+            GuestLine::Console(_) => {}
+        }
+    }
+
+    /// Why this run failed, one line per cause; empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match &self.result {
+            None => problems.push("the guest gave no result (crashed or hung)".to_string()),
+            Some((false, detail)) => problems.push(format!("the guest failed: {detail}")),
+            Some((true, _)) => {}
+        }
+        for line in dmesg_alarms(&self.dmesg) {
+            problems.push(format!("dmesg: {line}"));
+        }
+        problems
+    }
+}
+
+/// Kernel log lines that mean something went wrong in the kernel: a BUG, a
+/// WARNING, an Oops, or a memory leak report.
+pub fn dmesg_alarms(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(String::as_str)
+        .filter(|line| {
+            let words = line.split(|c: char| !c.is_ascii_alphanumeric());
+            let mut words = words.filter(|w| !w.is_empty());
+            words.any(|w| matches!(w, "BUG" | "WARNING" | "Oops"))
+                || line.to_ascii_lowercase().contains("leak")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_kind_of_line() {
+        assert_eq!(
+            parse_line("DMW-STEP boot 6.1.0-28-amd64\r"),
+            GuestLine::Step {
+                name: "boot",
+                detail: "6.1.0-28-amd64"
+            }
+        );
+        assert_eq!(
+            parse_line("DMW-STEP cleanup"),
+            GuestLine::Step {
+                name: "cleanup",
+                detail: ""
+            }
+        );
+        assert_eq!(
+            parse_line("DMW-OUT   indented"),
+            GuestLine::Out("  indented")
+        );
+        assert_eq!(parse_line("DMW-OUT"), GuestLine::Out(""));
+        assert_eq!(
+            parse_line("DMW-RESULT fail script exited 1"),
+            GuestLine::Result {
+                pass: false,
+                detail: "script exited 1"
+            }
+        );
+        assert_eq!(
+            parse_line("DMW-RESULT maybe"),
+            GuestLine::Console("DMW-RESULT maybe")
+        );
+        assert_eq!(
+            parse_line("DMW-STEPPING"),
+            GuestLine::Console("DMW-STEPPING")
+        );
+        assert_eq!(
+            parse_line("[    1.2] random: crng init done"),
+            GuestLine::Console("[    1.2] random: crng init done")
+        );
+    }
+
+    #[test]
+    fn a_run_passes_only_with_a_pass_and_a_clean_log() {
+        let mut run = Run::default();
+        for line in [
+            "DMW-STEP boot 6.1.0-28-amd64",
+            "DMW-OUT hello",
+            "DMW-REPORT {\"a\":",
+            "DMW-REPORT 1}",
+            "DMW-DMESG hello_target: loading out-of-tree module taints kernel.",
+            "DMW-RESULT pass every step passed",
+        ] {
+            run.feed(line);
+        }
+        assert_eq!(run.output, ["hello"]);
+        assert_eq!(run.report, "{\"a\":\n1}\n");
+        assert!(run.problems().is_empty(), "{:?}", run.problems());
+
+        run.feed("DMW-DMESG WARNING: CPU: 0 PID: 1 at drivers/md/dm.c:10");
+        assert_eq!(run.problems().len(), 1);
+        assert!(Run::default().problems()[0].contains("no result"));
+    }
+
+    #[test]
+    fn spots_kernel_alarms_only() {
+        let lines: Vec<String> = [
+            "BUG: kernel NULL pointer dereference, address: 0000000000000000",
+            "Oops: 0002 [#1] PREEMPT SMP NOPTI",
+            "kmemleak: 2 new suspected memory leaks",
+            "device-mapper: table: 254:0: hello_target: Device lookup failed (-ENXIO)",
+            "DEBUGGING is fine",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(dmesg_alarms(&lines).len(), 3);
+    }
+
+    #[test]
+    fn the_init_script_runs_the_chosen_scenario() {
+        let kos = ["hello_target.ko".to_string()];
+        let script = init_script(&Scenario::Script, &kos);
+        assert!(script.contains("sh /lab/script.sh"));
+        assert!(script.contains("stage_kos=\"hello_target.ko\""));
+        let chapter = init_script(&Scenario::Chapter(3), &kos);
+        assert!(chapter.contains("chapter_bin=/lab/bin/chapter3"));
+        assert!(chapter.contains("chapter_ko=/lab/stage/hello_target.ko"));
+    }
+}

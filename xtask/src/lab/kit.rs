@@ -1,0 +1,556 @@
+//! A kernel line's boot kit: its image and headers downloaded from the
+//! host's own mirror with a private apt configuration, unpacked under the
+//! cache, and a way to build an out-of-tree module against them.
+//!
+//! Layout under `<cache>/lines/<line>/`: `apt/` (sources, lists, archives),
+//! `debs/`, `root/` (the unpacked packages), `release` (the ABI name, such as
+//! `6.1.0-28-amd64`) and `ready` once all of it is there. Chroots live in
+//! `<cache>/chroots/<line>/`. Anything missing is made again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::lines::{BuildHost, KernelLine};
+use super::progress::Progress;
+use crate::apt::{self, Source};
+use crate::run_checked;
+
+/// A line's unpacked kernel, ready to boot and to build modules against.
+pub struct Kit {
+    pub line: &'static KernelLine,
+    pub release: String,
+    /// The unpacked image (and, for host builds, headers).
+    pub root: PathBuf,
+    /// The chroot modules are built in, for lines that need one.
+    pub chroot: Option<PathBuf>,
+}
+
+impl Kit {
+    pub fn vmlinuz(&self) -> PathBuf {
+        self.root.join(format!("boot/vmlinuz-{}", self.release))
+    }
+
+    /// `modprobe -d ROOT -S RELEASE --show-depends --all NAMES`: the module files
+    /// to insmod, dependencies first.
+    pub fn module_order(&self, names: &[&str]) -> Result<Vec<PathBuf>> {
+        let output = Command::new("modprobe")
+            .arg("-d")
+            .arg(&self.root)
+            .args(["-S", &self.release, "--show-depends", "--all"])
+            .args(names)
+            .output()
+            .context("running modprobe --show-depends")?;
+        ensure!(
+            output.status.success(),
+            "modprobe --show-depends {names:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(parse_show_depends(&String::from_utf8_lossy(&output.stdout)))
+    }
+
+    /// Build the out-of-tree module in `dir` for this kernel; returns the
+    /// `.ko` files it made and the compiler's warnings.
+    pub fn build_module(&self, dir: &Path, compat: &Path, work: &Path) -> Result<Built> {
+        let name = dir
+            .file_name()
+            .context("the module folder has no name")?
+            .to_string_lossy()
+            .into_owned();
+        // Build in a copy so the learner's folder stays clean; the compat
+        // header sits beside it as it does in the repository.
+        let (build_root, inside) = match &self.chroot {
+            None => (work.to_path_buf(), work.to_path_buf()),
+            Some(chroot) => (chroot.join("build"), PathBuf::from("/build")),
+        };
+        if build_root.exists() {
+            fs::remove_dir_all(&build_root)?;
+        }
+        fs::create_dir_all(&build_root)?;
+        copy_dir(dir, &build_root.join(&name))?;
+        copy_dir(compat, &build_root.join("compat"))?;
+        let headers = format!("/usr/src/linux-headers-{}", self.release);
+        let make_args = |kdir: &str, m: &Path| {
+            vec![
+                "-C".to_string(),
+                kdir.to_string(),
+                format!("M={}", m.display()),
+                format!("CC={}", self.line.compiler),
+                "modules".to_string(),
+            ]
+        };
+        let output = match &self.chroot {
+            None => {
+                let kdir = self.root.join(headers.trim_start_matches('/'));
+                Command::new("make")
+                    .args(make_args(&kdir.to_string_lossy(), &build_root.join(&name)))
+                    .output()
+            }
+            Some(chroot) => {
+                // objtool (7.x) reads /proc: mount it in a private namespace
+                // so nothing leaks to the host's mounts.
+                let make = make_args(&headers, &inside.join(&name)).join(" ");
+                Command::new("unshare")
+                    .args(["--mount", "sh", "-c"])
+                    .arg(format!(
+                        "mount -t proc proc \"$0/proc\" && exec chroot \"$0\" make {make}"
+                    ))
+                    .arg(chroot)
+                    .output()
+            }
+        }
+        .context("running make")?;
+        let log = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            bail!(
+                "building {name} for {} failed:\n{}",
+                self.release,
+                log.trim()
+            );
+        }
+        let mut kos = Vec::new();
+        for entry in fs::read_dir(build_root.join(&name))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "ko") {
+                kos.push(path);
+            }
+        }
+        kos.sort();
+        ensure!(!kos.is_empty(), "building {name} made no .ko file");
+        let warnings = log
+            .lines()
+            .filter(|l| l.contains("warning:") || l.starts_with("WARNING:"))
+            .map(str::to_string)
+            .collect();
+        Ok(Built { kos, warnings })
+    }
+}
+
+/// What a module build made.
+pub struct Built {
+    pub kos: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Make (or find, when cached) the kit of `line` under `cache`.
+pub fn prepare(line: &'static KernelLine, cache: &Path, progress: &Progress) -> Result<Kit> {
+    let dir = cache.join("lines").join(line.name);
+    let ready = dir.join("ready");
+    let kit = if ready.exists() {
+        let release = fs::read_to_string(dir.join("release"))?.trim().to_string();
+        Kit {
+            line,
+            release,
+            root: dir.join("root"),
+            chroot: None,
+        }
+    } else {
+        download(line, &dir, progress)?
+    };
+    let chroot = match line.chroot_suites() {
+        None => None,
+        Some(suites) => Some(ensure_chroot(line, &kit.release, &suites, cache, progress)?),
+    };
+    Ok(Kit { chroot, ..kit })
+}
+
+fn download(line: &'static KernelLine, dir: &Path, progress: &Progress) -> Result<Kit> {
+    if dir.exists() {
+        fs::remove_dir_all(dir)?;
+    }
+    let apt_dir = dir.join("apt");
+    fs::create_dir_all(apt_dir.join("lists/partial"))?;
+    fs::create_dir_all(apt_dir.join("cache/archives/partial"))?;
+    let sources = apt::host_sources()?;
+    let mut list = String::new();
+    for suite in line.suites {
+        let uri = mirror_for(&sources, suite)
+            .with_context(|| format!("no Debian mirror in the host's apt sources for {suite}"))?;
+        list += &format!("deb {uri} {suite} main\n");
+    }
+    fs::write(apt_dir.join("sources.list"), list)?;
+    let opts = apt_options(&apt_dir);
+
+    let step = progress.step(format!(
+        "{}: apt-get update ({})",
+        line.name,
+        line.suites.join(", ")
+    ));
+    run_checked(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
+    step.done();
+
+    let step = progress.step(format!("{}: resolving the kernel's packages", line.name));
+    let ask = |packages: &[String]| -> Result<BTreeMap<String, Vec<String>>> {
+        let output = Command::new("apt-cache")
+            .args(&opts)
+            .arg("depends")
+            .args(packages)
+            .output()
+            .context("running apt-cache depends")?;
+        ensure!(
+            output.status.success(),
+            "apt-cache depends {packages:?}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(parse_depends(&String::from_utf8_lossy(&output.stdout)))
+    };
+    let (release, packages) = kernel_packages(ask)?;
+    step.done_with(format!("{release}: {}", packages.join(" ")));
+
+    let debs = dir.join("debs");
+    fs::create_dir_all(&debs)?;
+    let step = progress.step(format!(
+        "{}: downloading {} packages",
+        line.name,
+        packages.len()
+    ));
+    run_checked(
+        Command::new("apt-get")
+            .current_dir(&debs)
+            .args(&opts)
+            .arg("download")
+            .args(&packages),
+    )?;
+    step.done();
+
+    let step = progress.step(format!("{}: unpacking", line.name));
+    let root = dir.join("root");
+    fs::create_dir_all(&root)?;
+    for deb in fs::read_dir(&debs)? {
+        let deb = deb?.path();
+        run_checked(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+    }
+    // Newer images ship their modules under /usr/lib only; depmod and
+    // modprobe -d look under /lib.
+    if !root.join("lib").exists() {
+        std::os::unix::fs::symlink("usr/lib", root.join("lib"))?;
+    }
+    run_checked(Command::new("depmod").arg("-b").arg(&root).arg(&release))?;
+    if line.build == BuildHost::Host {
+        point_headers_at_common(&root, &release)?;
+    }
+    step.done();
+    let kit = Kit {
+        line,
+        release,
+        root,
+        chroot: None,
+    };
+    ensure!(
+        kit.vmlinuz().exists(),
+        "no {} in the image packages",
+        kit.vmlinuz().display()
+    );
+    fs::write(dir.join("release"), format!("{}\n", kit.release))?;
+    fs::write(dir.join("ready"), "")?;
+    Ok(kit)
+}
+
+/// Debian's `linux-headers-<release>/Makefile` includes the `-common`
+/// headers by absolute path; unpacked elsewhere, point it at the copy.
+fn point_headers_at_common(root: &Path, release: &str) -> Result<()> {
+    let makefile = root.join(format!("usr/src/linux-headers-{release}/Makefile"));
+    let text =
+        fs::read_to_string(&makefile).with_context(|| format!("reading {}", makefile.display()))?;
+    let src = root.join("usr/src");
+    let fixed = text.replace("/usr/src/", &format!("{}/", src.display()));
+    fs::write(&makefile, fixed)?;
+    Ok(())
+}
+
+/// A chroot of the line's suite with its headers and compiler installed.
+fn ensure_chroot(
+    line: &KernelLine,
+    release: &str,
+    suites: &[&str],
+    cache: &Path,
+    progress: &Progress,
+) -> Result<PathBuf> {
+    let dir = cache.join("chroots").join(line.name);
+    let ready = cache.join("chroots").join(format!("{}.ready", line.name));
+    let stamp = format!("{release}\n");
+    if ready.exists() && fs::read_to_string(&ready)? == stamp {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(dir.parent().context("chroot folder")?)?;
+    let sources = apt::host_sources()?;
+    let mut mirrors = Vec::new();
+    for suite in suites {
+        let uri = mirror_for(&sources, suite)
+            .with_context(|| format!("no Debian mirror in the host's apt sources for {suite}"))?;
+        mirrors.push(format!("deb {uri} {suite} main"));
+    }
+    let step = progress.step(format!("{}: making a {} chroot", line.name, suites[0]));
+    let include = format!(
+        "make,kmod,xz-utils,{},linux-headers-{release}",
+        line.compiler
+    );
+    run_checked(
+        Command::new("mmdebstrap")
+            .args(["--mode=root", "--variant=apt", "--quiet"])
+            .arg("--aptopt=Acquire::Check-Valid-Until \"false\"")
+            .arg(format!("--include={include}"))
+            .arg(suites[0])
+            .arg(&dir)
+            .args(&mirrors),
+    )?;
+    step.done();
+    fs::write(&ready, stamp)?;
+    Ok(dir)
+}
+
+/// The options that make apt use `dir` instead of the host's own state.
+pub fn apt_options(dir: &Path) -> Vec<String> {
+    let d = dir.display();
+    [
+        format!("Dir::Etc::sourcelist={d}/sources.list"),
+        "Dir::Etc::sourceparts=-".to_string(),
+        format!("Dir::State::Lists={d}/lists"),
+        format!("Dir::Cache={d}/cache"),
+        "Dir::State::status=/dev/null".to_string(),
+        // sid's Release file may have expired on a mirror.
+        "Acquire::Check-Valid-Until=false".to_string(),
+        // Downloads go to the cache, which apt's own user may not write.
+        "APT::Sandbox::User=root".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_string(), o])
+    .collect()
+}
+
+/// The mirror URI the host uses for `suite`: a source of that very suite,
+/// else for a `-security` suite any security source, else the host's main
+/// archive (a source of a plain release suite).
+pub fn mirror_for(sources: &[Source], suite: &str) -> Option<String> {
+    let security = |s: &Source| s.suite.ends_with("-security");
+    sources
+        .iter()
+        .find(|s| s.suite == suite)
+        .or_else(|| {
+            if suite.ends_with("-security") {
+                sources.iter().find(|s| security(s))
+            } else {
+                sources
+                    .iter()
+                    .find(|s| !s.suite.contains('-'))
+                    .or_else(|| sources.iter().find(|s| !security(s)))
+            }
+        })
+        .map(|s| s.uri.trim_end_matches('/').to_string())
+}
+
+/// `apt-cache depends` output as package → its `Depends` (alternatives
+/// included, virtual packages left out).
+pub fn parse_depends(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            let name = line.trim().to_string();
+            map.entry(name.clone()).or_default();
+            current = Some(name);
+            continue;
+        }
+        let Some(rest) = line.trim().trim_start_matches('|').strip_prefix("Depends:") else {
+            continue;
+        };
+        let dep = rest.trim();
+        if let Some(pkg) = &current
+            && !dep.starts_with('<')
+        {
+            map.entry(pkg.clone()).or_default().push(dep.to_string());
+        }
+    }
+    map
+}
+
+/// The ABI release and every package to download for one kernel, found by
+/// following the `linux-image-amd64` and `linux-headers-amd64` meta packages.
+/// `ask` answers `apt-cache depends` for a list of packages.
+pub fn kernel_packages(
+    mut ask: impl FnMut(&[String]) -> Result<BTreeMap<String, Vec<String>>>,
+) -> Result<(String, Vec<String>)> {
+    let metas = [
+        "linux-image-amd64".to_string(),
+        "linux-headers-amd64".to_string(),
+    ];
+    let deps = ask(&metas)?;
+    let first = |meta: &str, prefix: &str| -> Result<String> {
+        deps.get(meta)
+            .and_then(|d| d.iter().find(|p| p.starts_with(prefix)))
+            .cloned()
+            .with_context(|| format!("{meta} depends on no {prefix}* package"))
+    };
+    let image = first("linux-image-amd64", "linux-image-")?;
+    let headers = first("linux-headers-amd64", "linux-headers-")?;
+    let release = headers
+        .strip_prefix("linux-headers-")
+        .unwrap_or_default()
+        .to_string();
+    ensure!(
+        image.contains(&release),
+        "image {image} and headers {headers} are different kernels"
+    );
+    // "6.1.0-28-amd64" → "6.1.0-28": the part every package of this kernel names.
+    let stem = release
+        .strip_suffix("-amd64")
+        .unwrap_or(&release)
+        .to_string();
+    let wanted = |p: &str| p.contains(&stem) || p.starts_with("linux-kbuild-");
+    let mut found: BTreeSet<String> = [image, headers].into();
+    let mut frontier: Vec<String> = found.iter().cloned().collect();
+    while !frontier.is_empty() {
+        let deps = ask(&frontier)?;
+        frontier = deps
+            .values()
+            .flatten()
+            .filter(|p| wanted(p) && !found.contains(*p))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        found.extend(frontier.iter().cloned());
+    }
+    Ok((release, found.into_iter().collect()))
+}
+
+/// The module files in `modprobe --show-depends` output, in order
+/// (`builtin` lines name modules compiled into the kernel: nothing to load).
+pub fn parse_show_depends(text: &str) -> Vec<PathBuf> {
+    let mut seen = BTreeSet::new();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("insmod "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|path| seen.insert(path.to_string()))
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    run_checked(Command::new("cp").arg("-rT").arg(from).arg(to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(uri: &str, suite: &str) -> Source {
+        Source {
+            uri: uri.into(),
+            suite: suite.into(),
+            components: vec!["main".into()],
+        }
+    }
+
+    #[test]
+    fn picks_the_mirror_for_each_suite() {
+        let host = [
+            source("http://m.example/debian/", "bookworm"),
+            source("http://m.example/debian", "bookworm-updates"),
+            source("http://s.example/debian-security", "bookworm-security"),
+        ];
+        let pick = |s| mirror_for(&host, s);
+        assert_eq!(pick("bookworm").as_deref(), Some("http://m.example/debian"));
+        assert_eq!(pick("sid").as_deref(), Some("http://m.example/debian"));
+        assert_eq!(
+            pick("trixie-backports").as_deref(),
+            Some("http://m.example/debian")
+        );
+        assert_eq!(
+            pick("bullseye-security").as_deref(),
+            Some("http://s.example/debian-security")
+        );
+        assert_eq!(mirror_for(&[], "bookworm"), None);
+    }
+
+    #[test]
+    fn reads_apt_cache_depends() {
+        let text = "linux-image-amd64\n  Depends: linux-image-6.1.0-28-amd64\n\
+                    linux-image-6.1.0-28-amd64-unsigned\n  Depends: kmod\n \
+                    |Depends: initramfs-tools\n  Depends: <linux-initramfs-tool>\n    dracut\n";
+        let deps = parse_depends(text);
+        assert_eq!(deps["linux-image-amd64"], ["linux-image-6.1.0-28-amd64"]);
+        assert_eq!(
+            deps["linux-image-6.1.0-28-amd64-unsigned"],
+            ["kmod", "initramfs-tools"]
+        );
+    }
+
+    /// A fake archive: sid-style, where the image package is itself a meta
+    /// package over the binary and the modules.
+    fn archive(asked: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+        let all: BTreeMap<&str, &[&str]> = [
+            ("linux-image-amd64", &["linux-image-7.2.1+deb14-amd64"][..]),
+            (
+                "linux-headers-amd64",
+                &["linux-headers-7.2.1+deb14-amd64"][..],
+            ),
+            (
+                "linux-image-7.2.1+deb14-amd64",
+                &["linux-binary-7.2.1+deb14-amd64", "linux-base"][..],
+            ),
+            (
+                "linux-binary-7.2.1+deb14-amd64",
+                &["linux-modules-7.2.1+deb14-amd64", "kmod"][..],
+            ),
+            ("linux-modules-7.2.1+deb14-amd64", &[][..]),
+            (
+                "linux-headers-7.2.1+deb14-amd64",
+                &[
+                    "linux-headers-7.2.1+deb14-common",
+                    "linux-kbuild-7.2.1+deb14",
+                    "linux-compiler-gcc-16-x86",
+                ][..],
+            ),
+            ("linux-headers-7.2.1+deb14-common", &[][..]),
+            ("linux-kbuild-7.2.1+deb14", &["libc6"][..]),
+        ]
+        .into();
+        Ok(asked
+            .iter()
+            .map(|p| {
+                let deps = all.get(p.as_str()).copied().unwrap_or_default();
+                (p.clone(), deps.iter().map(|d| d.to_string()).collect())
+            })
+            .collect())
+    }
+
+    #[test]
+    fn follows_the_meta_packages_to_every_kernel_package() {
+        let (release, packages) = kernel_packages(archive).unwrap();
+        assert_eq!(release, "7.2.1+deb14-amd64");
+        assert_eq!(
+            packages,
+            [
+                "linux-binary-7.2.1+deb14-amd64",
+                "linux-headers-7.2.1+deb14-amd64",
+                "linux-headers-7.2.1+deb14-common",
+                "linux-image-7.2.1+deb14-amd64",
+                "linux-kbuild-7.2.1+deb14",
+                "linux-modules-7.2.1+deb14-amd64",
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_the_insmod_order() {
+        let text = "insmod /k/lib/modules/6.1.0-28-amd64/kernel/lib/crc16.ko \n\
+                    insmod /k/lib/modules/6.1.0-28-amd64/kernel/fs/ext4/ext4.ko \n\
+                    builtin dm_mod\n\
+                    insmod /k/lib/modules/6.1.0-28-amd64/kernel/lib/crc16.ko \n";
+        assert_eq!(
+            parse_show_depends(text),
+            [
+                PathBuf::from("/k/lib/modules/6.1.0-28-amd64/kernel/lib/crc16.ko"),
+                PathBuf::from("/k/lib/modules/6.1.0-28-amd64/kernel/fs/ext4/ext4.ko"),
+            ]
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Booting a kit in qemu (TCG, no KVM) and reading its serial console.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::guest::{GuestLine, Run, parse_line};
+use super::progress::Step;
+
+/// What one boot gave.
+pub struct Boot {
+    pub run: Run,
+    pub timed_out: bool,
+    pub seconds: f64,
+}
+
+/// Boot `kernel` with `initrd`, feeding each console line to a [`Run`],
+/// echoing the scenario's output through `step`, and writing every line to
+/// `transcript`. The guest is killed after `limit`.
+pub fn boot(
+    kernel: &Path,
+    initrd: &Path,
+    transcript: &Path,
+    limit: Duration,
+    step: &Step,
+) -> Result<Boot> {
+    let start = Instant::now();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-m", "256", "-cpu", "max", "-nic", "none"])
+        .args(["-nographic", "-no-reboot"])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 panic=-1 loglevel=4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting qemu-system-x86_64")?;
+    let stdout = child.stdout.take().context("qemu's console")?;
+    let stderr = child.stderr.take().context("qemu's errors")?;
+
+    // Lines from a thread, so the time limit holds while the guest is silent.
+    let (lines, received) = mpsc::channel();
+    let errors = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            if lines
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if errors.send(format!("qemu: {line}")).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut log =
+        File::create(transcript).with_context(|| format!("creating {}", transcript.display()))?;
+    let mut run = Run::default();
+    let deadline = start + limit;
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => {
+                let line = line.trim_end_matches('\r').to_string();
+                writeln!(log, "{line}")?;
+                match parse_line(&line) {
+                    GuestLine::Step { name, detail } => {
+                        step.update(&format!("{name} {detail}"));
+                        if name == "failed" {
+                            step.println(&format!("  ! {detail}"));
+                        }
+                    }
+                    GuestLine::Out(text) => step.println(&format!("  | {text}")),
+                    _ => {}
+                }
+                if line.starts_with("qemu: ") {
+                    step.println(&line);
+                }
+                run.feed(&line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                writeln!(log, "[lab] time limit of {} s reached", limit.as_secs())?;
+                let _ = child.kill();
+                break;
+            }
+            // Both pipes closed: qemu has exited.
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    child.wait().context("waiting for qemu")?;
+    Ok(Boot {
+        run,
+        timed_out,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
