@@ -175,10 +175,7 @@ impl KernelBackend {
                 env!("CARGO_MANIFEST_DIR")
             ))
         })?;
-        let folder = Path::new(stage.dir)
-            .file_name()
-            .map_or_else(|| stage.target.into(), |f| f.to_os_string());
-        let work = self.scratch.join("build").join(folder);
+        let work = self.scratch.join("build");
         match module::build(&sources, &work, stage.ko) {
             Ok(ko) => Ok((ko, Some(work))),
             Err(reason) => {
@@ -433,6 +430,7 @@ impl Backend for KernelBackend {
         let device = self.device_path(name)?;
         let context = || format!("mounting {} on {}", device.display(), dir.display());
         let types = block_filesystems().map_err(|e| BackendError::io(context(), e))?;
+        let types = try_order(types, has_ext_magic(&device));
         // mount(2) needs a type; like mount(8) without -t, try each one the
         // kernel knows until one recognises the device.
         let mut last = io::Error::new(
@@ -605,6 +603,31 @@ fn block_filesystems() -> io::Result<Vec<String>> {
     Ok(parse_filesystems(&std::fs::read_to_string(
         "/proc/filesystems",
     )?))
+}
+
+/// The ext2/3/4 superblock's magic number, `s_magic` at byte 56 of the
+/// superblock, which starts at byte 1024.
+const EXT_MAGIC: u16 = 0xEF53;
+const EXT_MAGIC_OFFSET: u64 = 1024 + 56;
+
+/// Whether the device holds an ext2/3/4 file system.
+fn has_ext_magic(device: &Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(device)
+        .and_then(|file| file.read_exact_at(&mut magic, EXT_MAGIC_OFFSET))
+        .is_ok_and(|()| u16::from_le_bytes(magic) == EXT_MAGIC)
+}
+
+/// The order to try file system types in: on an ext file system the ext4
+/// driver first (it mounts all three; trying `ext3` and `ext2` first only
+/// fills the log with "couldn't mount as ext3").
+fn try_order(mut types: Vec<String>, ext: bool) -> Vec<String> {
+    if ext && let Some(at) = types.iter().position(|t| t == "ext4") {
+        let ext4 = types.remove(at);
+        types.insert(0, ext4);
+    }
+    types
 }
 
 fn parse_filesystems(text: &str) -> Vec<String> {
@@ -786,6 +809,25 @@ mod tests {
     fn block_file_systems_skip_nodev_ones() {
         let text = "nodev\tsysfs\nnodev\ttmpfs\n\text3\n\text2\n\text4\nnodev\tproc\n";
         assert_eq!(parse_filesystems(text), ["ext3", "ext2", "ext4"]);
+    }
+
+    #[test]
+    fn ext_file_systems_try_ext4_first() {
+        let types = || vec!["ext3".to_string(), "ext2".to_string(), "ext4".to_string()];
+        assert_eq!(try_order(types(), true), ["ext4", "ext3", "ext2"]);
+        assert_eq!(try_order(types(), false), ["ext3", "ext2", "ext4"]);
+        assert_eq!(try_order(vec!["vfat".to_string()], true), ["vfat"]);
+    }
+
+    #[test]
+    fn the_ext_magic_is_read_from_the_superblock() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut image = vec![0u8; 2048];
+        assert!(!has_ext_magic(file.path()));
+        image[1080..1082].copy_from_slice(&EXT_MAGIC.to_le_bytes());
+        std::fs::write(file.path(), &image).unwrap();
+        assert!(has_ext_magic(file.path()));
+        assert!(!has_ext_magic(Path::new("/nonexistent/dm-0")));
     }
 
     #[test]

@@ -42,9 +42,10 @@ pub fn find_sources(stage_dir: &str) -> Option<PathBuf> {
     .find(|dir| dir.is_dir())
 }
 
-/// `make -C /lib/modules/$(uname -r)/build M=<copy> modules` on a copy of
-/// `sources` in `work` (the checkout stays clean, and a read-only one works);
-/// returns the built `.ko`.
+/// `make -C /lib/modules/$(uname -r)/build M=<copy> modules` on a copy of the
+/// stage (the checkout stays clean, and a read-only one works); returns the
+/// built `.ko`. The copy takes the stage's parent folder too, because stages
+/// include shared headers by relative path (`-I$(src)/../compat`).
 pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
     let release = kernel_release().map_err(|e| format!("reading the kernel release: {e}"))?;
     let kbuild = build_dir(&release);
@@ -54,12 +55,20 @@ pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
             kbuild.display()
         ));
     }
-    copy_sources(sources, work)
-        .map_err(|e| format!("copying {} to {}: {e}", sources.display(), work.display()))?;
+    let (tree, stage) = match (sources.parent(), sources.file_name()) {
+        (Some(parent), Some(stage)) if !parent.as_os_str().is_empty() => (parent, stage),
+        _ => (sources, "".as_ref()),
+    };
+    if work.exists() {
+        std::fs::remove_dir_all(work).map_err(|e| format!("clearing {}: {e}", work.display()))?;
+    }
+    copy_sources(tree, work)
+        .map_err(|e| format!("copying {} to {}: {e}", tree.display(), work.display()))?;
+    let stage_copy = work.join(stage);
     let output = Command::new("make")
         .arg("-C")
         .arg(&kbuild)
-        .arg(format!("M={}", work.display()))
+        .arg(format!("M={}", stage_copy.display()))
         .arg("modules")
         .output()
         .map_err(|e| match e.kind() {
@@ -68,7 +77,7 @@ pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
             }
             _ => format!("running make: {e}"),
         })?;
-    let built = work.join(ko);
+    let built = stage_copy.join(ko);
     if !output.status.success() || !built.is_file() {
         let text = format!(
             "{}\n{}",
@@ -84,19 +93,33 @@ pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
     Ok(built)
 }
 
-/// Copy the regular files of `from` (a stage is one flat folder) into `to`.
+/// Copy the source tree `from` into `to`, leaving out what kbuild made there
+/// (an old `.o` copied in would look newer than its source and be reused).
 fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
-    if to.exists() {
-        std::fs::remove_dir_all(to)?;
-    }
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        let name = entry.file_name();
+        if is_build_output(&name.to_string_lossy()) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_sources(&entry.path(), &to.join(&name))?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&name))?;
         }
     }
     Ok(())
+}
+
+/// Kbuild's outputs and hidden files (`.hello_target.o.cmd`, `.tmp_versions`).
+fn is_build_output(name: &str) -> bool {
+    const OUTPUT_SUFFIXES: [&str; 5] = [".o", ".ko", ".mod", ".mod.c", ".cmd"];
+    name.starts_with('.')
+        || name == "Module.symvers"
+        || name == "modules.order"
+        || OUTPUT_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
 
 /// The line of a failed build that says why: the compiler's first error
@@ -208,21 +231,38 @@ make: *** [Makefile:2012: /tmp/w] Error 2
     }
 
     #[test]
-    fn sources_are_copied_flat_into_a_fresh_folder() {
+    fn sources_are_copied_without_build_outputs() {
         let from = tempfile::tempdir().unwrap();
-        std::fs::write(from.path().join("hello_target.c"), "int x;\n").unwrap();
-        std::fs::write(from.path().join("Kbuild"), "obj-m := hello_target.o\n").unwrap();
-        std::fs::create_dir(from.path().join("sub")).unwrap();
+        let stage = from.path().join("stage1-hello");
+        let compat = from.path().join("compat");
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::create_dir_all(&compat).unwrap();
+        for name in [
+            "hello_target.c",
+            "Kbuild",
+            "hello_target.o",
+            "hello_target.ko",
+        ] {
+            std::fs::write(stage.join(name), "").unwrap();
+        }
+        std::fs::write(stage.join(".hello_target.o.cmd"), "").unwrap();
+        std::fs::write(stage.join("hello_target.mod.c"), "").unwrap();
+        std::fs::write(stage.join("modules.order"), "").unwrap();
+        std::fs::write(compat.join("dmw_compat.h"), "").unwrap();
         let to = tempfile::tempdir().unwrap();
-        let work = to.path().join("stage1");
-        std::fs::create_dir(&work).unwrap();
-        std::fs::write(work.join("stale.o"), "").unwrap();
-        copy_sources(from.path(), &work).unwrap();
-        let mut names: Vec<_> = std::fs::read_dir(&work)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["Kbuild", "hello_target.c"]);
+        copy_sources(from.path(), to.path()).unwrap();
+        let names = |dir: &Path| {
+            let mut names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(&to.path().join("stage1-hello")),
+            ["Kbuild", "hello_target.c"]
+        );
+        assert_eq!(names(&to.path().join("compat")), ["dmw_compat.h"]);
     }
 }
