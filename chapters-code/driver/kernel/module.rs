@@ -55,6 +55,16 @@ pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
             kbuild.display()
         ));
     }
+    build_against(&kbuild, sources, work, ko)
+}
+
+/// [`build`] against the kernel build tree `kbuild`.
+pub fn build_against(
+    kbuild: &Path,
+    sources: &Path,
+    work: &Path,
+    ko: &str,
+) -> Result<PathBuf, Reason> {
     let (tree, stage) = match (sources.parent(), sources.file_name()) {
         (Some(parent), Some(stage)) if !parent.as_os_str().is_empty() => (parent, stage),
         _ => (sources, "".as_ref()),
@@ -67,7 +77,7 @@ pub fn build(sources: &Path, work: &Path, ko: &str) -> Result<PathBuf, Reason> {
     let stage_copy = work.join(stage);
     let output = Command::new("make")
         .arg("-C")
-        .arg(&kbuild)
+        .arg(kbuild)
         .arg(format!("M={}", stage_copy.display()))
         .arg("modules")
         .output()
@@ -228,6 +238,82 @@ make: *** [Makefile:2012: /tmp/w] Error 2
         );
         assert_eq!(remove_error_text(Errno::EWOULDBLOCK), "Module is in use");
         assert!(insert_error_text(Errno::ENOEXEC).starts_with("Invalid module format"));
+    }
+
+    /// A stand-in for a kernel build tree: it "builds" `M=`'s module by
+    /// copying the source, or fails as a compiler would when the source says so.
+    fn fake_kbuild(dir: &Path) {
+        let makefile = "modules:\n\
+            \t@if grep -q broken $(M)/hello_target.c; then \\\n\
+            \t  echo \"$(M)/hello_target.c:3:1: error: expected ';'\" >&2; exit 1; fi\n\
+            \t@test -f $(M)/../compat/dmw_compat.h\n\
+            \tcp $(M)/hello_target.c $(M)/hello_target.ko\n";
+        std::fs::write(dir.join("Makefile"), makefile).unwrap();
+    }
+
+    fn stage_tree(source: &str) -> tempfile::TempDir {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tree.path().join("stage1-hello")).unwrap();
+        std::fs::create_dir_all(tree.path().join("compat")).unwrap();
+        std::fs::write(tree.path().join("stage1-hello/hello_target.c"), source).unwrap();
+        std::fs::write(tree.path().join("compat/dmw_compat.h"), "").unwrap();
+        tree
+    }
+
+    #[test]
+    fn builds_a_copy_of_the_stage_with_its_shared_headers() {
+        let kbuild = tempfile::tempdir().unwrap();
+        fake_kbuild(kbuild.path());
+        let tree = stage_tree("int x;\n");
+        let scratch = tempfile::tempdir().unwrap();
+        let work = scratch.path().join("build");
+        let ko = build_against(
+            kbuild.path(),
+            &tree.path().join("stage1-hello"),
+            &work,
+            "hello_target.ko",
+        )
+        .unwrap();
+        assert_eq!(ko, work.join("stage1-hello/hello_target.ko"));
+        assert!(ko.is_file());
+        // The checkout stays clean.
+        assert!(!tree.path().join("stage1-hello/hello_target.ko").exists());
+    }
+
+    #[test]
+    fn a_failed_build_says_the_compilers_error() {
+        let kbuild = tempfile::tempdir().unwrap();
+        fake_kbuild(kbuild.path());
+        let tree = stage_tree("broken\n");
+        let scratch = tempfile::tempdir().unwrap();
+        let reason = build_against(
+            kbuild.path(),
+            &tree.path().join("stage1-hello"),
+            &scratch.path().join("build"),
+            "hello_target.ko",
+        )
+        .unwrap_err();
+        assert!(reason.starts_with("make failed against "), "{reason}");
+        assert!(
+            reason.ends_with("stage1-hello/hello_target.c:3:1: error: expected ';'"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    #[ignore = "needs kernel headers: DMW_KBUILD=/lib/modules/<release>/build"]
+    fn builds_stage1_against_real_kernel_headers() {
+        let kbuild = std::env::var_os("DMW_KBUILD").expect("DMW_KBUILD");
+        let sources = find_sources("module/stage1-hello").expect("a checkout");
+        let scratch = tempfile::tempdir().unwrap();
+        let ko = build_against(
+            Path::new(&kbuild),
+            &sources,
+            &scratch.path().join("build"),
+            "hello_target.ko",
+        )
+        .unwrap();
+        assert!(std::fs::metadata(ko).unwrap().len() > 0);
     }
 
     #[test]
