@@ -142,6 +142,8 @@ pub enum GuestLine<'a> {
 
 pub fn parse_line(line: &str) -> GuestLine<'_> {
     let line = line.trim_end_matches(['\r', '\n']);
+    // The firmware's screen-clearing escapes can share the first line.
+    let line = line.find("DMW-").map_or(line, |at| &line[at..]);
     let tagged = |tag: &str| {
         line.strip_prefix(tag)
             .filter(|rest| rest.is_empty() || rest.starts_with(' '))

@@ -1,0 +1,84 @@
+#!/bin/sh
+# Bad hello_target table lines must be refused, with the reason in the kernel
+# log and no device left behind; a good line must work.
+#
+# A guest script for the lab:
+#   cargo xtask lab --kernel 6.1 --script module/stage1-hello/tests/bad-tables.sh
+# It expects hello_target loaded and /dev/loop0 over a 128 MiB (262144-sector)
+# file, as the lab provides. Runs under busybox sh with dmsetup on PATH.
+
+failures=0
+problem() {
+	echo "PROBLEM: $*"
+	failures=$((failures + 1))
+}
+
+# The kernel log lines that appeared since mark_log.
+mark_log() { log_mark=$(dmesg | wc -l); }
+new_log() { dmesg | tail -n +$((log_mark + 1)); }
+
+# refuse TABLE REASON: `dmsetup create` must fail, the kernel must log
+# REASON, and no device may remain.
+refuse() {
+	table=$1
+	reason=$2
+	echo "== $table"
+	mark_log
+	if echo "$table" | dmsetup create bad 2>/tmp/err; then
+		problem "accepted: $table"
+		dmsetup remove bad
+		return
+	fi
+	sed 's/^/   dmsetup: /' /tmp/err
+	new_log | sed 's/^/   dmesg: /'
+	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for: $table"
+	if dmsetup info bad >/dev/null 2>&1; then
+		problem "device left behind after: $table"
+		dmsetup remove bad
+	fi
+}
+
+echo "-- dmsetup targets"
+dmsetup targets
+dmsetup targets | grep -q '^hello_target *v1.0.0$' || problem "hello_target v1.0.0 not registered"
+
+dev=/dev/loop0
+refuse "0 262144 hello_target $dev" "hello_target: Invalid argument count"
+refuse "0 262144 hello_target $dev 0 extra" "hello_target: Invalid argument count"
+refuse "0 262144 hello_target $dev abc" "hello_target: Invalid device sector"
+refuse "0 262144 hello_target $dev -1" "hello_target: Invalid device sector"
+refuse "0 262144 hello_target $dev 18446744073709551616" "hello_target: Invalid device sector"
+refuse "0 262144 hello_target /dev/nosuch 0" "hello_target: Device lookup failed"
+refuse "0 262144 hello_target /dev/null 0" "hello_target: Device lookup failed"
+refuse "0 262144 hello_target $dev 1" "too small for target"
+
+# A good line: 8 sectors written at the device's sector 0 land at the loop
+# device's sector 2048.
+echo "== 0 4096 hello_target $dev 2048"
+mark_log
+echo "0 4096 hello_target $dev 2048" | dmsetup create good || problem "good line refused"
+new_log | sed 's/^/   dmesg: /'
+echo "-- dmsetup table good"
+dmsetup table good
+echo "-- dmsetup status good"
+dmsetup status good
+echo "-- dmsetup info good"
+dmsetup info good
+echo "-- dmsetup ls"
+dmsetup ls
+minor=$(dmsetup info -c --noheadings -o minor good)
+i=0
+while [ $i -lt 4096 ]; do echo "hello, sector 2048"; i=$((i + 1)); done |
+	dd of=/tmp/pattern bs=4096 count=1 iflag=fullblock 2>/dev/null
+dd if=/tmp/pattern of="/dev/dm-$minor" bs=4096 count=1 oflag=direct 2>/dev/null ||
+	problem "write through the device failed"
+dd if=$dev of=/tmp/landed bs=512 skip=2048 count=8 iflag=direct 2>/dev/null
+cmp /tmp/pattern /tmp/landed && echo "data written at sector 0 landed at $dev sector 2048" ||
+	problem "data did not land at sector 2048"
+dmsetup remove good || problem "cannot remove good"
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures problem(s)"
+	exit 1
+fi
+echo "every bad line refused, the good line works"
