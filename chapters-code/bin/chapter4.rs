@@ -5,7 +5,7 @@
 //! source hits. The doctor exits 0 when it finds none, 1 when it finds some and
 //! 2 on an error (unreadable file, bad version).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -58,7 +58,7 @@ fn table() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn doctor(file: &PathBuf, kernel: Option<&str>) -> anyhow::Result<ExitCode> {
+fn doctor(file: &Path, kernel: Option<&str>) -> anyhow::Result<ExitCode> {
     let kernel = match kernel {
         Some(text) => Release::parse_in_range(text)?,
         None => Release::NEWEST,

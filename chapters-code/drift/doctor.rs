@@ -54,12 +54,11 @@ impl Finding<'_> {
             ),
         };
         let mut text = format!(
-            "{file}:{}: {}: {what} (since {}, commit {} \"{}\")\n  fix: {}\n",
+            "{file}:{}: {}: {what} (since {}, {})\n  fix: {}\n",
             self.line,
             change.id,
             change.release,
-            short_commit(&change.commit),
-            change.title,
+            change.commit_label(),
             change.fix,
         );
         if !change.backports.is_empty() {
@@ -67,10 +66,6 @@ impl Finding<'_> {
         }
         text
     }
-}
-
-fn short_commit(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 /// Reads a C file and diagnoses it against `kernel`.
@@ -357,7 +352,10 @@ impl<'a> Code<'a> {
         }
         if let Some(needle) = detector.param_has.as_deref() {
             let needle = squeeze(needle);
-            if !params.iter().any(|p| squeeze(self.text(*p)).contains(&needle)) {
+            if !params
+                .iter()
+                .any(|p| squeeze(self.text(*p)).contains(&needle))
+            {
                 return false;
             }
         }

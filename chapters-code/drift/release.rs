@@ -45,6 +45,23 @@ impl Release {
         Ok(release)
     }
 
+    /// The release just before this one (2.6.39 before 3.0, 4.20 before 5.0),
+    /// for asking "does a kernel without this change still build it?".
+    pub fn previous(&self) -> Option<Release> {
+        // The last minor of each major line: after them the major went up.
+        const LAST_MINOR: [(u32, u32); 4] = [(3, 19), (4, 20), (5, 19), (6, 19)];
+        match (self.major, self.minor, self.patch) {
+            (2, 6, 0) | (0..=1, _, _) | (2, 0..=5, _) => None,
+            (2, 6, patch) => Some(Release::new(2, 6, patch - 1)),
+            (3, 0, _) => Some(Release::new(2, 6, 39)),
+            (major, 0, _) => LAST_MINOR
+                .iter()
+                .find(|(m, _)| *m == major - 1)
+                .map(|(m, last)| Release::new(*m, *last, 0)),
+            (major, minor, _) => Some(Release::new(major, minor - 1, 0)),
+        }
+    }
+
     /// The numbers as `KERNEL_VERSION(a, b, c)` takes them.
     pub fn kernel_version(&self) -> (u32, u32, u32) {
         (self.major, self.minor, self.patch)
@@ -100,6 +117,16 @@ mod tests {
         assert!(r("4.9") < r("4.14"));
         assert_eq!(r("3.10.0-957.el7"), r("3.10"));
         assert_eq!(r("5.10.120").to_string(), "5.10");
+    }
+
+    #[test]
+    fn steps_back_across_major_lines() {
+        let r = |s: &str| s.parse::<Release>().unwrap();
+        assert_eq!(r("2.6.34").previous(), Some(r("2.6.33")));
+        assert_eq!(r("3.0").previous(), Some(r("2.6.39")));
+        assert_eq!(r("5.0").previous(), Some(r("4.20")));
+        assert_eq!(r("7.0").previous(), Some(r("6.19")));
+        assert_eq!(r("4.14").previous(), Some(r("4.13")));
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub struct Change {
     pub new: String,
     /// The first mainline release with the new form.
     pub release: Release,
-    /// The upstream commit that made the change (12 or more hex digits).
+    /// The upstream commit that made the change (12 or more hex digits), or
+    /// empty when no source read named it (then `verified` is false).
     pub commit: String,
-    /// That commit's title.
+    /// That commit's title, or empty when unknown.
     pub title: String,
     /// Whether commit, title and release were checked against sources read.
     pub verified: bool,
@@ -198,7 +199,6 @@ impl Change {
             ("summary", &self.summary),
             ("old", &self.old),
             ("new", &self.new),
-            ("title", &self.title),
             ("checked", &self.checked),
             ("fix", &self.fix),
         ];
@@ -215,11 +215,18 @@ impl Change {
             return Err("ids are lower-case words joined by '-'".into());
         }
         let hex = self.commit.chars().all(|c| c.is_ascii_hexdigit());
-        if !hex || self.commit.len() < 12 {
+        if !self.commit.is_empty() && (!hex || self.commit.len() < 12) {
             return Err(format!("commit `{}` is not 12+ hex digits", self.commit));
         }
+        if self.verified && (self.commit.is_empty() || self.title.trim().is_empty()) {
+            return Err("a verified entry needs its commit and title".into());
+        }
         if self.release > Release::NEWEST {
-            return Err(format!("release {} is past {}", self.release, Release::NEWEST));
+            return Err(format!(
+                "release {} is past {}",
+                self.release,
+                Release::NEWEST
+            ));
         }
         if self.detect_old.is_empty() && self.detect_new.is_empty() {
             return Err("no detector for either form".into());
@@ -236,6 +243,20 @@ impl Change {
     }
 }
 
+impl Change {
+    /// `commit 4f024f3797c4 "block: Abstract out bvec iterator"`, or what is
+    /// known of it.
+    pub fn commit_label(&self) -> String {
+        let short = self.commit.get(..12).unwrap_or(&self.commit);
+        match (short.is_empty(), self.title.trim().is_empty()) {
+            (false, false) => format!("commit {short} \"{}\"", self.title),
+            (false, true) => format!("commit {short}"),
+            (true, false) => format!("commit id not checked, \"{}\"", self.title),
+            (true, true) => "commit not checked".to_string(),
+        }
+    }
+}
+
 impl DriftTable {
     /// The table as text columns (release, symbol, change), oldest first:
     /// what `chapter4 table` prints and the book shows.
@@ -248,10 +269,7 @@ impl DriftTable {
             .chain([header.1.len()])
             .max()
             .unwrap_or(0);
-        let mut text = format!(
-            "{:<8} {:<symbol_width$} {}\n",
-            header.0, header.1, header.2
-        );
+        let mut text = format!("{:<8} {:<symbol_width$} {}\n", header.0, header.1, header.2);
         for change in &self.changes {
             let mark = if change.verified { "" } else { " [unverified]" };
             text.push_str(&format!(

@@ -1,0 +1,4 @@
+static void tally_done(struct bio *bio)
+{
+	bio_endio(bio); /* drift */
+}

@@ -1,0 +1,524 @@
+//! The drift table, the drift doctor and `chapter4`.
+//!
+//! Each table entry has two C cases in tests/drift-cases/: `<id>.old.c` uses
+//! the old form, `<id>.new.c` the new one, and each marks the line the doctor
+//! must name with a `/* drift */` comment.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use dm_workbook::drift::{Change, Direction, DriftTable, Release, diagnose};
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cases() -> PathBuf {
+    root().join("tests/drift-cases")
+}
+
+fn table() -> DriftTable {
+    DriftTable::load(&root().join("module/drift.toml")).expect("module/drift.toml loads")
+}
+
+fn release(text: &str) -> Release {
+    text.parse().expect("a release")
+}
+
+/// The lines (1-based) of `source` that contain `needle`.
+fn lines_with(source: &str, needle: &str) -> BTreeSet<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(needle))
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// Lines where the doctor reports `change` in `direction` for `kernel`.
+fn lines_found(source: &str, table: &DriftTable, kernel: Release, id: &str) -> BTreeSet<usize> {
+    diagnose(source, table, kernel)
+        .expect("the source parses")
+        .into_iter()
+        .filter(|f| f.change.id == id)
+        .map(|f| f.line)
+        .collect()
+}
+
+fn read_case(change: &Change, form: &str) -> String {
+    let path = cases().join(format!("{}.{form}.c", change.id));
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_table_loads_and_every_entry_is_complete() {
+    let table = table();
+    assert!(table.changes.len() >= 19, "{} entries", table.changes.len());
+    for change in &table.changes {
+        assert!(!change.fix.trim().is_empty(), "{}", change.id);
+        assert!(change.release <= Release::NEWEST, "{}", change.id);
+        if change.verified {
+            assert!(change.commit.len() >= 12, "{}: commit", change.id);
+            assert!(!change.title.is_empty(), "{}: title", change.id);
+        } else {
+            // An unverified entry says what was and was not found.
+            assert!(change.checked.contains("Not found"), "{}", change.id);
+        }
+    }
+    // The bundled copy is the same file.
+    let bundled = DriftTable::bundled().expect("bundled table");
+    assert_eq!(bundled.changes.len(), table.changes.len());
+}
+
+#[test]
+fn the_table_covers_the_changes_chapter_4_promises() {
+    let table = table();
+    let symbols: Vec<&str> = table.changes.iter().map(|c| c.symbol.as_str()).collect();
+    for symbol in [
+        "dm_get_device",
+        "target_type.map",
+        "bio->bi_sector",
+        "bio->bi_bdev",
+        "bio_endio",
+        "bio->bi_error",
+        "bio->bi_rw",
+        "generic_make_request",
+        "target_type.end_io",
+        "target_type.status",
+        "target_type.message",
+        "dm_target.num_flush_requests",
+        "dm_unregister_target",
+        "fmode_t",
+        "STATUSTYPE_IMA",
+        "bdev_nr_sectors",
+        "module_dm",
+        "target_type.prepare_ioctl",
+    ] {
+        assert!(symbols.contains(&symbol), "no entry for {symbol}");
+    }
+}
+
+#[test]
+fn a_malformed_table_is_refused() {
+    let good = fs::read_to_string(root().join("module/drift.toml")).expect("table");
+    let broken = [
+        good.replacen("id = \"get-device-range\"", "id = \"bio-set-dev\"", 1),
+        good.replacen("commit = \"8215d6ec5fee\"", "commit = \"8215d6\"", 1),
+        good.replacen("release = \"2.6.34\"", "release = \"two\"", 1),
+        good.replacen("{ call = \"dm_get_device\", args = 6 }", "{ args = 6 }", 1),
+        good.replacen(
+            "fix = \"Drop the map_info parameter; read per-bio state with dm_per_bio_data().\"",
+            "fix = \"\"",
+            1,
+        ),
+    ];
+    for (index, text) in broken.iter().enumerate() {
+        assert!(text != &good, "case {index} changed nothing");
+        assert!(
+            DriftTable::parse(text).is_err(),
+            "case {index} was accepted"
+        );
+    }
+}
+
+#[test]
+fn every_case_file_belongs_to_an_entry() {
+    let table = table();
+    for entry in fs::read_dir(cases()).expect("cases dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let id = name
+            .strip_suffix(".old.c")
+            .or_else(|| name.strip_suffix(".new.c"))
+            .unwrap_or_else(|| panic!("{name}: expected <id>.old.c or <id>.new.c"));
+        assert!(table.get(id).is_some(), "{name}: no entry `{id}`");
+    }
+}
+
+/// Old form: reported from the change's release on, not before it.
+#[test]
+fn every_old_form_is_found_on_newer_kernels_only() {
+    let table = table();
+    for change in &table.changes {
+        let source = read_case(change, "old");
+        let marked = lines_with(&source, "/* drift */");
+        let newest = lines_found(&source, &table, Release::NEWEST, &change.id);
+        if change.detect_old.is_empty() {
+            // This old form builds everywhere: nothing to report, on any kernel.
+            assert!(marked.is_empty(), "{}: old case marks a line", change.id);
+            for kernel in [Release::OLDEST, Release::NEWEST] {
+                let found = lines_found(&source, &table, kernel, &change.id);
+                assert!(
+                    found.is_empty(),
+                    "{}: old form reported on {kernel}",
+                    change.id
+                );
+            }
+            continue;
+        }
+        assert!(!marked.is_empty(), "{}: old case marks no line", change.id);
+        assert_eq!(
+            newest,
+            marked,
+            "{}: old form on {}",
+            change.id,
+            Release::NEWEST
+        );
+        if change.release >= Release::OLDEST {
+            let at_release = lines_found(&source, &table, change.release, &change.id);
+            assert_eq!(
+                at_release, marked,
+                "{}: old form on {}",
+                change.id, change.release
+            );
+        }
+        if let Some(before) = change.release.previous().filter(|r| *r >= Release::OLDEST) {
+            let found = lines_found(&source, &table, before, &change.id);
+            assert!(
+                found.is_empty(),
+                "{}: old form reported on {before}",
+                change.id
+            );
+        }
+    }
+}
+
+/// New form: clean from the change's release on, reported before it.
+#[test]
+fn every_new_form_is_clean_on_newer_kernels_and_found_on_older_ones() {
+    let table = table();
+    for change in &table.changes {
+        let source = read_case(change, "new");
+        let marked = lines_with(&source, "/* drift */");
+        for kernel in [change.release.max(Release::OLDEST), Release::NEWEST] {
+            let found = lines_found(&source, &table, kernel, &change.id);
+            assert!(
+                found.is_empty(),
+                "{}: new form reported on {kernel}",
+                change.id
+            );
+        }
+        match change.release.previous().filter(|r| *r >= Release::OLDEST) {
+            Some(before) if !change.detect_new.is_empty() => {
+                let found = lines_found(&source, &table, before, &change.id);
+                assert_eq!(found, marked, "{}: new form on {before}", change.id);
+                let oldest = lines_found(&source, &table, Release::OLDEST, &change.id);
+                assert_eq!(
+                    oldest,
+                    marked,
+                    "{}: new form on {}",
+                    change.id,
+                    Release::OLDEST
+                );
+            }
+            // Older than every kernel the doctor targets, or builds everywhere.
+            _ => {
+                let found = lines_found(&source, &table, Release::OLDEST, &change.id);
+                assert!(found.is_empty(), "{}: new form reported", change.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_finding_reads_as_file_line_id_change_release_commit_and_fix() {
+    let table = table();
+    let change = table.get("get-device-range").expect("entry");
+    let source = read_case(change, "old");
+    let findings = diagnose(&source, &table, release("3.10")).expect("parses");
+    let finding = findings
+        .iter()
+        .find(|f| f.change.id == "get-device-range")
+        .expect("the seed's drift is found on 3.10");
+    assert_eq!(finding.direction, Direction::Old);
+    let text = finding.render("mapper.c", release("3.10"));
+    let mut lines = text.lines();
+    let first = lines.next().expect("first line");
+    assert!(
+        first.starts_with("mapper.c:5: get-device-range: "),
+        "{first}"
+    );
+    assert!(
+        first.contains("(since 2.6.34, commit 8215d6ec5fee \""),
+        "{first}"
+    );
+    let fix = lines.next().expect("fix line");
+    assert!(fix.starts_with("  fix: "), "{fix}");
+}
+
+#[test]
+fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
+    let table = table();
+    let path = cases().join("whole/dm-tally-2.6.32.c");
+    let source = fs::read_to_string(&path).expect("the 2.6.32 target");
+    // Each drift, and a piece of the line it sits on.
+    let expected = [
+        ("blk-mode", "\tfmode_t mode;"),
+        (
+            "get-device-range",
+            "if (dm_get_device(ti, argv[0], tc->start",
+        ),
+        ("flush-requests-to-bios", "ti->num_flush_requests = 1;"),
+        ("map-info-map", "static int tally_map("),
+        ("bdev-nr-sectors", "bd_inode"),
+        ("bi-rw-to-bi-opf", "if (bio->bi_rw & WRITE)"),
+        ("bio-set-dev", "bio->bi_bdev = tc->dev->bdev;"),
+        ("bvec-iter", "bio->bi_sector = tc->start"),
+        ("bvec-iter", "if (bio->bi_sector + bio_sectors"),
+        ("bio-endio-error", "bio_endio(bio, -EIO);"),
+        ("map-info-end-io", "static int tally_end_io("),
+        ("status-flags", "static int tally_status("),
+        ("statustype-ima", "static int tally_status("),
+        ("message-result", "static int tally_message("),
+    ];
+    let mut want = BTreeSet::new();
+    for (id, needle) in expected {
+        let lines = lines_with(&source, needle);
+        assert!(!lines.is_empty(), "no line with {needle:?}");
+        for line in lines {
+            want.insert((id.to_string(), line));
+        }
+    }
+    let got: BTreeSet<(String, usize)> = diagnose(&source, &table, Release::NEWEST)
+        .expect("parses")
+        .into_iter()
+        .map(|f| (f.change.id.clone(), f.line))
+        .collect();
+    assert_eq!(got, want);
+
+    // Written for 2.6.32, it is clean there.
+    let on_2632 = diagnose(&source, &table, Release::OLDEST).expect("parses");
+    assert!(
+        on_2632.is_empty(),
+        "{:?}",
+        on_2632.iter().map(|f| &f.change.id).collect::<Vec<_>>()
+    );
+
+    // On the seed's kernel only what changed by 3.10 is reported.
+    let on_310: BTreeSet<String> = diagnose(&source, &table, release("3.10.0-957.12.2.el7"))
+        .expect("parses")
+        .into_iter()
+        .map(|f| f.change.id.clone())
+        .collect();
+    let expected_310: BTreeSet<String> = [
+        "get-device-range",
+        "map-info-map",
+        "map-info-end-io",
+        "status-flags",
+        "flush-requests-to-bios",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(on_310, expected_310);
+}
+
+/// The stages module/stages.toml expects to pass on every line: the modern
+/// ones, as opposed to historical code kept to fail.
+fn modern_stages() -> Vec<PathBuf> {
+    let manifest = fs::read_to_string(root().join("module/stages.toml")).expect("stages.toml");
+    let manifest: toml::Table = toml::from_str(&manifest).expect("stages.toml parses");
+    let stages = manifest
+        .get("stage")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default();
+    stages
+        .iter()
+        .filter(|stage| {
+            stage
+                .get("expect")
+                .and_then(|e| e.as_table())
+                .is_some_and(|e| e.values().all(|v| v.as_str() == Some("pass")))
+        })
+        .filter_map(|stage| stage.get("dir").and_then(|d| d.as_str()))
+        .map(|dir| root().join("module").join(dir))
+        .collect()
+}
+
+/// The doctor finds nothing on the workbook's own modern stages.
+#[test]
+fn the_modern_stages_are_clean() {
+    let table = table();
+    let mut checked = 0;
+    for stage in modern_stages() {
+        for file in fs::read_dir(&stage).expect("stage dir") {
+            let file = file.expect("entry").path();
+            if file.extension().is_some_and(|e| e == "c") {
+                let source = fs::read_to_string(&file).expect("stage source");
+                let findings = diagnose(&source, &table, Release::NEWEST).expect("parses");
+                let ids: Vec<_> = findings.iter().map(|f| (&f.change.id, f.line)).collect();
+                assert!(ids.is_empty(), "{}: {ids:?}", file.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 0,
+        "no C source in the stages module/stages.toml expects to pass"
+    );
+}
+
+/// Each `compat` macro is guarded in the compat header by the same release.
+#[test]
+fn the_compat_header_guards_each_macro_with_the_tables_release() {
+    let table = table();
+    let header_path = root().join("module/compat/dmw_compat.h");
+    let header = fs::read_to_string(&header_path).expect("module/compat/dmw_compat.h");
+    let mut missing = Vec::new();
+    for change in &table.changes {
+        let Some(name) = &change.compat else { continue };
+        match compat_guard(&header, name) {
+            Some(guard) => {
+                let (a, b, c) = change.release.kernel_version();
+                let wanted = format!("KERNEL_VERSION({a}, {b}, {c})");
+                assert_eq!(
+                    squeeze(&guard),
+                    squeeze(&wanted),
+                    "{}: {name} is guarded by {guard}, the table says {}",
+                    change.id,
+                    change.release
+                );
+            }
+            None => missing.push(format!("{name} ({})", change.id)),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "dmw_compat.h lacks: {}",
+        missing.join(", ")
+    );
+}
+
+/// The `KERNEL_VERSION(...)` of the `#if` around `#define NAME`, if any.
+fn compat_guard(header: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = header.lines().collect();
+    let define = lines.iter().position(|line| {
+        let mut words = line.split_whitespace();
+        matches!(
+            (words.next(), words.next()),
+            (Some("#define"), Some(word)) if word == name || word.starts_with(&format!("{name}("))
+        )
+    })?;
+    // The nearest enclosing #if/#elif above the definition.
+    lines[..define].iter().rev().find_map(|line| {
+        let line = line.trim_start();
+        if !(line.starts_with("#if") || line.starts_with("#elif")) {
+            return None;
+        }
+        let start = line.find("KERNEL_VERSION(")?;
+        let end = line[start..].find(')')? + start + 1;
+        Some(line[start..end].to_string())
+    })
+}
+
+fn squeeze(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn chapter4() -> Command {
+    Command::cargo_bin("chapter4").expect("the chapter4 binary")
+}
+
+fn case(path: &str) -> PathBuf {
+    cases().join(path)
+}
+
+#[test]
+fn doctor_exits_0_on_a_clean_file() {
+    chapter4()
+        .args(["doctor"])
+        .arg(case("bio-set-dev.new.c"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no drift found for Linux 7.3"));
+}
+
+#[test]
+fn doctor_exits_1_and_lists_findings() {
+    chapter4()
+        .args(["doctor"])
+        .arg(case("whole/dm-tally-2.6.32.c"))
+        .args(["--kernel", "3.10"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(": get-device-range: "))
+        .stdout(predicate::str::contains(
+            "(since 2.6.34, commit 8215d6ec5fee",
+        ))
+        .stdout(predicate::str::contains("  fix: "));
+}
+
+#[test]
+fn doctor_reports_a_new_form_for_an_older_kernel() {
+    chapter4()
+        .args(["doctor"])
+        .arg(case("bio-set-dev.new.c"))
+        .args(["--kernel", "4.9"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "bio-set-dev: new form used, but 4.9 predates it",
+        ));
+}
+
+#[test]
+fn doctor_exits_2_on_errors() {
+    chapter4()
+        .args(["doctor", "/nonexistent/target.c"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read"));
+    for bad in ["6", "banana", "2.6.31", "7.4"] {
+        chapter4()
+            .args(["doctor"])
+            .arg(case("bio-set-dev.new.c"))
+            .args(["--kernel", bad])
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn table_prints_every_entry_by_release() {
+    let table = table();
+    let output = chapter4()
+        .arg("table")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).expect("utf-8");
+    let body: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(body.len(), table.changes.len());
+    for (line, change) in body.iter().zip(&table.changes) {
+        assert!(line.starts_with(&change.release.to_string()), "{line}");
+        assert!(line.contains(&change.symbol), "{line}");
+    }
+}
+
+#[test]
+fn help_is_there_for_each_command() {
+    for args in [
+        vec!["--help"],
+        vec!["doctor", "--help"],
+        vec!["table", "--help"],
+    ] {
+        chapter4().args(&args).assert().code(0);
+    }
+}
+
+/// Paths the tests name exist (a renamed case would otherwise pass silently).
+#[test]
+fn the_named_cases_exist() {
+    for path in ["bio-set-dev.new.c", "whole/dm-tally-2.6.32.c"] {
+        assert!(Path::new(&case(path)).is_file(), "{path}");
+    }
+}
