@@ -88,6 +88,7 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
 
     let (mut total, mut tested) = (0usize, 0usize);
     let mut shown_transcripts = BTreeSet::new();
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     for chapter in &chapters {
         let text = repo
             .read(&chapter.path)
@@ -111,6 +112,7 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
             match classify::classify(&block, &chapter.path, &repo) {
                 Verdict::Tested(how) => {
                     tested += 1;
+                    *kinds.entry(how.kind()).or_default() += 1;
                     if let How::Transcript { file, .. } = &how {
                         shown_transcripts.insert(file.clone());
                     }
@@ -131,6 +133,10 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
         println!("note: {note}");
     }
     let untested = total - tested;
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    if !kinds.is_empty() {
+        println!("tested as: {}", kinds.join(", "));
+    }
     println!("listings: {total} total, {tested} tested, {untested} untested");
     Ok(if untested > 0 {
         ExitCode::FAILURE

@@ -59,6 +59,19 @@ pub enum How {
     Diagram,
 }
 
+impl How {
+    /// A short name for the kind of test, for the summary.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            How::Skeptic => "inline Rust (skeptic)",
+            How::RustInclude { .. } => "included Rust",
+            How::CInclude { .. } => "included C",
+            How::Transcript { .. } => "transcripts",
+            How::Diagram => "diagrams",
+        }
+    }
+}
+
 impl fmt::Display for How {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
