@@ -219,7 +219,7 @@ impl<'a> Code<'a> {
                 .and_then(|d| d.named_child(0));
             let value = pair
                 .child_by_field_name("value")
-                .filter(|v| v.kind() == "identifier");
+                .and_then(function_reference);
             if let (Some(member), Some(value)) = (member, value) {
                 let member = self.text(member);
                 let function = self.text(value);
@@ -381,6 +381,17 @@ impl<'a> Code<'a> {
     }
 }
 
+/// The function an initializer names: `f`, `&f` or `(f)`.
+fn function_reference(value: Node) -> Option<Node> {
+    match value.kind() {
+        "identifier" => Some(value),
+        "pointer_expression" | "parenthesized_expression" => {
+            value.named_child(0).and_then(function_reference)
+        }
+        _ => None,
+    }
+}
+
 /// The name a function definition or prototype declares.
 fn function_name<'a>(node: Node<'a>, source: &'a str) -> Option<&'a str> {
     let mut declarator = node.child_by_field_name("declarator")?;
@@ -452,4 +463,81 @@ fn line_of(node: Node) -> usize {
 /// Text without whitespace, so `blk_status_t *` matches `blk_status_t  *err`.
 fn squeeze(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"
+[[change]]
+id = "six-args"
+symbol = "dm_get_device"
+summary = "s"
+old = "o"
+new = "n"
+release = "2.6.34"
+commit = ""
+title = ""
+verified = false
+checked = "Not found: test data"
+fix = "f"
+detect_old = [{ call = "dm_get_device", args = 6 }]
+
+[[change]]
+id = "map-params"
+symbol = "target_type.map"
+summary = "s"
+old = "o"
+new = "n"
+release = "3.8"
+commit = ""
+title = ""
+verified = false
+checked = "Not found: test data"
+fix = "f"
+detect_old = [{ callback = "map", params = 3 }]
+"#;
+
+    fn lines(source: &str) -> Vec<(String, usize)> {
+        let table = DriftTable::parse(TABLE).unwrap();
+        diagnose(source, &table, Release::NEWEST)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.change.id.clone(), f.line))
+            .collect()
+    }
+
+    #[test]
+    fn counts_arguments_however_they_are_laid_out() {
+        let source = "int f(void)\n{\n\treturn dm_get_device(ti, /* path */ argv[0],\n\t\tstart,\n\t\tti->len, MODE(ti), &dev);\n}\n";
+        assert_eq!(lines(source), [("six-args".to_string(), 3)]);
+        let four = "int f(void) { return dm_get_device(ti, p, m, &d); }";
+        assert!(lines(four).is_empty());
+    }
+
+    #[test]
+    fn follows_callbacks_through_pointers_and_prototypes() {
+        let source = "static int m(struct dm_target *ti,\n\tstruct bio *bio,\n\tunion map_info *mi);\n\
+                      static struct target_type t = { .name = \"t\", .map = &m };\n";
+        assert_eq!(lines(source), [("map-params".to_string(), 1)]);
+    }
+
+    #[test]
+    fn skips_code_under_a_version_guard_but_not_an_include_guard() {
+        let guarded = "#if LINUX_VERSION_CODE < KERNEL_VERSION(2, 6, 34)\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
+        assert!(lines(guarded).is_empty());
+        let header = "#ifndef TALLY_H\n#define TALLY_H\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
+        assert_eq!(lines(header), [("six-args".to_string(), 3)]);
+    }
+
+    #[test]
+    fn a_void_parameter_list_is_empty() {
+        let table = "[[change]]\nid = \"no-params\"\nsymbol = \"x\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\nrelease = \"3.0\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"c\"\nfix = \"f\"\ndetect_old = [{ callback = \"busy\", params = 0 }]\n";
+        let table = DriftTable::parse(table).unwrap();
+        let source =
+            "static int b(void) { return 0; }\nstatic struct target_type t = { .busy = b };\n";
+        let found = diagnose(source, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.len(), 1);
+    }
 }
