@@ -29,6 +29,8 @@ enum Command {
         /// The target's C source.
         file: PathBuf,
         /// The kernel to build for, 2.6.32 to 7.3 (default: the newest line).
+        /// Old forms are reported from a change's mainline release on, new
+        /// forms before it; a vendor kernel's backports are not assumed.
         #[arg(long, value_name = "VERSION")]
         kernel: Option<String>,
     },
