@@ -28,8 +28,6 @@ use crate::errno::Errno;
 use crate::sim::bio::DevT;
 use crate::table::{ParseError, Table, TableLine};
 
-pub use kmsg::{Record, is_device_mapper_line, parse_record};
-
 /// The device-mapper control node.
 pub const CONTROL_PATH: &str = "/dev/mapper/control";
 
@@ -86,8 +84,8 @@ impl KernelBackend {
         // Kernel objects outlive this process (a chapter's steps can run one
         // per invocation), so their backing files live in a fixed folder.
         let scratch = std::env::temp_dir().join("dm-workbook");
-        std::fs::create_dir_all(&scratch)
-            .map_err(|e| BackendError::io(format!("creating {}", scratch.display()), e))?;
+        make_private_dir(&scratch)
+            .map_err(|e| BackendError::io(format!("preparing {}", scratch.display()), e))?;
         Ok(KernelBackend {
             dm,
             kmsg: kmsg::Kmsg::open(),
@@ -488,6 +486,24 @@ fn refuse_udev_without_dm_rules() -> Result<()> {
     }
 }
 
+/// A folder only root can use. It sits in the shared `/tmp`, so one that
+/// someone else made (or a symlink planted there) is refused, not used.
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not a folder of our own (remove it and retry)",
+        ));
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 /// A device name as the crate takes it (at most 127 bytes, no `/`).
 fn dm_name(name: &str) -> Result<&DmName> {
     DmName::new(name).map_err(|e| {
@@ -809,6 +825,20 @@ mod tests {
     fn block_file_systems_skip_nodev_ones() {
         let text = "nodev\tsysfs\nnodev\ttmpfs\n\text3\n\text2\n\text4\nnodev\tproc\n";
         assert_eq!(parse_filesystems(text), ["ext3", "ext2", "ext4"]);
+    }
+
+    #[test]
+    fn the_scratch_folder_is_private_and_never_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("dm-workbook");
+        make_private_dir(&dir).unwrap();
+        make_private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let planted = tmp.path().join("planted");
+        std::os::unix::fs::symlink(&dir, &planted).unwrap();
+        assert!(make_private_dir(&planted).is_err());
     }
 
     #[test]
