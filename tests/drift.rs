@@ -108,6 +108,7 @@ fn a_malformed_table_is_refused() {
         good.replacen("id = \"get-device-range\"", "id = \"bio-set-dev\"", 1),
         good.replacen("commit = \"8215d6ec5fee\"", "commit = \"8215d6\"", 1),
         good.replacen("release = \"2.6.34\"", "release = \"two\"", 1),
+        good.replacen("stable = [\"6.1.83\"", "stable = [\"6.10.3\"", 1),
         good.replacen("{ call = \"dm_get_device\", args = 6 }", "{ args = 6 }", 1),
         good.replacen(
             "fix = \"Drop the map_info parameter; read per-bio state with dm_per_bio_data().\"",
@@ -224,6 +225,52 @@ fn every_new_form_is_clean_on_newer_kernels_and_found_on_older_ones() {
             }
         }
     }
+}
+
+/// A stable backport counts when --kernel names a sublevel at or past it.
+#[test]
+fn stable_backports_move_the_line_for_their_own_kernel_line() {
+    let table = table();
+    let change = table.get("dm-io-ioprio").expect("entry");
+    let old = read_case(change, "old");
+    let new = read_case(change, "new");
+    let found = |source: &str, kernel: &str| {
+        !lines_found(source, &table, release(kernel), &change.id).is_empty()
+    };
+    for kernel in ["6.1.83", "6.1.150", "6.6.23", "6.8.2", "6.9", "7.3"] {
+        assert!(
+            found(&old, kernel),
+            "4-argument dm_io() not reported on {kernel}"
+        );
+        assert!(
+            !found(&new, kernel),
+            "5-argument dm_io() reported on {kernel}"
+        );
+    }
+    for kernel in ["6.1", "6.1.82", "6.6.22", "6.5.13", "5.10.200"] {
+        assert!(
+            !found(&old, kernel),
+            "4-argument dm_io() reported on {kernel}"
+        );
+        assert!(
+            found(&new, kernel),
+            "5-argument dm_io() not reported on {kernel}"
+        );
+    }
+}
+
+#[test]
+fn a_finding_names_the_backports() {
+    chapter4()
+        .args(["doctor"])
+        .arg(case("dm-io-ioprio.new.c"))
+        .args(["--kernel", "6.1"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "new form used, but 6.1 predates it",
+        ))
+        .stdout(predicate::str::contains("  backports: stable 6.1.83"));
 }
 
 #[test]

@@ -6,11 +6,12 @@
 //! to look for comes from the table's `detect_old` and `detect_new` lists.
 //!
 //! The rule for `--kernel VERSION`: a use of an old form is reported when
-//! VERSION is at or past the change's mainline release; a use of a new form is
-//! reported when VERSION is older. Known backports do not move that line: a
-//! version number does not say which vendor kernel it is (RHEL 7's 3.10 and
-//! mainline 3.10 differ), so the doctor warns on the mainline rule and the
-//! finding names the backports for the reader to weigh.
+//! VERSION has the new form, a use of the new form when it does not. A kernel
+//! has the new form from the change's mainline release on, and on an older
+//! line from a stable release the table lists (`6.1.83`), when VERSION names
+//! its sublevel. Vendor backports are not assumed: a version number does not
+//! say which vendor's kernel it is (RHEL 7's 3.10 and mainline 3.10 differ), so
+//! the finding names them for the reader to weigh.
 //!
 //! Code inside `#if`/`#ifdef`/`#else` is taken as already guarded and is not
 //! reported (include guards `#ifndef FOO_H` excepted): the guard is the fix.
@@ -92,8 +93,16 @@ pub fn diagnose<'t>(
     let mut found = BTreeSet::new();
     for (index, change) in table.changes.iter().enumerate() {
         let wanted = [
-            (Direction::Old, &change.detect_old, kernel >= change.release),
-            (Direction::New, &change.detect_new, kernel < change.release),
+            (
+                Direction::Old,
+                &change.detect_old,
+                change.present_in(kernel),
+            ),
+            (
+                Direction::New,
+                &change.detect_new,
+                !change.present_in(kernel),
+            ),
         ];
         for (direction, detectors, applies) in wanted {
             if !applies {

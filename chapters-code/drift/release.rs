@@ -5,16 +5,17 @@ use std::str::FromStr;
 
 use super::DriftError;
 
-/// A mainline release: `2.6.34` (three numbers in the 2.6 era) or `4.14`.
+/// A kernel release: `2.6.34` (three numbers in the 2.6 era), `4.14`, or a
+/// stable release of a line such as `6.1.83`.
 ///
-/// A stable or vendor suffix is accepted and dropped: `5.10.120` and
-/// `3.10.0-957.el7` compare as `5.10` and `3.10`, since API changes land in
-/// mainline releases and the doctor's rule compares against those.
+/// A vendor suffix is dropped: `3.10.0-957.el7` is `3.10` and Debian's
+/// `6.1.0-20` is `6.1` (its ABI number says nothing of the stable sublevel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Release {
     major: u32,
     minor: u32,
-    /// Only meaningful for 2.6.x, where the third number was the release.
+    /// The release itself in the 2.6 era; from 3.0 on the stable sublevel
+    /// (0 for the mainline release of a line).
     patch: u32,
 }
 
@@ -32,10 +33,12 @@ impl Release {
     /// The newest kernel line the workbook builds against.
     pub const NEWEST: Release = Release::new(7, 3, 0);
 
-    /// Parses a release and checks it lies in [`Release::OLDEST`]..=[`Release::NEWEST`].
+    /// Parses a release and checks its line lies in
+    /// [`Release::OLDEST`]..=[`Release::NEWEST`].
     pub fn parse_in_range(text: &str) -> Result<Release, DriftError> {
         let release: Release = text.parse()?;
-        if release < Release::OLDEST || release > Release::NEWEST {
+        let line = release.line();
+        if line < Release::OLDEST || line > Release::NEWEST {
             return Err(DriftError::OutOfRange(
                 release,
                 Release::OLDEST,
@@ -43,6 +46,20 @@ impl Release {
             ));
         }
         Ok(release)
+    }
+
+    /// The mainline release this one belongs to: `6.1` for `6.1.83`.
+    pub fn line(&self) -> Release {
+        match self.major {
+            2 => *self,
+            _ => Release::new(self.major, self.minor, 0),
+        }
+    }
+
+    /// Whether this is a stable release of the same line as `other` and at
+    /// least as new: `6.1.90` reaches `6.1.83`, `6.1` and `6.2.90` do not.
+    pub fn reaches_stable(&self, other: Release) -> bool {
+        self.major >= 3 && self.line() == other.line() && self.patch >= other.patch
     }
 
     /// The release just before this one (2.6.39 before 3.0, 4.20 before 5.0),
@@ -82,7 +99,10 @@ impl FromStr for Release {
         match parts.as_slice() {
             [2, 6, patch, ..] => Ok(Release::new(2, 6, *patch)),
             [2, ..] => Err(bad()),
-            [major, minor, ..] if *major >= 3 => Ok(Release::new(*major, *minor, 0)),
+            [major, minor] if *major >= 3 => Ok(Release::new(*major, *minor, 0)),
+            [major, minor, sublevel, ..] if *major >= 3 => {
+                Ok(Release::new(*major, *minor, *sublevel))
+            }
             _ => Err(bad()),
         }
     }
@@ -90,7 +110,7 @@ impl FromStr for Release {
 
 impl fmt::Display for Release {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.major == 2 {
+        if self.major == 2 || self.patch != 0 {
             write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
         } else {
             write!(f, "{}.{}", self.major, self.minor)
@@ -116,7 +136,21 @@ mod tests {
         assert!(r("2.6.39") < r("3.0"));
         assert!(r("4.9") < r("4.14"));
         assert_eq!(r("3.10.0-957.el7"), r("3.10"));
-        assert_eq!(r("5.10.120").to_string(), "5.10");
+        assert_eq!(r("6.1.0-20").to_string(), "6.1");
+        assert_eq!(r("5.10.120").to_string(), "5.10.120");
+        assert!(r("6.1") < r("6.1.83") && r("6.1.83") < r("6.2"));
+    }
+
+    #[test]
+    fn a_stable_release_reaches_backports_of_its_own_line_only() {
+        let r = |s: &str| s.parse::<Release>().unwrap();
+        assert!(r("6.1.90").reaches_stable(r("6.1.83")));
+        assert!(r("6.1.83").reaches_stable(r("6.1.83")));
+        assert!(!r("6.1.82").reaches_stable(r("6.1.83")));
+        assert!(!r("6.1").reaches_stable(r("6.1.83")));
+        assert!(!r("6.2.90").reaches_stable(r("6.1.83")));
+        assert_eq!(r("6.1.83").line(), r("6.1"));
+        assert!(Release::parse_in_range("7.3.5").is_ok());
     }
 
     #[test]

@@ -44,9 +44,14 @@ pub struct Change {
     pub verified: bool,
     /// What was read to check it (or, when unverified, what was and was not).
     pub checked: String,
-    /// Kernels that carry the new form before `release` (vendor or stable).
+    /// Kernels that carry the new form before `release` (vendor or stable),
+    /// in words for the reader.
     #[serde(default)]
     pub backports: Vec<String>,
+    /// The stable releases that brought the new form to older lines
+    /// (`6.1.83`): a kernel at or past one of them, on its line, has it.
+    #[serde(default)]
+    pub stable: Vec<Release>,
     /// What to write instead, and how the compat header bridges both forms.
     pub fix: String,
     /// The macro in `module/compat/dmw_compat.h` that bridges this change.
@@ -228,6 +233,17 @@ impl Change {
                 Release::NEWEST
             ));
         }
+        for stable in &self.stable {
+            if stable.line() >= self.release || stable.line() == *stable {
+                return Err(format!(
+                    "stable release {stable} is not a sublevel of a line before {}",
+                    self.release
+                ));
+            }
+        }
+        if !self.stable.is_empty() && self.backports.is_empty() {
+            return Err("stable releases need a `backports` line for the reader".into());
+        }
         if self.detect_old.is_empty() && self.detect_new.is_empty() {
             return Err("no detector for either form".into());
         }
@@ -244,6 +260,12 @@ impl Change {
 }
 
 impl Change {
+    /// Whether `kernel` has the new form: it is at or past the mainline
+    /// release, or a stable release at or past a backport on its line.
+    pub fn present_in(&self, kernel: Release) -> bool {
+        kernel.line() >= self.release || self.stable.iter().any(|s| kernel.reaches_stable(*s))
+    }
+
     /// `commit 4f024f3797c4 "block: Abstract out bvec iterator"`, or what is
     /// known of it.
     pub fn commit_label(&self) -> String {
