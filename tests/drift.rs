@@ -516,6 +516,21 @@ fn doctor_reports_a_new_form_for_an_older_kernel() {
 }
 
 #[test]
+fn doctor_reads_a_latin_1_source() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("latin1.c");
+    let mut source = b"/* Copyright J\xf6rg */\n".to_vec();
+    source.extend_from_slice(b"static void f(struct bio *bio) { bio_endio(bio, -EIO); }\n");
+    fs::write(&path, source).expect("write");
+    chapter4()
+        .arg("doctor")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("latin1.c:2: bio-endio-error: "));
+}
+
+#[test]
 fn doctor_exits_2_on_errors() {
     chapter4()
         .args(["doctor", "/nonexistent/target.c"])

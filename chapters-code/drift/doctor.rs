@@ -75,11 +75,12 @@ pub fn diagnose_file<'t>(
     table: &'t DriftTable,
     kernel: Release,
 ) -> Result<Vec<Finding<'t>>, DriftError> {
-    let source = std::fs::read_to_string(path).map_err(|source| DriftError::Read {
+    let bytes = std::fs::read(path).map_err(|source| DriftError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    diagnose(&source, table, kernel)
+    // Old sources often carry Latin-1 names in comments: read past them.
+    diagnose(&String::from_utf8_lossy(&bytes), table, kernel)
 }
 
 /// Every finding in `source` for a build against `kernel`, by line.
