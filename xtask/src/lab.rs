@@ -178,6 +178,14 @@ struct LineRun<'a> {
 impl LineRun<'_> {
     fn run(&self, progress: &Progress) -> Result<Outcome> {
         let name = self.line.name;
+        // One lab at a time per line: they share its kit, build folder and initrd.
+        fs::create_dir_all(self.cache.join("lines"))?;
+        let lock = fs::File::create(self.cache.join("lines").join(format!("{name}.lock")))?;
+        if lock.try_lock().is_err() {
+            let step = progress.step(format!("{name}: waiting for another lab on this line"));
+            lock.lock()?;
+            step.done();
+        }
         let kit = kit::prepare(self.line, self.cache, progress)?;
         let line_dir = self.cache.join("lines").join(name);
 

@@ -41,7 +41,7 @@ impl KernelLine {
 pub const LINES: &[KernelLine] = &[
     KernelLine {
         name: "5.10",
-        suites: &["bullseye"],
+        suites: &["bullseye", "bullseye-security"],
         // The headers ask for gcc-10; the host's gcc-12 builds them too.
         compiler: "gcc-12",
         build: BuildHost::Host,
