@@ -93,26 +93,15 @@ pub fn diagnose<'t>(
     let code = Code::new(&tree, source);
     let mut found = BTreeSet::new();
     for (index, change) in table.changes.iter().enumerate() {
-        let wanted = [
-            (
-                Direction::Old,
-                &change.detect_old,
-                change.present_in(kernel),
-            ),
-            (
-                Direction::New,
-                &change.detect_new,
-                !change.present_in(kernel),
-            ),
-        ];
-        for (direction, detectors, applies) in wanted {
-            if !applies {
-                continue;
-            }
-            for detector in detectors {
-                for line in code.lines_matching(detector) {
-                    found.insert((line, index, direction));
-                }
+        // A kernel with the new form trips over the old one, and vice versa.
+        let (direction, detectors) = if change.present_in(kernel) {
+            (Direction::Old, &change.detect_old)
+        } else {
+            (Direction::New, &change.detect_new)
+        };
+        for detector in detectors {
+            for line in code.lines_matching(detector) {
+                found.insert((line, index, direction));
             }
         }
     }
