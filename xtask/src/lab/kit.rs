@@ -4,7 +4,7 @@
 //!
 //! Layout under `<cache>/lines/<line>/`: `apt/` (sources, lists, archives),
 //! `debs/`, `root/` (the unpacked packages), `release` (the ABI name, such as
-//! `6.1.0-28-amd64`) and `ready` once all of it is there. Chroots live in
+//! `6.1.0-28-amd64`) and `ready` (the suites) once all of it is there. Chroots live in
 //! `<cache>/chroots/<line>/`. Anything missing is made again.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,8 +30,18 @@ pub struct Kit {
 }
 
 impl Kit {
+    /// The kernel to boot: `/boot/vmlinuz-RELEASE` up to 6.12; 7.x packages
+    /// put it beside the modules as `/usr/lib/modules/RELEASE/vmlinuz`.
     pub fn vmlinuz(&self) -> PathBuf {
-        self.root.join(format!("boot/vmlinuz-{}", self.release))
+        let boot = self.root.join(format!("boot/vmlinuz-{}", self.release));
+        let beside_modules = self
+            .root
+            .join(format!("usr/lib/modules/{}/vmlinuz", self.release));
+        if boot.exists() || !beside_modules.exists() {
+            boot
+        } else {
+            beside_modules
+        }
     }
 
     /// `modprobe -d ROOT -S RELEASE --show-depends --all NAMES`: the module files
@@ -139,8 +149,10 @@ pub struct Built {
 /// Make (or find, when cached) the kit of `line` under `cache`.
 pub fn prepare(line: &'static KernelLine, cache: &Path, progress: &Progress) -> Result<Kit> {
     let dir = cache.join("lines").join(line.name);
+    // The stamp names the suites, so a changed line is downloaded again.
     let ready = dir.join("ready");
-    let kit = if ready.exists() {
+    let stamp = format!("{}\n", line.suites.join(" "));
+    let kit = if fs::read_to_string(&ready).is_ok_and(|s| s == stamp) {
         let release = fs::read_to_string(dir.join("release"))?.trim().to_string();
         Kit {
             line,
@@ -149,7 +161,9 @@ pub fn prepare(line: &'static KernelLine, cache: &Path, progress: &Progress) -> 
             chroot: None,
         }
     } else {
-        download(line, &dir, progress)?
+        let kit = download(line, &dir, progress)?;
+        fs::write(&ready, stamp)?;
+        kit
     };
     let chroot = match line.chroot_suites() {
         None => None,
@@ -246,7 +260,6 @@ fn download(line: &'static KernelLine, dir: &Path, progress: &Progress) -> Resul
         kit.vmlinuz().display()
     );
     fs::write(dir.join("release"), format!("{}\n", kit.release))?;
-    fs::write(dir.join("ready"), "")?;
     Ok(kit)
 }
 
