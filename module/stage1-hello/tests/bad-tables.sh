@@ -75,6 +75,29 @@ dd if=/tmp/pattern of="/dev/dm-$minor" bs=4096 count=1 oflag=direct 2>/dev/null 
 dd if=$dev of=/tmp/landed bs=512 skip=2048 count=8 iflag=direct 2>/dev/null
 cmp /tmp/pattern /tmp/landed && echo "data written at sector 0 landed at $dev sector 2048" ||
 	problem "data did not land at sector 2048"
+
+# Past the end again, but as a new table for a live device: where is it
+# refused, at load or at resume? Either way the live table must stay.
+echo "== reload good with 0 262144 hello_target $dev 1"
+mark_log
+if echo "0 262144 hello_target $dev 1" | dmsetup load good 2>/tmp/err; then
+	echo "   load: accepted"
+	if dmsetup resume good 2>/tmp/err; then
+		problem "a table past the device's end was resumed"
+	else
+		sed 's/^/   resume: /' /tmp/err
+	fi
+	dmsetup clear good
+else
+	sed 's/^/   load: /' /tmp/err
+fi
+new_log | sed 's/^/   dmesg: /'
+new_log | grep -q "too small for target" || problem "no \"too small for target\" in the log on reload"
+dmsetup resume good 2>/dev/null
+[ "$(dmsetup table good)" = "0 4096 hello_target 7:0 2048" ] ||
+	problem "the live table changed: $(dmsetup table good)"
+dmsetup info good | grep -q '^State: *ACTIVE$' || problem "good is not active after the refused reload"
+
 dmsetup remove good || problem "cannot remove good"
 
 if [ "$failures" -ne 0 ]; then
