@@ -251,6 +251,20 @@ impl LineRun<'_> {
                 }
             }
         }
+        if name == lines::SIMULATED && !boot.run.refusals.is_empty() {
+            let refusals: Vec<equivalence::Refusal> = boot
+                .run
+                .refusals
+                .iter()
+                .map(|(table, reason)| equivalence::Refusal {
+                    table: table.clone(),
+                    reason: reason.clone(),
+                })
+                .collect();
+            for d in equivalence::refusal_differences(&refusals)? {
+                problems.push(format!("simulator and kernel refuse differently: {d}"));
+            }
+        }
         print_summary(name, &boot.run, seconds, &transcript);
         Ok(Outcome {
             line: name,

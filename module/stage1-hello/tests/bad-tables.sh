@@ -31,6 +31,8 @@ refuse() {
 	fi
 	sed 's/^/   dmsetup: /' /tmp/err
 	new_log | sed 's/^/   dmesg: /'
+	# For the lab, which checks the simulator refuses it with the same line.
+	echo "REFUSAL $table|$(new_log | grep -m1 'device-mapper:' | sed 's/^\[[^]]*\] //')"
 	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for: $table"
 	if dmsetup info bad >/dev/null 2>&1; then
 		problem "device left behind after: $table"

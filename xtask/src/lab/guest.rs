@@ -7,6 +7,10 @@
 //! - `DMW-DMESG <line>`: the kernel log since boot finished;
 //! - `DMW-RESULT pass|fail <detail>`: the guest's verdict, last.
 //!
+//! A scenario's own output may hold `REFUSAL <table>|<first kernel log line>`
+//! lines (`module/stage1-hello/tests/bad-tables.sh` prints them): tables the
+//! kernel refused, which the host checks the simulator refuses alike.
+//!
 //! Everything else (kernel messages) only goes to the transcript.
 
 /// What the guest runs after boot.
@@ -185,6 +189,8 @@ pub struct Run {
     pub output: Vec<String>,
     pub report: String,
     pub dmesg: Vec<String>,
+    /// Tables the kernel refused, with the first line it logged.
+    pub refusals: Vec<(String, String)>,
     /// The guest's verdict: `None` if it never gave one (crash or hang).
     pub result: Option<(bool, String)>,
 }
@@ -195,7 +201,15 @@ impl Run {
             GuestLine::Step { name, detail } => {
                 self.steps.push((name.to_string(), detail.to_string()))
             }
-            GuestLine::Out(text) => self.output.push(text.to_string()),
+            GuestLine::Out(text) => {
+                if let Some((table, reason)) = text
+                    .strip_prefix("REFUSAL ")
+                    .and_then(|r| r.split_once('|'))
+                {
+                    self.refusals.push((table.to_string(), reason.to_string()));
+                }
+                self.output.push(text.to_string());
+            }
             GuestLine::Report(text) => {
                 self.report += text;
                 self.report.push('\n');
@@ -288,6 +302,7 @@ mod tests {
         for line in [
             "DMW-STEP boot 6.1.0-28-amd64",
             "DMW-OUT hello",
+            "DMW-OUT REFUSAL 0 8 hello_target /dev/loop0|device-mapper: table: 254:0: x",
             "DMW-REPORT {\"a\":",
             "DMW-REPORT 1}",
             "DMW-DMESG hello_target: loading out-of-tree module taints kernel.",
@@ -295,7 +310,14 @@ mod tests {
         ] {
             run.feed(line);
         }
-        assert_eq!(run.output, ["hello"]);
+        assert_eq!(run.output.len(), 2);
+        assert_eq!(
+            run.refusals,
+            [(
+                "0 8 hello_target /dev/loop0".to_string(),
+                "device-mapper: table: 254:0: x".to_string()
+            )]
+        );
         assert_eq!(run.report, "{\"a\":\n1}\n");
         assert!(run.problems().is_empty(), "{:?}", run.problems());
 
@@ -327,5 +349,21 @@ mod tests {
         let chapter = init_script(&Scenario::Chapter(3), &kos);
         assert!(chapter.contains("chapter_bin=/lab/bin/chapter3"));
         assert!(chapter.contains("chapter_ko=/lab/stage/hello_target.ko"));
+    }
+
+    #[test]
+    fn the_init_script_is_valid_shell() {
+        let kos = ["hello_target.ko".to_string()];
+        for scenario in [Scenario::Script, Scenario::Chapter(3)] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("init");
+            std::fs::write(&file, init_script(&scenario, &kos)).unwrap();
+            let status = std::process::Command::new("sh")
+                .arg("-n")
+                .arg(&file)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{scenario:?}");
+        }
     }
 }

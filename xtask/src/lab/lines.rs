@@ -73,6 +73,9 @@ pub const LINES: &[KernelLine] = &[
     },
 ];
 
+/// The kernel line the simulator models: refusals seen there must match its.
+pub const SIMULATED: &str = "6.1";
+
 /// The line called `name`, or an error listing the known ones.
 pub fn find(name: &str) -> anyhow::Result<&'static KernelLine> {
     LINES.iter().find(|l| l.name == name).ok_or_else(|| {
