@@ -431,7 +431,17 @@ pub fn kernel_packages(
             .collect();
         found.extend(frontier.iter().cloned());
     }
-    Ok((release, found.into_iter().collect()))
+    // Headers may name the unsigned image beside the signed one the meta
+    // package chose: the same kernel and modules, so download one of them.
+    let packages = found
+        .iter()
+        .filter(|p| {
+            !p.strip_suffix("-unsigned")
+                .is_some_and(|signed| found.contains(signed))
+        })
+        .cloned()
+        .collect();
+    Ok((release, packages))
 }
 
 /// The module files in `modprobe --show-depends` output, in order
@@ -522,8 +532,11 @@ mod tests {
                     "linux-compiler-gcc-16-x86",
                 ][..],
             ),
-            ("linux-headers-7.2.1+deb14-common", &[][..]),
             ("linux-kbuild-7.2.1+deb14", &["libc6"][..]),
+            (
+                "linux-headers-7.2.1+deb14-common",
+                &["linux-image-7.2.1+deb14-amd64-unsigned"][..],
+            ),
         ]
         .into();
         Ok(asked
