@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::{cache_dir, equivalence, repo_root, run_checked};
-use guest::Scenario;
+use guest::{ChapterRun, Scenario};
 use initramfs::{Content, Initramfs};
 use kit::Kit;
 use lines::KernelLine;
@@ -86,19 +86,19 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         ),
         None => (repo.join("module/stage1-hello"), true),
     };
-    let scenario = match args.chapter {
-        Some(n) => Scenario::Chapter(n),
-        None => Scenario::Script,
-    };
+
     let script = match &args.script {
         Some(file) => {
             fs::read(file).with_context(|| format!("reading the script {}", file.display()))?
         }
         None => DEFAULT_SCRIPT.as_bytes().to_vec(),
     };
-    let chapter_bin = match args.chapter {
-        Some(n) => Some(build_chapter_binary(&repo, n, &progress)?),
-        None => None,
+    let (scenario, chapter_bin) = match args.chapter {
+        Some(n) => {
+            let (bin, run) = build_chapter_binary(&repo, n, &progress)?;
+            (Scenario::Chapter(run), Some(bin))
+        }
+        None => (Scenario::Script, None),
     };
 
     let mut outcomes = Vec::new();
@@ -240,7 +240,8 @@ impl LineRun<'_> {
                 ),
             );
         }
-        if let Scenario::Chapter(3) = self.scenario
+        if let Scenario::Chapter(run) = self.scenario
+            && run.number == 3
             && boot.run.result.is_some()
         {
             if boot.run.report.is_empty() {
@@ -328,8 +329,12 @@ impl LineRun<'_> {
             );
         }
         fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
-        if let (Some(bin), Scenario::Chapter(n)) = (self.chapter_bin, self.scenario) {
-            fs.file(&guest::chapter_binary(*n), Content::Host(bin.into()), 0o755);
+        if let (Some(bin), Scenario::Chapter(run)) = (self.chapter_bin, self.scenario) {
+            fs.file(
+                &guest::chapter_binary(run.number),
+                Content::Host(bin.into()),
+                0o755,
+            );
         }
         Ok(fs)
     }
@@ -349,8 +354,13 @@ fn busybox_applets() -> Result<Vec<String>> {
 }
 
 /// Build the chapter binaries static with the kernel backend, in their own
-/// target folder (the flags differ from a normal build); returns chapter N's.
-fn build_chapter_binary(repo: &Path, chapter: u32, progress: &Progress) -> Result<PathBuf> {
+/// target folder (the flags differ from a normal build); returns chapter N's
+/// and how to call it.
+fn build_chapter_binary(
+    repo: &Path,
+    chapter: u32,
+    progress: &Progress,
+) -> Result<(PathBuf, ChapterRun)> {
     const TARGET: &str = "x86_64-unknown-linux-gnu";
     let target_dir = repo.join("target/lab");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -371,7 +381,17 @@ fn build_chapter_binary(repo: &Path, chapter: u32, progress: &Progress) -> Resul
     if !bin.exists() {
         bail!("there is no chapter{chapter} binary");
     }
-    Ok(bin)
+    // The binary is static and runs here too: its --help tells its flags.
+    let help = Command::new(&bin)
+        .arg("--help")
+        .output()
+        .with_context(|| format!("running {} --help", bin.display()))?;
+    let help = String::from_utf8_lossy(&help.stdout);
+    ensure!(
+        help.contains("--backend"),
+        "chapter{chapter} has no --backend: it cannot run on a kernel"
+    );
+    Ok((bin, ChapterRun::from_help(chapter, &help)))
 }
 
 fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) {

@@ -19,9 +19,41 @@ pub enum Scenario {
     /// `/lab/script.sh`, with `/dev/loop0` over a 128 MiB file and the
     /// module under test loaded.
     Script,
-    /// `/lab/bin/chapterN --backend kernel --module-ko KO`, which loads and
-    /// unloads the module itself.
-    Chapter(u32),
+    /// `/lab/bin/chapterN --backend kernel`, which loads and unloads the
+    /// module itself.
+    Chapter(ChapterRun),
+}
+
+/// How to call a chapter binary: which of the lab's flags it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChapterRun {
+    pub number: u32,
+    /// `--module-ko PATH`: load this prebuilt module instead of building it.
+    pub module_ko: bool,
+    /// `--report FILE`: write what the run found as JSON.
+    pub report: bool,
+}
+
+impl ChapterRun {
+    /// The flags a binary takes, read from its `--help`.
+    pub fn from_help(number: u32, help: &str) -> ChapterRun {
+        ChapterRun {
+            number,
+            module_ko: help.contains("--module-ko"),
+            report: help.contains("--report"),
+        }
+    }
+
+    fn args(&self, ko: &str) -> String {
+        let mut args = "--backend kernel".to_string();
+        if self.module_ko {
+            args += &format!(" --module-ko {ko}");
+        }
+        if self.report {
+            args += " --report /tmp/report.json";
+        }
+        args
+    }
 }
 
 /// Where the guest finds the workbook's files.
@@ -41,11 +73,13 @@ pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
     s += &format!("stage_kos=\"{kos}\"\n");
     match scenario {
         Scenario::Script => s += INIT_SCRIPT,
-        Scenario::Chapter(n) => {
+        Scenario::Chapter(run) => {
             let first = stage_kos.first().map(String::as_str).unwrap_or_default();
             s += &format!(
-                "chapter={n}\nchapter_bin={}\nchapter_ko={STAGE_DIR}/{first}\n",
-                chapter_binary(*n)
+                "chapter={}\nchapter_bin={}\nchapter_args=\"{}\"\n",
+                run.number,
+                chapter_binary(run.number),
+                run.args(&format!("{STAGE_DIR}/{first}"))
             );
             s += INIT_CHAPTER;
         }
@@ -100,7 +134,7 @@ const INIT_CHAPTER: &str = r#"echo "DMW-STEP chapter $chapter begin"
 "#;
 
 const INIT_TAIL: &str = r#"if [ -n "$chapter" ]; then
-	{ "$chapter_bin" --backend kernel --module-ko "$chapter_ko" --report /tmp/report.json 2>&1
+	{ "$chapter_bin" $chapter_args 2>&1
 	  echo $? >/tmp/scenario.rc; } | sed 's/^/DMW-OUT /'
 	rc=$(cat /tmp/scenario.rc)
 	echo "DMW-STEP chapter $chapter end $rc"
@@ -346,15 +380,23 @@ mod tests {
         let script = init_script(&Scenario::Script, &kos);
         assert!(script.contains("sh /lab/script.sh"));
         assert!(script.contains("stage_kos=\"hello_target.ko\""));
-        let chapter = init_script(&Scenario::Chapter(3), &kos);
+        let help = "Options:\n  --backend <BACKEND>\n  --module-ko <PATH>\n  --report <FILE>\n";
+        let chapter = init_script(&Scenario::Chapter(ChapterRun::from_help(3, help)), &kos);
         assert!(chapter.contains("chapter_bin=/lab/bin/chapter3"));
-        assert!(chapter.contains("chapter_ko=/lab/stage/hello_target.ko"));
+        assert!(chapter.contains(
+            "chapter_args=\"--backend kernel --module-ko /lab/stage/hello_target.ko \
+             --report /tmp/report.json\""
+        ));
+        let plain = ChapterRun::from_help(1, "Options:\n  --backend <BACKEND>\n");
+        let chapter = init_script(&Scenario::Chapter(plain), &kos);
+        assert!(chapter.contains("chapter_args=\"--backend kernel\""));
     }
 
     #[test]
     fn the_init_script_is_valid_shell() {
         let kos = ["hello_target.ko".to_string()];
-        for scenario in [Scenario::Script, Scenario::Chapter(3)] {
+        let chapter = ChapterRun::from_help(3, "--module-ko --report");
+        for scenario in [Scenario::Script, Scenario::Chapter(chapter)] {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("init");
             std::fs::write(&file, init_script(&scenario, &kos)).unwrap();
