@@ -9,13 +9,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
 
 use super::lines::{BuildHost, KernelLine};
-use super::progress::Progress;
+use super::progress::{Progress, Step};
 use crate::apt::{self, Source};
 use crate::run_checked;
 
@@ -152,18 +153,25 @@ pub fn prepare(line: &'static KernelLine, cache: &Path, progress: &Progress) -> 
     // The stamp names the suites, so a changed line is downloaded again.
     let ready = dir.join("ready");
     let stamp = format!("{}\n", line.suites.join(" "));
-    let kit = if fs::read_to_string(&ready).is_ok_and(|s| s == stamp) {
-        let release = fs::read_to_string(dir.join("release"))?.trim().to_string();
-        Kit {
+    let cached = fs::read_to_string(&ready)
+        .is_ok_and(|s| s == stamp)
+        .then(|| fs::read_to_string(dir.join("release")).ok())
+        .flatten()
+        .map(|release| Kit {
             line,
-            release,
+            release: release.trim().to_string(),
             root: dir.join("root"),
             chroot: None,
+        })
+        // A kit whose files went missing is made again.
+        .filter(|kit| kit.vmlinuz().exists() && kit.root.join("lib/modules").is_dir());
+    let kit = match cached {
+        Some(kit) => kit,
+        None => {
+            let kit = download(line, &dir, progress)?;
+            fs::write(&ready, stamp)?;
+            kit
         }
-    } else {
-        let kit = download(line, &dir, progress)?;
-        fs::write(&ready, stamp)?;
-        kit
     };
     let chroot = match line.chroot_suites() {
         None => None,
@@ -189,12 +197,12 @@ fn download(line: &'static KernelLine, dir: &Path, progress: &Progress) -> Resul
     fs::write(apt_dir.join("sources.list"), list)?;
     let opts = apt_options(&apt_dir);
 
-    let step = progress.step(format!(
+    let step = progress.bar(format!(
         "{}: apt-get update ({})",
         line.name,
         line.suites.join(", ")
     ));
-    run_checked(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
+    run_apt(Command::new("apt-get").args(&opts).arg("update"), &step)?;
     step.done();
 
     let step = progress.step(format!("{}: resolving the kernel's packages", line.name));
@@ -217,17 +225,18 @@ fn download(line: &'static KernelLine, dir: &Path, progress: &Progress) -> Resul
 
     let debs = dir.join("debs");
     fs::create_dir_all(&debs)?;
-    let step = progress.step(format!(
+    let step = progress.bar(format!(
         "{}: downloading {} packages",
         line.name,
         packages.len()
     ));
-    run_checked(
+    run_apt(
         Command::new("apt-get")
             .current_dir(&debs)
             .args(&opts)
             .arg("download")
             .args(&packages),
+        &step,
     )?;
     step.done();
 
@@ -286,7 +295,8 @@ fn ensure_chroot(
     let dir = cache.join("chroots").join(line.name);
     let ready = cache.join("chroots").join(format!("{}.ready", line.name));
     let stamp = format!("{release}\n");
-    if ready.exists() && fs::read_to_string(&ready)? == stamp {
+    let headers = dir.join(format!("usr/src/linux-headers-{release}/Makefile"));
+    if fs::read_to_string(&ready).is_ok_and(|s| s == stamp) && headers.exists() {
         return Ok(dir);
     }
     if dir.exists() {
@@ -317,6 +327,40 @@ fn ensure_chroot(
     step.done();
     fs::write(&ready, stamp)?;
     Ok(dir)
+}
+
+/// Run apt-get with its machine-readable status on stdout, moving `step`'s
+/// bar as it reports; fail with its errors if it fails.
+fn run_apt(cmd: &mut Command, step: &Step) -> Result<()> {
+    let mut child = cmd
+        .args(["-q", "-o", "APT::Status-Fd=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting apt-get")?;
+    let stdout = child.stdout.take().context("apt-get's output")?;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(percent) = apt_status_percent(&line) {
+            step.set_percent(percent);
+        }
+    }
+    let output = child.wait_with_output().context("waiting for apt-get")?;
+    ensure!(
+        output.status.success(),
+        "{:?} failed ({}):\n{}",
+        cmd.get_args().collect::<Vec<_>>(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
+}
+
+/// The percentage in an apt status line: `dlstatus:1:42.5:Retrieving file 1`.
+pub fn apt_status_percent(line: &str) -> Option<f64> {
+    let rest = line.strip_prefix("dlstatus:")?;
+    let mut fields = rest.splitn(3, ':');
+    fields.next()?;
+    fields.next()?.parse().ok()
 }
 
 /// The options that make apt use `dir` instead of the host's own state.
@@ -491,6 +535,16 @@ mod tests {
             Some("http://s.example/debian-security")
         );
         assert_eq!(mirror_for(&[], "bookworm"), None);
+    }
+
+    #[test]
+    fn reads_apt_download_progress() {
+        assert_eq!(
+            apt_status_percent("dlstatus:1:42.5:Retrieving file 1 of 4"),
+            Some(42.5)
+        );
+        assert_eq!(apt_status_percent("pmstatus:dpkg-exec:0:Running"), None);
+        assert_eq!(apt_status_percent("Get:1 http://m.example/debian"), None);
     }
 
     #[test]

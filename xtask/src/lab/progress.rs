@@ -19,11 +19,22 @@ impl Progress {
 
     /// Start a step; it shows until [`Step::done`] (or is dropped).
     pub fn step(&self, message: impl Into<String>) -> Step {
-        let message = message.into();
+        self.start(message.into(), "{spinner} {msg} [{elapsed}]")
+    }
+
+    /// Start a step that knows how far along it is ([`Step::set_percent`]).
+    pub fn bar(&self, message: impl Into<String>) -> Step {
+        self.start(
+            message.into(),
+            "{spinner} {msg} [{bar:30}] {pos:>3}% [{elapsed}]",
+        )
+    }
+
+    fn start(&self, message: String, template: &str) -> Step {
         let bar = if self.tty {
-            let bar = ProgressBar::new_spinner().with_message(message.clone());
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
-                bar.set_style(style);
+            let bar = ProgressBar::new(100).with_message(message.clone());
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(120));
             Some(bar)
@@ -50,6 +61,12 @@ impl Step {
     pub fn update(&self, news: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("{}: {news}", self.message));
+        }
+    }
+
+    pub fn set_percent(&self, percent: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(percent.clamp(0.0, 100.0) as u64);
         }
     }
 
