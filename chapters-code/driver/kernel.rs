@@ -148,6 +148,11 @@ impl KernelBackend {
             .collect())
     }
 
+    /// Where the backend makes a node for `name` when the system has none.
+    fn own_node(&self, name: &str) -> PathBuf {
+        self.scratch.join("dev").join(name)
+    }
+
     /// A device node for `name`, refusing to hand out one of a suspended
     /// device for I/O (it would block until someone resumes it).
     fn node_for_io(&mut self, name: &str) -> Result<PathBuf> {
@@ -307,6 +312,8 @@ impl Backend for KernelBackend {
         self.request(Ioctl::Remove, name, |dm| {
             dm.device_remove(&id, DmOptions::default())
         })?;
+        // A node we made ourselves (see `device_path`) would name a dead device.
+        let _ = std::fs::remove_file(self.own_node(name));
         Ok(())
     }
 
@@ -376,7 +383,7 @@ impl Backend for KernelBackend {
             return Ok(path);
         }
         // No udev and no devtmpfs: a node of our own.
-        let path = self.scratch.join("dev").join(name);
+        let path = self.own_node(name);
         node::make_node(&path, dev).map_err(|e| {
             BackendError::io(format!("making the node {} for {dev}", path.display()), e)
         })?;
