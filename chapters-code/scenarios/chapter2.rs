@@ -146,9 +146,16 @@ fn try_read(
     sector: u64,
     sectors: u64,
 ) -> Result<()> {
-    n.command(&format!(
-        "dd if=/dev/mapper/{DEVICE} bs=512 skip={sector} count={sectors} iflag=direct | od -c | head -1"
-    ))?;
+    // One read(2) of the whole range with O_DIRECT is one bio, as traced.
+    n.command(&if sectors == 1 {
+        format!("dd if=/dev/mapper/{DEVICE} bs=512 skip={sector} count=1 iflag=direct | od -c | head -1")
+    } else {
+        format!(
+            "dd if=/dev/mapper/{DEVICE} bs={} skip={} count=1 iflag=direct,skip_bytes | od -c | head -1",
+            sectors * SECTOR_SIZE,
+            sector * SECTOR_SIZE
+        )
+    })?;
     let result = backend.read(DEVICE, sector * SECTOR_SIZE, sectors * SECTOR_SIZE);
     n.trace(backend)?;
     match result {

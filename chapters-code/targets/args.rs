@@ -1,8 +1,8 @@
 //! Reading numbers from table arguments the way kernel targets do.
 
 /// `sscanf(arg, "%llu%c", &value, &dummy) == 1`, as dm-linear reads its
-/// offset: leading white space and a `+` are allowed, and nothing after the
-/// digits. Like the kernel's `simple_strtoull`, it does not notice overflow: the
+/// offset: leading white space is skipped, then a digit must follow (the
+/// kernel's `vsscanf` refuses a sign for `%llu`), and nothing after the digits. Like the kernel's `simple_strtoull`, it does not notice overflow: the
 /// value wraps modulo 2^64. (The target then refuses nothing it should; the
 /// core's device-size check catches a wrapped offset that points past the end.)
 pub fn sscanf_llu(arg: &str) -> Option<u64> {
@@ -37,7 +37,8 @@ mod tests {
     #[test]
     fn sscanf_takes_what_the_kernel_takes() {
         assert_eq!(sscanf_llu("0"), Some(0));
-        assert_eq!(sscanf_llu("  +42"), Some(42));
+        assert_eq!(sscanf_llu("  42"), Some(42));
+        assert_eq!(sscanf_llu("+42"), None);
         assert_eq!(sscanf_llu("42x"), None);
         assert_eq!(sscanf_llu("-1"), None);
         assert_eq!(sscanf_llu(""), None);
