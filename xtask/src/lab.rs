@@ -8,11 +8,11 @@
 //! static chapter binaries), boot it without KVM, and read what the guest
 //! reports on its serial console (see `lab/guest.rs` for the protocol).
 
-mod guest;
+pub(crate) mod guest;
 mod initramfs;
-mod kit;
-mod lines;
-mod progress;
+pub(crate) mod kit;
+pub(crate) mod lines;
+pub(crate) mod progress;
 mod qemu;
 
 use std::fs;
@@ -84,7 +84,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             fs::canonicalize(dir).with_context(|| format!("module folder {}", dir.display()))?,
             false,
         ),
-        None => (repo.join("module/stage1-hello"), true),
+        None => (repo.join(dm_workbook::driver::STAGE1_HELLO.dir), true),
     };
 
     let script = match &args.script {
@@ -156,27 +156,27 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
 }
 
 /// What one kernel line's run found.
-struct Outcome {
-    line: &'static str,
-    problems: Vec<String>,
-    transcript: Option<PathBuf>,
+pub(crate) struct Outcome {
+    pub line: &'static str,
+    pub problems: Vec<String>,
+    pub transcript: Option<PathBuf>,
 }
 
 /// Everything one line's boot needs.
-struct LineRun<'a> {
-    line: &'static KernelLine,
-    cache: &'a Path,
-    repo: &'a Path,
-    module_dir: &'a Path,
-    own_stage: bool,
-    scenario: &'a Scenario,
-    script: &'a [u8],
-    chapter_bin: Option<&'a Path>,
-    timeout: Duration,
+pub(crate) struct LineRun<'a> {
+    pub line: &'static KernelLine,
+    pub cache: &'a Path,
+    pub repo: &'a Path,
+    pub module_dir: &'a Path,
+    pub own_stage: bool,
+    pub scenario: &'a Scenario,
+    pub script: &'a [u8],
+    pub chapter_bin: Option<&'a Path>,
+    pub timeout: Duration,
 }
 
 impl LineRun<'_> {
-    fn run(&self, progress: &Progress) -> Result<Outcome> {
+    pub fn run(&self, progress: &Progress) -> Result<Outcome> {
         let name = self.line.name;
         // One lab at a time per line: they share its kit, build folder and initrd.
         fs::create_dir_all(self.cache.join("lines"))?;
@@ -356,7 +356,7 @@ fn busybox_applets() -> Result<Vec<String>> {
 /// Build the chapter binaries static with the kernel backend, in their own
 /// target folder (the flags differ from a normal build); returns chapter N's
 /// and how to call it.
-fn build_chapter_binary(
+pub(crate) fn build_chapter_binary(
     repo: &Path,
     chapter: u32,
     progress: &Progress,
