@@ -2,6 +2,7 @@
 //!
 //! - `lab`: boot a real Debian kernel in qemu and run a chapter or a script in it.
 //! - `listings`: prove that every code block in the book is tested.
+//! - `matrix`: every module stage against every kernel line, built, booted or failing as declared.
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 
 mod apt;
@@ -9,6 +10,7 @@ mod apt;
 mod equivalence;
 mod lab;
 mod listings;
+mod matrix;
 mod provision;
 
 use std::path::PathBuf;
@@ -30,6 +32,9 @@ enum Task {
     Lab(lab::LabArgs),
     /// List every fenced block in the book with how it is tested.
     Listings(listings::ListingsArgs),
+    /// Build every module stage for every kernel line; boot and run the stages
+    /// that must pass, check the errors of those that must fail.
+    Matrix(matrix::MatrixArgs),
     /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
     ProvisionCheck(provision::ProvisionArgs),
 }
@@ -39,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Lab(args) => lab::run(args),
         Task::Listings(args) => listings::run(args),
+        Task::Matrix(args) => matrix::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
     };
     match result {

@@ -66,6 +66,36 @@ impl Kit {
     /// Build the out-of-tree module in `dir` for this kernel; returns the
     /// `.ko` files it made and the compiler's warnings.
     pub fn build_module(&self, dir: &Path, compat: &Path, work: &Path) -> Result<Built> {
+        let made = self.make_module(dir, compat, work)?;
+        let (name, log) = (made.name, made.log);
+        if !made.success {
+            bail!(
+                "building {name} for {} failed:\n{}",
+                self.release,
+                log.trim()
+            );
+        }
+        let mut kos = Vec::new();
+        for entry in fs::read_dir(&made.dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "ko") {
+                kos.push(path);
+            }
+        }
+        kos.sort();
+        ensure!(!kos.is_empty(), "building {name} made no .ko file");
+        let warnings = log
+            .lines()
+            .filter(|l| l.contains("warning:") || l.starts_with("WARNING:"))
+            .map(str::to_string)
+            .collect();
+        Ok(Built { kos, warnings })
+    }
+
+    /// Run `make modules` for the module in `dir` (copied, with the compat
+    /// header beside it, under `work` or the chroot), whether or not it
+    /// builds: the matrix reads the log of stages that must fail.
+    pub fn make_module(&self, dir: &Path, compat: &Path, work: &Path) -> Result<MakeRun> {
         let name = dir
             .file_name()
             .context("the module folder has no name")?
@@ -116,29 +146,24 @@ impl Kit {
         .context("running make")?;
         let log = String::from_utf8_lossy(&output.stdout).into_owned()
             + &String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            bail!(
-                "building {name} for {} failed:\n{}",
-                self.release,
-                log.trim()
-            );
-        }
-        let mut kos = Vec::new();
-        for entry in fs::read_dir(build_root.join(&name))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "ko") {
-                kos.push(path);
-            }
-        }
-        kos.sort();
-        ensure!(!kos.is_empty(), "building {name} made no .ko file");
-        let warnings = log
-            .lines()
-            .filter(|l| l.contains("warning:") || l.starts_with("WARNING:"))
-            .map(str::to_string)
-            .collect();
-        Ok(Built { kos, warnings })
+        Ok(MakeRun {
+            dir: build_root.join(&name),
+            name,
+            success: output.status.success(),
+            log,
+        })
     }
+}
+
+/// One `make modules` run, built or not.
+pub struct MakeRun {
+    /// The module folder's name.
+    pub name: String,
+    /// Where it was built (on the host; inside the chroot's tree for chroot lines).
+    pub dir: PathBuf,
+    pub success: bool,
+    /// make's output and errors.
+    pub log: String,
 }
 
 /// What a module build made.

@@ -9,6 +9,7 @@
 //! | ```` ```rust ```` holding only `{{#include FILE:ANCHOR}}` | the crate: FILE is in its module tree, ANCHOR is marked in FILE |
 //! | ```` ```c ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a module stage's source (its folder has a `Kbuild`), ANCHOR is marked |
 //! | ```` ```console ```` or ```` ```text ```` holding only `{{#include transcripts/NAME}}` | `tests/transcripts.rs`: it reruns the command on the transcript's first line |
+//! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/stages.toml` |
 //! | ```` ```text,diagram ```` | nothing: prose art, counted, needs no test |
 //!
 //! Everything else is untested and named as such: attributes that make a test
@@ -55,6 +56,8 @@ pub enum How {
     CInclude { file: PathBuf, anchor: String },
     /// A transcript that `tests/transcripts.rs` reruns.
     Transcript { file: PathBuf, command: String },
+    /// A file `cargo xtask matrix` writes and `--check` compares with a fresh run.
+    Matrix { file: PathBuf },
     /// Prose art.
     Diagram,
 }
@@ -67,6 +70,7 @@ impl How {
             How::RustInclude { .. } => "included Rust",
             How::CInclude { .. } => "included C",
             How::Transcript { .. } => "transcripts",
+            How::Matrix { .. } => "matrix output",
             How::Diagram => "diagrams",
         }
     }
@@ -87,6 +91,11 @@ impl fmt::Display for How {
             How::Transcript { file, command } => write!(
                 f,
                 "{} rerun by tests/transcripts.rs: `{command}`",
+                file.display()
+            ),
+            How::Matrix { file } => write!(
+                f,
+                "{} written by the kernel matrix, checked by `cargo xtask matrix --check`",
                 file.display()
             ),
             How::Diagram => write!(f, "diagram (prose art, needs no test)"),
@@ -359,6 +368,22 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
     let Some(file) = resolve(chapter, include.path) else {
         return Verdict::Untested(format!("{} leaves the repository", include.path));
     };
+    if let Ok(generated) = file.strip_prefix(repo.book_src())
+        && generated.starts_with(crate::matrix::GENERATED)
+    {
+        let manifest = repo.read(Path::new(crate::matrix::MANIFEST));
+        return if crate::matrix::generated_by_manifest(manifest)
+            .iter()
+            .any(|g| g == generated)
+        {
+            Verdict::Tested(How::Matrix { file })
+        } else {
+            Verdict::Untested(format!(
+                "{} is not a file the kernel matrix writes",
+                file.display()
+            ))
+        };
+    }
     let folder = repo.book_src().join("transcripts");
     if file.parent() != Some(folder.as_path()) {
         return Verdict::Untested(format!(
@@ -458,6 +483,12 @@ mod tests {
             (
                 "book/src/transcripts/ch1.console",
                 "$ cargo run --bin chapter1\nhello\n",
+            ),
+            (
+                "module/stages.toml",
+                "[[stage]]\ndir = \"s0\"\nexpect = { \"5.10\" = \"fail\", \"6.1\" = \"fail\", \
+                 \"6.12\" = \"fail\", \"7.2\" = \"fail\", \"7.3\" = \"fail\" }\n[stage.errors]\n\
+                 \"5.10\" = [\"e\"]\n\"6.1\" = [\"e\"]\n\"6.12\" = [\"e\"]\n\"7.2\" = [\"e\"]\n\"7.3\" = [\"e\"]\n",
             ),
             (
                 "book/src/transcripts/ch3-bad.console",
@@ -655,6 +686,24 @@ mod tests {
         );
         assert!(untested("console", "{{#include elsewhere.console}}").contains("transcripts"));
         assert!(untested("console", "{{#include transcripts/ch1.console:x}}").contains("whole"));
+    }
+
+    #[test]
+    fn matrix_output_is_what_the_manifest_makes_the_matrix_write() {
+        assert_eq!(
+            verdict("text", "{{#include generated/s0-errors-6.1.txt}}"),
+            Verdict::Tested(How::Matrix {
+                file: PathBuf::from("book/src/generated/s0-errors-6.1.txt"),
+            })
+        );
+        assert!(
+            untested("text", "{{#include generated/s1-errors-6.1.txt}}")
+                .contains("not a file the kernel matrix writes")
+        );
+        assert!(
+            untested("text", "{{#include generated/s0-errors-4.19.txt}}")
+                .contains("not a file the kernel matrix writes")
+        );
     }
 
     #[test]
