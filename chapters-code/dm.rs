@@ -125,6 +125,8 @@ pub struct DeviceInfo {
     pub event_nr: u32,
     /// Lines in the live table.
     pub target_count: u32,
+    /// Read-ahead in sectors (`BLKRAGET`).
+    pub read_ahead: u32,
 }
 
 impl fmt::Display for DeviceInfo {
@@ -146,6 +148,7 @@ impl fmt::Display for DeviceInfo {
                 "ACTIVE"
             }
         )?;
+        writeln!(f, "Read Ahead:        {}", self.read_ahead)?;
         writeln!(f, "Tables present:    {tables}")?;
         writeln!(f, "Open count:        {}", self.open_count)?;
         writeln!(f, "Event number:      {}", self.event_nr)?;

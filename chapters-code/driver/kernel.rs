@@ -561,7 +561,17 @@ fn device_info(name: &str, info: &devicemapper::DeviceInfo) -> DeviceInfo {
         open_count: u32::try_from(info.open_count()).unwrap_or(0),
         event_nr: info.event_nr(),
         target_count: 0,
+        read_ahead: read_ahead_sectors(dev.minor),
     }
+}
+
+/// What `dmsetup info` shows as Read Ahead: the queue's read-ahead, which
+/// sysfs gives in KiB. 0 if sysfs is not mounted.
+fn read_ahead_sectors(minor: u32) -> u32 {
+    std::fs::read_to_string(format!("/sys/block/dm-{minor}/queue/read_ahead_kb"))
+        .ok()
+        .and_then(|kb| kb.trim().parse::<u32>().ok())
+        .map_or(0, |kb| kb * 2)
 }
 
 /// The errno of a failed ioctl, if the crate's error is one.

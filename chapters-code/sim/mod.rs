@@ -36,6 +36,9 @@ pub const LOOP_MAJOR: u32 = 7;
 /// The major number device-mapper gets. The kernel asks for a dynamic one, and
 /// the first dynamic block major handed out is 254.
 pub const DM_MAJOR: u32 = 254;
+/// The read-ahead a new mapped device gets, in sectors: the block layer's
+/// default of 128 KiB, as `dmsetup info` shows it on a real kernel.
+pub const DEFAULT_READ_AHEAD: u32 = 256;
 /// `DM_NAME_LEN` in `include/uapi/linux/dm-ioctl.h`, counting the final NUL.
 pub const DM_NAME_LEN: usize = 128;
 /// How often the model lets one bio be requeued before it fails it. The kernel
@@ -405,6 +408,7 @@ impl Simulator {
         // queue limits are computed from the table's devices then and there
         // (`dm_setup_md_queue`); later tables are checked when resumed.
         if first_bind && let Err(mut log) = self.check_device_areas(&md_name, &built) {
+            log.push("device-mapper: core: Cannot calculate initial queue limits".to_string());
             log.push(
                 "device-mapper: ioctl: unable to set up device queue for new table.".to_string(),
             );
@@ -698,6 +702,7 @@ impl Simulator {
             open_count: self.open_count(dev),
             event_nr: md.event_nr,
             target_count: md.live.as_ref().map_or(0, |t| t.lines.len() as u32),
+            read_ahead: DEFAULT_READ_AHEAD,
         })
     }
 

@@ -18,7 +18,7 @@ impl TargetType for Error {
     }
 
     fn version(&self) -> [u32; 3] {
-        [1, 6, 0]
+        [1, 5, 0]
     }
 
     fn ctr(&self, _ti: &mut dyn CtrContext, _argv: &[&str]) -> Result<Box<dyn Target>, Errno> {
