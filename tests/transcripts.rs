@@ -42,6 +42,7 @@ fn binary(name: &str) -> Option<&'static str> {
         "chapter1" => env!("CARGO_BIN_EXE_chapter1"),
         "chapter2" => env!("CARGO_BIN_EXE_chapter2"),
         "chapter3" => env!("CARGO_BIN_EXE_chapter3"),
+        "chapter4" => env!("CARGO_BIN_EXE_chapter4"),
         _ => return None,
     })
 }
@@ -199,8 +200,15 @@ fn scratch_names(line: &str) -> String {
 
 /// Run `bin` with `args` in a scratch directory of its own; return what it
 /// wrote to standard output and standard error, in order, and its status.
+/// The scratch directory links to the repository's `module/`, so a command
+/// names a stage's source as a reader at the repository's top would.
 fn run(bin: &str, args: &[String], scratch: &Path) -> Result<(String, i32), String> {
     let exe = binary(bin).ok_or_else(|| format!("no binary `{bin}` in this package"))?;
+    let module = scratch.join("module");
+    if !module.exists() {
+        std::os::unix::fs::symlink(concat!(env!("CARGO_MANIFEST_DIR"), "/module"), &module)
+            .map_err(|e| format!("linking module/ into the scratch directory: {e}"))?;
+    }
     let tmpdir = scratch.join("tmp");
     fs::create_dir_all(&tmpdir).map_err(|e| e.to_string())?;
     // One file for both streams keeps their interleaving, as a terminal would.

@@ -16,6 +16,7 @@
 #include <linux/version.h>
 #include <linux/device-mapper.h>
 
+/* ANCHOR: statustype_ima */
 /*
  * STATUSTYPE_IMA: the core asks each target for a key=value summary of its
  * table line, to measure it with IMA. DMW_HAVE_STATUSTYPE_IMA says whether a
@@ -27,5 +28,6 @@
 #else
 #define DMW_HAVE_STATUSTYPE_IMA 0
 #endif
+/* ANCHOR_END: statustype_ima */
 
 #endif /* DMW_COMPAT_H */

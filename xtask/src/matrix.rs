@@ -316,6 +316,23 @@ pub fn generated_by_manifest(manifest: Option<String>) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Each stage's C source, `module/DIR/TARGET.c`, from the manifest's text.
+pub fn stage_sources(manifest: Option<String>) -> Vec<PathBuf> {
+    let Some(table) = manifest.and_then(|t| toml::from_str::<toml::Table>(&t).ok()) else {
+        return Vec::new();
+    };
+    let stages = table.get("stage").and_then(|s| s.as_array());
+    stages
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let dir = s.get("dir")?.as_str()?;
+            let target = s.get("target")?.as_str()?;
+            Some(Path::new("module").join(dir).join(format!("{target}.c")))
+        })
+        .collect()
+}
+
 /// The stage × line table, as Markdown.
 pub fn table_markdown(
     stages: &[Stage],
@@ -806,5 +823,10 @@ expect = { "6.1" = "pass", "7.2" = "pass" }
         let stages = parse_manifest(&text, &names).unwrap();
         assert!(stages.iter().any(|s| s.chapter.is_some()));
         assert!(stages.iter().any(|s| !s.errors.is_empty()));
+        let sources = stage_sources(Some(text));
+        assert_eq!(sources.len(), stages.len());
+        for source in sources {
+            assert!(root.join(&source).is_file(), "{}", source.display());
+        }
     }
 }

@@ -336,9 +336,10 @@ fn c(attrs: &[&str], directive: Option<Include<'_>>, chapter: &Path, repo: &dyn 
         && file
             .parent()
             .is_some_and(|dir| repo.read(&dir.join("Kbuild")).is_some());
-    if !in_stage {
+    if !in_stage && !compat_header_of_a_stage(&file, repo) {
         return Verdict::Untested(format!(
-            "{} is not a module stage's source (a folder of module/ with a Kbuild)",
+            "{} is not a module stage's source (a folder of module/ with a Kbuild) \
+             nor a module/compat/ header a stage includes",
             file.display()
         ));
     }
@@ -352,6 +353,20 @@ fn c(attrs: &[&str], directive: Option<Include<'_>>, chapter: &Path, repo: &dyn 
         }),
         Err(why) => Verdict::Untested(why),
     }
+}
+
+/// A header in `module/compat/` that the source of a stage in the manifest
+/// includes: the matrix builds it with that stage.
+fn compat_header_of_a_stage(file: &Path, repo: &dyn Repo) -> bool {
+    let (Ok(rest), Some(name)) = (file.strip_prefix("module/compat"), file.file_name()) else {
+        return false;
+    };
+    let line = format!("#include \"{}\"", name.to_string_lossy());
+    rest.components().count() == 1
+        && crate::matrix::stage_sources(repo.read(Path::new(crate::matrix::MANIFEST)))
+            .iter()
+            .filter_map(|source| repo.read(source))
+            .any(|text| text.lines().any(|l| l.trim() == line))
 }
 
 fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -> Verdict {
@@ -476,6 +491,15 @@ mod tests {
                 "/* ANCHOR: map */\nint map;\n/* ANCHOR_END: map */\n",
             ),
             ("module/stage1-hello/Kbuild", "obj-m := hello_target.o\n"),
+            ("module/s0/hello_target.c", "#include \"dmw_compat.h\"\n"),
+            (
+                "module/compat/dmw_compat.h",
+                "/* ANCHOR: ima */\n#define X 1\n/* ANCHOR_END: ima */\n",
+            ),
+            (
+                "module/compat/unused.h",
+                "/* ANCHOR: ima */\n/* ANCHOR_END: ima */\n",
+            ),
             (
                 "module/notes/loose.c",
                 "/* ANCHOR: map */\n/* ANCHOR_END: map */\n",
@@ -486,7 +510,7 @@ mod tests {
             ),
             (
                 "module/stages.toml",
-                "[[stage]]\ndir = \"s0\"\nexpect = { \"5.10\" = \"fail\", \"6.1\" = \"fail\", \
+                "[[stage]]\ndir = \"s0\"\ntarget = \"hello_target\"\nexpect = { \"5.10\" = \"fail\", \"6.1\" = \"fail\", \
                  \"6.12\" = \"fail\", \"7.2\" = \"fail\", \"7.3\" = \"fail\" }\n[stage.errors]\n\
                  \"5.10\" = [\"e\"]\n\"6.1\" = [\"e\"]\n\"6.12\" = [\"e\"]\n\"7.2\" = [\"e\"]\n\"7.3\" = [\"e\"]\n",
             ),
@@ -686,6 +710,21 @@ mod tests {
         );
         assert!(untested("console", "{{#include elsewhere.console}}").contains("transcripts"));
         assert!(untested("console", "{{#include transcripts/ch1.console:x}}").contains("whole"));
+    }
+
+    #[test]
+    fn compat_headers_count_when_a_stage_includes_them() {
+        assert_eq!(
+            verdict("c", "{{#include ../../module/compat/dmw_compat.h:ima}}"),
+            Verdict::Tested(How::CInclude {
+                file: PathBuf::from("module/compat/dmw_compat.h"),
+                anchor: "ima".to_string(),
+            })
+        );
+        assert!(
+            untested("c", "{{#include ../../module/compat/unused.h:ima}}")
+                .contains("nor a module/compat/ header a stage includes")
+        );
     }
 
     #[test]
