@@ -60,6 +60,20 @@ pub struct LabArgs {
     /// Seconds a guest may run before it counts as hung.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     timeout: u64,
+
+    /// Compare what the chapter printed in the guest with this transcript
+    /// from the book (kernel releases aside); fail on any difference.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "chapter",
+        conflicts_with = "all"
+    )]
+    check_transcript: Option<PathBuf>,
+
+    /// With --check-transcript: write the transcript instead of comparing.
+    #[arg(long, requires = "check_transcript")]
+    bless: bool,
 }
 
 /// The kernel's own modules the guest loads, by name, before the module
@@ -114,11 +128,30 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             chapter_bin: chapter_bin.as_deref(),
             timeout: Duration::from_secs(args.timeout),
         };
-        let outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
+        let mut outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
             line: line.name,
             problems: vec![format!("{err:#}")],
             transcript: None,
+            output: Vec::new(),
         });
+        if let (Some(file), Some(n)) = (&args.check_transcript, args.chapter) {
+            let command = format!("cargo xtask lab --kernel {} --chapter {n}", line.name);
+            let fresh = book_transcript(&command, &outcome.output);
+            if args.bless {
+                fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
+                println!("wrote {}", file.display());
+            } else {
+                let kept = fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                if let Some(diff) = transcript_difference(&kept, &fresh) {
+                    outcome.problems.push(format!(
+                        "{} differs from this run ({diff}); if the change is meant, \
+                         rerun with --bless and read the diff",
+                        file.display()
+                    ));
+                }
+            }
+        }
         outcomes.push(outcome);
     }
 
@@ -160,6 +193,49 @@ pub(crate) struct Outcome {
     pub line: &'static str,
     pub problems: Vec<String>,
     pub transcript: Option<PathBuf>,
+    /// What the scenario printed in the guest.
+    pub output: Vec<String>,
+}
+
+/// A transcript as the book keeps them: the command that made it, then what
+/// the program printed.
+fn book_transcript(command: &str, output: &[String]) -> String {
+    let mut text = format!("$ {command}\n");
+    for line in output {
+        text += line;
+        text.push('\n');
+    }
+    text
+}
+
+/// The first line where two transcripts differ, once kernel releases (which
+/// change with every Debian kernel update) are read as `<release>`.
+fn transcript_difference(kept: &str, fresh: &str) -> Option<String> {
+    let kept: Vec<String> = kept.lines().map(without_releases).collect();
+    let fresh: Vec<String> = fresh.lines().map(without_releases).collect();
+    let at = (0..kept.len().max(fresh.len())).find(|i| kept.get(*i) != fresh.get(*i))?;
+    let show = |l: Option<&String>| l.map_or("(no line)".to_string(), |l| format!("`{l}`"));
+    Some(format!(
+        "line {}: kept {}, now {}",
+        at + 1,
+        show(kept.get(at)),
+        show(fresh.get(at))
+    ))
+}
+
+/// `6.1.0-56-amd64` and `7.3.4+deb13-amd64` read `<release>`.
+fn without_releases(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            let core = word.trim_end_matches([',', '.', ')', ':']);
+            if core.ends_with("-amd64") && core.starts_with(|c: char| c.is_ascii_digit()) {
+                word.replacen(core, "<release>", 1)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Everything one line's boot needs.
@@ -271,6 +347,7 @@ impl LineRun<'_> {
             line: name,
             problems,
             transcript: Some(transcript),
+            output: boot.run.output.clone(),
         })
     }
 
@@ -411,4 +488,38 @@ fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) 
         None => println!("-- guest result: none"),
     }
     println!("-- full console transcript: {}", transcript.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcripts_compare_without_kernel_releases() {
+        let kept =
+            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-56-amd64, as root.\nok\n";
+        let same =
+            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nok\n";
+        assert_eq!(transcript_difference(kept, same), None);
+        let other = "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nnot ok\n";
+        let diff = transcript_difference(kept, other).unwrap();
+        assert!(diff.starts_with("line 3:"), "{diff}");
+        let shorter = "$ cargo xtask lab --kernel 6.1 --chapter 3\n";
+        assert!(
+            transcript_difference(kept, shorter)
+                .unwrap()
+                .contains("(no line)")
+        );
+    }
+
+    #[test]
+    fn a_book_transcript_starts_with_its_command() {
+        let text = book_transcript("cargo xtask lab --kernel 6.1 --chapter 3", &["a".into()]);
+        assert_eq!(text, "$ cargo xtask lab --kernel 6.1 --chapter 3\na\n");
+        assert_eq!(without_releases("7.3.4+deb13-amd64)"), "<release>)");
+        assert_eq!(
+            without_releases("linux-headers-6.1.0-56-amd64"),
+            "linux-headers-6.1.0-56-amd64"
+        );
+    }
 }
