@@ -106,7 +106,11 @@ fn a_malformed_table_is_refused() {
     let good = fs::read_to_string(root().join("module/drift.toml")).expect("table");
     let broken = [
         good.replacen("id = \"get-device-range\"", "id = \"bio-set-dev\"", 1),
-        good.replacen("commit = \"8215d6ec5fee\"", "commit = \"8215d6\"", 1),
+        good.replacen(
+            "commit = \"8215d6ec5fee1e76545decea2cd73717efb5cb42\"",
+            "commit = \"8215d6\"",
+            1,
+        ),
         good.replacen("release = \"2.6.34\"", "release = \"two\"", 1),
         good.replacen("stable = [\"6.1.83\"", "stable = [\"6.10.3\"", 1),
         good.replacen("{ call = \"dm_get_device\", args = 6 }", "{ args = 6 }", 1),

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * dmw_compat.h - the few device-mapper API changes the workbook's stages
- * meet between Linux 5.10 and today.
+ * meet between Linux 5.10 and today (module/drift.toml lists them all; each
+ * guard here is the `compat` of one of its entries, at the same release).
  *
  * Each guard below names the release that made the change, so a reader can
  * look it up in the kernel's history. A stage includes this header after
@@ -16,6 +17,27 @@
 #include <linux/version.h>
 #include <linux/device-mapper.h>
 
+/*
+ * bdev_nr_sectors(): the size of a target's underlying device in 512-byte
+ * sectors. DMW_HAVE_BDEV_NR_SECTORS says whether the kernel has its own;
+ * older kernels get one read from the device's inode.
+ */
+/* Linux 5.11: bdev_nr_sectors() arrives as the nr_sects field goes. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 11, 0)
+#define DMW_HAVE_BDEV_NR_SECTORS 1
+#else
+#define DMW_HAVE_BDEV_NR_SECTORS 0
+#endif
+
+#if !DMW_HAVE_BDEV_NR_SECTORS
+#include <linux/fs.h>
+
+static inline sector_t bdev_nr_sectors(struct block_device *bdev)
+{
+	return i_size_read(bdev->bd_inode) >> SECTOR_SHIFT;
+}
+#endif
+
 /* ANCHOR: statustype_ima */
 /*
  * STATUSTYPE_IMA: the core asks each target for a key=value summary of its
@@ -29,5 +51,17 @@
 #define DMW_HAVE_STATUSTYPE_IMA 0
 #endif
 /* ANCHOR_END: statustype_ima */
+
+/*
+ * prepare_ioctl: a target that passes ioctls on to its device names it in
+ * *bdev. DMW_HAVE_PREPARE_IOCTL_CMD says whether the callback also takes
+ * `unsigned int cmd, unsigned long arg, bool *forward` after bdev.
+ */
+/* Linux 6.16: prepare_ioctl gets the ioctl's cmd and arg and a bool *forward. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+#define DMW_HAVE_PREPARE_IOCTL_CMD 1
+#else
+#define DMW_HAVE_PREPARE_IOCTL_CMD 0
+#endif
 
 #endif /* DMW_COMPAT_H */
