@@ -1,7 +1,8 @@
 //! The kernel backend against a real kernel. These need root, device mapper and
 //! loop devices, so they only run when asked:
 //! `sudo cargo test --features kernel --test kernel_backend -- --ignored --test-threads=1`
-//! (the qemu lab runs them in a guest). The module test also needs
+//! (the qemu lab runs them in a guest: `cargo xtask lab --kernel 6.1
+//! --backend-tests`, which CI runs). The module test also needs
 //! `DMW_MODULE_KO=/path/to/module.ko` and `DMW_MODULE_TARGET=<its target name>`.
 #![cfg(feature = "kernel")]
 

@@ -71,6 +71,11 @@ pub struct LabArgs {
     )]
     check_transcript: Option<PathBuf>,
 
+    /// Run the kernel backend's own tests (tests/kernel_backend.rs) in the
+    /// guest, as root on a real kernel.
+    #[arg(long, conflicts_with_all = ["chapter", "script", "module"])]
+    backend_tests: bool,
+
     /// With --check-transcript: write the transcript instead of comparing.
     #[arg(long, requires = "check_transcript")]
     bless: bool,
@@ -112,6 +117,10 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             let (bin, run) = build_chapter_binary(&repo, n, &progress)?;
             (Scenario::Chapter(run), Some(bin))
         }
+        None if args.backend_tests => (
+            Scenario::BackendTests,
+            Some(build_backend_tests(&repo, &progress)?),
+        ),
         None => (Scenario::Script, None),
     };
 
@@ -406,12 +415,16 @@ impl LineRun<'_> {
             );
         }
         fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
-        if let (Some(bin), Scenario::Chapter(run)) = (self.chapter_bin, self.scenario) {
-            fs.file(
+        match (self.chapter_bin, self.scenario) {
+            (Some(bin), Scenario::Chapter(run)) => fs.file(
                 &guest::chapter_binary(run.number),
                 Content::Host(bin.into()),
                 0o755,
-            );
+            ),
+            (Some(bin), Scenario::BackendTests) => {
+                fs.file(guest::BACKEND_TESTS, Content::Host(bin.into()), 0o755)
+            }
+            _ => {}
         }
         Ok(fs)
     }
@@ -469,6 +482,41 @@ pub(crate) fn build_chapter_binary(
         "chapter{chapter} has no --backend: it cannot run on a kernel"
     );
     Ok((bin, ChapterRun::from_help(chapter, &help)))
+}
+
+/// Build `tests/kernel_backend.rs` static, as the chapter binaries are, and
+/// return the test executable cargo made.
+fn build_backend_tests(repo: &Path, progress: &Progress) -> Result<PathBuf> {
+    const TARGET: &str = "x86_64-unknown-linux-gnu";
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let step = progress.step("building the kernel backend's tests (static, --features kernel)");
+    let output = Command::new(cargo)
+        .current_dir(repo)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args(["test", "--no-run", "--release", "--features", "kernel"])
+        .args(["--test", "kernel_backend", "--message-format", "json"])
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(repo.join("target/lab"))
+        .output()
+        .context("running cargo test --no-run")?;
+    ensure!(
+        output.status.success(),
+        "the kernel backend's tests do not build: {}",
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .rev()
+            .find(|l| l.contains("error"))
+            .unwrap_or("cargo failed")
+    );
+    step.done();
+    // cargo names the test executable in its `compiler-artifact` message.
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "kernel_backend" && m["profile"]["test"] == true)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo built no kernel_backend test executable")
 }
 
 fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) {

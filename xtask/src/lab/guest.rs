@@ -22,7 +22,14 @@ pub enum Scenario {
     /// `/lab/bin/chapterN --backend kernel`, which loads and unloads the
     /// module itself.
     Chapter(ChapterRun),
+    /// The kernel backend's own tests (`tests/kernel_backend.rs`, built
+    /// static), which make their own loop devices and load the stage module
+    /// themselves.
+    BackendTests,
 }
+
+/// Where the guest finds the kernel backend's test binary.
+pub const BACKEND_TESTS: &str = "/lab/bin/kernel_backend";
 
 /// How to call a chapter binary: which of the lab's flags it takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +87,16 @@ pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
                 run.number,
                 chapter_binary(run.number),
                 run.args(&format!("{STAGE_DIR}/{first}"))
+            );
+            s += INIT_CHAPTER;
+        }
+        Scenario::BackendTests => {
+            let first = stage_kos.first().map(String::as_str).unwrap_or_default();
+            let target = first.trim_end_matches(".ko");
+            s += &format!(
+                "chapter=tests\nchapter_bin={BACKEND_TESTS}\n\
+                 chapter_args=\"--ignored --test-threads=1\"\n\
+                 export DMW_MODULE_KO={STAGE_DIR}/{first} DMW_MODULE_TARGET={target}\n"
             );
             s += INIT_CHAPTER;
         }
@@ -396,7 +413,11 @@ mod tests {
     fn the_init_script_is_valid_shell() {
         let kos = ["hello_target.ko".to_string()];
         let chapter = ChapterRun::from_help(3, "--module-ko --report");
-        for scenario in [Scenario::Script, Scenario::Chapter(chapter)] {
+        for scenario in [
+            Scenario::Script,
+            Scenario::Chapter(chapter),
+            Scenario::BackendTests,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("init");
             std::fs::write(&file, init_script(&scenario, &kos)).unwrap();
