@@ -113,7 +113,7 @@ pub fn run(args: ListingsArgs) -> Result<ExitCode> {
                 Verdict::Tested(how) => {
                     tested += 1;
                     *kinds.entry(how.kind()).or_default() += 1;
-                    if let How::Transcript { file, .. } = &how {
+                    if let How::Transcript { file, .. } | How::LabTranscript { file, .. } = &how {
                         shown_transcripts.insert(file.clone());
                     }
                     if !args.quiet {

@@ -58,6 +58,9 @@ pub enum How {
     Transcript { file: PathBuf, command: String },
     /// A file `cargo xtask matrix` writes and `--check` compares with a fresh run.
     Matrix { file: PathBuf },
+    /// A real-kernel transcript that CI reruns in the qemu lab and compares
+    /// (`cargo xtask lab ... --check-transcript FILE` in `.ci/run`).
+    LabTranscript { file: PathBuf, command: String },
     /// Prose art.
     Diagram,
 }
@@ -71,6 +74,7 @@ impl How {
             How::CInclude { .. } => "included C",
             How::Transcript { .. } => "transcripts",
             How::Matrix { .. } => "matrix output",
+            How::LabTranscript { .. } => "real-kernel transcripts",
             How::Diagram => "diagrams",
         }
     }
@@ -96,6 +100,11 @@ impl fmt::Display for How {
             How::Matrix { file } => write!(
                 f,
                 "{} written by the kernel matrix, checked by `cargo xtask matrix --check`",
+                file.display()
+            ),
+            How::LabTranscript { file, command } => write!(
+                f,
+                "{} rerun on a real kernel by .ci/run: `{command} --check-transcript`",
                 file.display()
             ),
             How::Diagram => write!(f, "diagram (prose art, needs no test)"),
@@ -422,14 +431,36 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
             "{}: no binary `{bin}` in Cargo.toml",
             file.display()
         )),
-        Some(Header::Kernel) => Verdict::Untested(format!(
-            "{}: a real-kernel transcript, which nothing reruns yet",
-            file.display()
-        )),
+        Some(Header::Kernel) => lab_transcript(file, first, repo),
         None => Verdict::Untested(format!(
             "{}: the first line must be the command, `$ cargo run --bin NAME [-- ARGS]`",
             file.display()
         )),
+    }
+}
+
+/// A real-kernel transcript is tested when CI reruns its command in the lab
+/// and compares the output: `.ci/run` must hold that very command with
+/// `--check-transcript` naming this file.
+fn lab_transcript(file: PathBuf, first: &str, repo: &dyn Repo) -> Verdict {
+    let command = first.trim_start_matches("$ ").trim().to_string();
+    let wanted = format!("--check-transcript {}", file.display());
+    let ci = repo
+        .read(Path::new(".ci/run"))
+        .unwrap_or_default()
+        .replace("\\\n", " ");
+    let rerun = ci.lines().any(|line| {
+        let words = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        words.starts_with(&format!("{command} ")) && words.contains(&wanted)
+    });
+    if rerun && command.starts_with("cargo xtask lab ") {
+        Verdict::Tested(How::LabTranscript { file, command })
+    } else {
+        Verdict::Untested(format!(
+            "{}: a real-kernel transcript that .ci/run does not rerun \
+             (it needs `{command} {wanted}`)",
+            file.display()
+        ))
     }
 }
 
@@ -525,6 +556,15 @@ mod tests {
             (
                 "book/src/transcripts/lab.console",
                 "$ cargo xtask lab --kernel 6.1 --chapter 3\n",
+            ),
+            (
+                "book/src/transcripts/lab-checked.console",
+                "$ cargo xtask lab --kernel 6.1 --chapter 3\n",
+            ),
+            (
+                ".ci/run",
+                "cargo test\ncargo xtask lab --kernel 6.1 --chapter 3 \\\n    \
+                 --check-transcript book/src/transcripts/lab-checked.console\n",
             ),
             ("book/src/transcripts/bare.console", "some output\n"),
             ("book/src/elsewhere.console", "$ cargo run --bin chapter1\n"),
@@ -703,7 +743,14 @@ mod tests {
         assert!(untested("text", "0 262144 linear /dev/loop0 0\n").contains("inline transcript"));
         assert!(untested("console", "{{#include transcripts/nobin.console}}").contains("chapter9"));
         assert!(
-            untested("console", "{{#include transcripts/lab.console}}").contains("real-kernel")
+            untested("console", "{{#include transcripts/lab.console}}").contains("does not rerun")
+        );
+        assert_eq!(
+            verdict("console", "{{#include transcripts/lab-checked.console}}"),
+            Verdict::Tested(How::LabTranscript {
+                file: PathBuf::from("book/src/transcripts/lab-checked.console"),
+                command: "cargo xtask lab --kernel 6.1 --chapter 3".to_string(),
+            })
         );
         assert!(
             untested("console", "{{#include transcripts/bare.console}}").contains("first line")
