@@ -6,7 +6,6 @@
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 
 mod apt;
-#[allow(dead_code)] // called by the lab once it runs chapter 3
 mod equivalence;
 mod lab;
 mod listings;
