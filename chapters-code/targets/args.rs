@@ -2,14 +2,12 @@
 
 /// `sscanf(arg, "%llu%c", &value, &dummy) == 1`, as dm-linear reads its
 /// offset: leading white space is skipped, then a digit must follow (the
-/// kernel's `vsscanf` refuses a sign for `%llu`), and nothing after the digits. Like the kernel's `simple_strtoull`, it does not notice overflow: the
-/// value wraps modulo 2^64. (The target then refuses nothing it should; the
+/// kernel's `vsscanf` refuses a sign for `%llu`), and nothing may follow the
+/// digits. Like the kernel's `simple_strtoull`, it does not notice overflow:
+/// the value wraps modulo 2^64. (The target then refuses nothing it should; the
 /// core's device-size check catches a wrapped offset that points past the end.)
 pub fn sscanf_llu(arg: &str) -> Option<u64> {
-    let digits = arg
-        .trim_start()
-        .strip_prefix('+')
-        .unwrap_or(arg.trim_start());
+    let digits = arg.trim_start();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
