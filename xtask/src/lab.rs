@@ -232,11 +232,14 @@ fn transcript_difference(kept: &str, fresh: &str) -> Option<String> {
     ))
 }
 
-/// `6.1.0-56-amd64` and `7.3.4+deb13-amd64` read `<release>`.
-fn without_releases(line: &str) -> String {
+/// `6.1.0-56-amd64` and `7.3.4+deb13-amd64` read `<release>`: Debian
+/// publishes a new build of each line every few weeks.
+pub(crate) fn without_releases(line: &str) -> String {
     line.split(' ')
         .map(|word| {
-            let core = word.trim_end_matches([',', '.', ')', ':']);
+            let core = word
+                .trim_end_matches([',', '.', ')', ':', '`'])
+                .trim_start_matches(['`', '(']);
             if core.ends_with("-amd64") && core.starts_with(|c: char| c.is_ascii_digit()) {
                 word.replacen(core, "<release>", 1)
             } else {
@@ -565,6 +568,10 @@ mod tests {
         let text = book_transcript("cargo xtask lab --kernel 6.1 --chapter 3", &["a".into()]);
         assert_eq!(text, "$ cargo xtask lab --kernel 6.1 --chapter 3\na\n");
         assert_eq!(without_releases("7.3.4+deb13-amd64)"), "<release>)");
+        assert_eq!(
+            without_releases("6.1 is Debian's `6.1.0-56-amd64`,"),
+            "6.1 is Debian's `<release>`,"
+        );
         assert_eq!(
             without_releases("linux-headers-6.1.0-56-amd64"),
             "linux-headers-6.1.0-56-amd64"
