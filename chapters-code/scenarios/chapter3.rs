@@ -108,7 +108,7 @@ pub struct Placement {
 
 /// What the steps share within one run.
 #[derive(Default)]
-struct Session {
+struct RunState {
     loop_device: Option<String>,
     backing_file: Option<PathBuf>,
 }
@@ -134,14 +134,14 @@ pub fn run(
         n.note("The simulator starts empty each run: setting up first.")?;
         steps.insert(0, Step::Setup);
     }
-    let mut session = Session::default();
+    let mut state = RunState::default();
     for step in steps {
         report.steps.push(step);
         match step {
-            Step::Setup => setup(&mut n, backend, options, &mut session, &mut report),
-            Step::Write => write(&mut n, backend, options, &mut session, &mut report),
+            Step::Setup => setup(&mut n, backend, options, &mut state, &mut report),
+            Step::Write => write(&mut n, backend, options, &mut state, &mut report),
             Step::Format => format(&mut n, backend, &mut report),
-            Step::Teardown => teardown(&mut n, backend, options, &mut session),
+            Step::Teardown => teardown(&mut n, backend, options, &mut state),
         }
         .inspect_err(|_| {
             // What the kernel said about a failure is the best explanation.
@@ -155,7 +155,7 @@ fn setup(
     n: &mut Narrator<'_>,
     backend: &mut dyn Backend,
     options: &Options,
-    session: &mut Session,
+    state: &mut RunState,
     report: &mut Report,
 ) -> Result<()> {
     n.heading("setup")?;
@@ -163,12 +163,12 @@ fn setup(
     let file = backend.scratch_dir().join(BACKING_FILE);
     n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
     make_backing_file(&file, BACKING_BYTES)?;
-    session.backing_file = Some(file.clone());
+    state.backing_file = Some(file.clone());
 
     n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
     let loop_device = backend.attach_loop(&file)?;
     n.output(&loop_device)?;
-    session.loop_device = Some(loop_device.clone());
+    state.loop_device = Some(loop_device.clone());
 
     let stage = &options.stage;
     n.command(&format!("insmod {}/{}", stage.dir, stage.ko))?;
@@ -176,11 +176,11 @@ fn setup(
         n.note("(the simulator registers the Rust twin, dm_workbook::targets::hello)")?;
     }
     if let Err(err) = backend.load_stage(stage) {
-        undo_setup(n, backend, options, session, false);
+        undo_setup(n, backend, options, state, false);
         return Err(err.into());
     }
     if let Err(err) = create_device(n, backend, options, &loop_device, report) {
-        undo_setup(n, backend, options, session, true);
+        undo_setup(n, backend, options, state, true);
         return Err(err);
     }
     n.kernel_log(backend)?;
@@ -233,7 +233,7 @@ fn undo_setup(
     n: &mut Narrator<'_>,
     backend: &mut dyn Backend,
     options: &Options,
-    session: &mut Session,
+    state: &mut RunState,
     module_loaded: bool,
 ) {
     let _ = n.note("setup failed: undoing what it did");
@@ -244,13 +244,13 @@ fn undo_setup(
             let _ = n.note(&format!("rmmod failed too: {err}"));
         }
     }
-    if let Some(device) = session.loop_device.take() {
+    if let Some(device) = state.loop_device.take() {
         let _ = n.command(&format!("losetup -d {device}"));
         if let Err(err) = backend.detach_loop(&device) {
             let _ = n.note(&format!("losetup -d failed too: {err}"));
         }
     }
-    if let Some(file) = session.backing_file.take() {
+    if let Some(file) = state.backing_file.take() {
         let _ = n.command(&format!("rm {BACKING_FILE}"));
         let _ = std::fs::remove_file(file);
     }
@@ -280,7 +280,7 @@ fn write(
     n: &mut Narrator<'_>,
     backend: &mut dyn Backend,
     options: &Options,
-    session: &mut Session,
+    state: &mut RunState,
     report: &mut Report,
 ) -> Result<()> {
     n.heading("write")?;
@@ -321,7 +321,7 @@ fn write(
     if let Some((device, offset)) = landing {
         placement.device = device.clone();
         placement.offset = offset;
-        let file = session
+        let file = state
             .backing_file
             .clone()
             .unwrap_or_else(|| backend.scratch_dir().join(BACKING_FILE));
@@ -393,11 +393,11 @@ fn teardown(
     n: &mut Narrator<'_>,
     backend: &mut dyn Backend,
     options: &Options,
-    session: &mut Session,
+    state: &mut RunState,
 ) -> Result<()> {
     n.heading("teardown")?;
     // A device left by an earlier run names its loop device in its table.
-    let loop_device = match session.loop_device.take() {
+    let loop_device = match state.loop_device.take() {
         Some(device) => Some(device),
         None => loop_device_of(backend)?,
     };
@@ -409,7 +409,7 @@ fn teardown(
     }
     n.command(&format!("rmmod {}", options.stage.target))?;
     backend.unload_stage(&options.stage)?;
-    let file = session
+    let file = state
         .backing_file
         .take()
         .unwrap_or_else(|| backend.scratch_dir().join(BACKING_FILE));
