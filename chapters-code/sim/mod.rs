@@ -19,7 +19,7 @@ pub mod trace;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -57,7 +57,6 @@ pub enum Node {
 #[derive(Debug)]
 struct LoopDevice {
     path: String,
-    file: PathBuf,
     /// Held open for the device's life, as `LOOP_SET_FD` holds its file.
     handle: File,
     sectors: u64,
@@ -263,7 +262,6 @@ impl Simulator {
             minor,
             LoopDevice {
                 path: path.clone(),
-                file: file.to_path_buf(),
                 handle,
                 sectors: bytes / SECTOR_SIZE,
                 holders: 0,
@@ -291,21 +289,6 @@ impl Simulator {
         Ok(())
     }
 
-    /// What is at `path` under the model's `/dev`, if anything.
-    pub fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
-    }
-
-    /// The file that stands in for loop device `path`.
-    pub fn loop_file(&self, path: &str) -> Option<&Path> {
-        match self.nodes.get(path) {
-            Some(Node::Block(dev)) if dev.major == LOOP_MAJOR => {
-                self.loops.get(&dev.minor).map(|l| l.file.as_path())
-            }
-            _ => None,
-        }
-    }
-
     /// `bdev_nr_sectors`: the size of a block device, if it exists.
     fn device_sectors(&self, dev: DevT) -> Option<u64> {
         match dev.major {
@@ -317,10 +300,6 @@ impl Simulator {
                 .map(|md| md.live.as_ref().map_or(0, |t| t.sectors())),
             _ => None,
         }
-    }
-
-    fn block_device_exists(&self, dev: DevT) -> bool {
-        self.device_sectors(dev).is_some()
     }
 
     // ----- mapped devices -----------------------------------------------------------------
@@ -969,11 +948,6 @@ impl Simulator {
         if result.is_err() {
             bio.status = BlkStatus::IoErr;
         }
-    }
-
-    /// Is there a block device with this number? (For tests and targets.)
-    pub fn has_block_device(&self, dev: DevT) -> bool {
-        self.block_device_exists(dev)
     }
 }
 
