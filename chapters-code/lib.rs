@@ -11,6 +11,7 @@
 //!   simulator, or (feature `kernel`) a real kernel through `/dev/mapper/control`.
 //! - [`scenarios`]: each chapter's steps, written once for every backend.
 
+pub mod cli;
 pub mod dm;
 pub mod drift;
 pub mod driver;

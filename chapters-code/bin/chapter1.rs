@@ -6,16 +6,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dm_workbook::driver::{self, BackendKind, OpenOptions};
+use dm_workbook::cli::{self, ChapterArgs};
 use dm_workbook::scenarios::chapter1::{self, Options};
 
 /// Map part of a disk with `linear` and follow a read and a write through it.
 #[derive(Parser)]
 #[command(name = "chapter1", version, about, long_about = None)]
 struct Cli {
-    /// Where to run: the built-in simulator or the running kernel (needs root).
-    #[arg(long, value_enum, default_value_t = BackendKind::Sim)]
-    backend: BackendKind,
+    #[command(flatten)]
+    common: ChapterArgs,
 
     /// Where the mapped device starts on the disk, in 512-byte sectors.
     #[arg(long, default_value_t = Options::default().offset)]
@@ -32,13 +31,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("chapter1: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main("chapter1", || run(&cli))
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -66,7 +59,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         options.message.len() <= 512,
         "--message must fit in one 512-byte sector"
     );
-    let mut backend = driver::open(cli.backend, &OpenOptions::default())?;
+    let mut backend = cli
+        .common
+        .open(cli::chapter(1).expect("chapter 1 runs a scenario"))?;
     let mut stdout = std::io::stdout().lock();
     chapter1::run(backend.as_mut(), &options, &mut stdout)?;
     Ok(())

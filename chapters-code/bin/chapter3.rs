@@ -4,11 +4,10 @@
 //! `sudo cargo run --features kernel --bin chapter3 -- --backend kernel` runs
 //! them on the machine's own kernel.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dm_workbook::driver::{self, BackendKind, OpenOptions};
+use dm_workbook::cli::{self, ChapterArgs};
 use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, DEFAULT_SEED, Options, Step};
 
 /// Create a device with hello_target, write through it, format it, tear it down.
@@ -19,9 +18,8 @@ struct Cli {
     #[arg(value_enum)]
     steps: Vec<Step>,
 
-    /// Where to run: the built-in simulator or the running kernel (needs root).
-    #[arg(long, value_enum, default_value_t = BackendKind::Sim)]
-    backend: BackendKind,
+    #[command(flatten)]
+    common: ChapterArgs,
 
     /// A table to try instead of `0 262144 hello_target <loop device> 0`.
     #[arg(long, value_name = "LINE")]
@@ -30,26 +28,11 @@ struct Cli {
     /// Seed for the 16 KiB of pseudo-random data the write step writes.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
-
-    /// Load this prebuilt hello_target.ko instead of building the module
-    /// (kernel backend).
-    #[arg(long, value_name = "PATH")]
-    module_ko: Option<PathBuf>,
-
-    /// Also write what the run found (tables, status, data placement) as JSON.
-    #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("chapter3: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main("chapter3", || run(&cli))
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -63,18 +46,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         seed: cli.seed,
         ..Options::default()
     };
-    let mut backend = driver::open(
-        cli.backend,
-        &OpenOptions {
-            module_ko: cli.module_ko.clone(),
-        },
-    )?;
+    let mut backend = cli
+        .common
+        .open(cli::chapter(3).expect("chapter 3 runs a scenario"))?;
     let mut stdout = std::io::stdout().lock();
     let report = chapter3::run(backend.as_mut(), &steps, &options, &mut stdout)?;
-    if let Some(path) = &cli.report {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n")
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    }
-    Ok(())
+    cli.common.write_report(&report)
 }

@@ -23,7 +23,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::{cache_dir, equivalence, repo_root, run_checked};
-use guest::{ChapterRun, Scenario};
+use dm_workbook::cli::Chapter;
+use guest::Scenario;
 use initramfs::{Content, Initramfs};
 use kit::Kit;
 use lines::KernelLine;
@@ -448,12 +449,14 @@ fn busybox_applets() -> Result<Vec<String>> {
 
 /// Build the chapter binaries static with the kernel backend, in their own
 /// target folder (the flags differ from a normal build); returns chapter N's
-/// and how to call it.
+/// and its entry in the chapter table, which says how to call it.
 pub(crate) fn build_chapter_binary(
     repo: &Path,
     chapter: u32,
     progress: &Progress,
-) -> Result<(PathBuf, ChapterRun)> {
+) -> Result<(PathBuf, &'static Chapter)> {
+    let entry = dm_workbook::cli::chapter(chapter)
+        .with_context(|| format!("chapter {chapter} runs no scenario on a kernel"))?;
     const TARGET: &str = "x86_64-unknown-linux-gnu";
     let target_dir = repo.join("target/lab");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -474,17 +477,7 @@ pub(crate) fn build_chapter_binary(
     if !bin.exists() {
         bail!("there is no chapter{chapter} binary");
     }
-    // The binary is static and runs here too: its --help tells its flags.
-    let help = Command::new(&bin)
-        .arg("--help")
-        .output()
-        .with_context(|| format!("running {} --help", bin.display()))?;
-    let help = String::from_utf8_lossy(&help.stdout);
-    ensure!(
-        help.contains("--backend"),
-        "chapter{chapter} has no --backend: it cannot run on a kernel"
-    );
-    Ok((bin, ChapterRun::from_help(chapter, &help)))
+    Ok((bin, entry))
 }
 
 /// Build `tests/kernel_backend.rs` static, as the chapter binaries are, and

@@ -468,7 +468,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
                 let cell = match binaries.as_ref().and_then(|b| b.get(&chapter)) {
                     None => Cell::Unexpected(format!("no chapter{chapter} binary to run")),
                     Some((bin, run)) => {
-                        let scenario = Scenario::Chapter(run.clone());
+                        let scenario = Scenario::Chapter(run);
                         let module_dir = repo.join("module").join(&stage.dir);
                         let lab = LineRun {
                             line: built.line,

@@ -13,6 +13,10 @@
 //!
 //! Everything else (kernel messages) only goes to the transcript.
 
+use dm_workbook::cli::Chapter;
+#[cfg(test)]
+use dm_workbook::cli::chapter;
+
 /// What the guest runs after boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scenario {
@@ -21,7 +25,7 @@ pub enum Scenario {
     Script,
     /// `/lab/bin/chapterN --backend kernel`, which loads and unloads the
     /// module itself.
-    Chapter(ChapterRun),
+    Chapter(&'static Chapter),
     /// The kernel backend's own tests (`tests/kernel_backend.rs`, built
     /// static), which make their own loop devices and load the stage module
     /// themselves.
@@ -31,36 +35,17 @@ pub enum Scenario {
 /// Where the guest finds the kernel backend's test binary.
 pub const BACKEND_TESTS: &str = "/lab/bin/kernel_backend";
 
-/// How to call a chapter binary: which of the lab's flags it takes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChapterRun {
-    pub number: u32,
-    /// `--module-ko PATH`: load this prebuilt module instead of building it.
-    pub module_ko: bool,
-    /// `--report FILE`: write what the run found as JSON.
-    pub report: bool,
-}
-
-impl ChapterRun {
-    /// The flags a binary takes, read from its `--help`.
-    pub fn from_help(number: u32, help: &str) -> ChapterRun {
-        ChapterRun {
-            number,
-            module_ko: help.contains("--module-ko"),
-            report: help.contains("--report"),
-        }
+/// A chapter program's command line in the guest: the flags its entry in
+/// the library's chapter table says it takes.
+fn chapter_args(chapter: &Chapter, ko: &str) -> String {
+    let mut args = "--backend kernel".to_string();
+    if chapter.stage.is_some() {
+        args += &format!(" --module-ko {ko}");
     }
-
-    fn args(&self, ko: &str) -> String {
-        let mut args = "--backend kernel".to_string();
-        if self.module_ko {
-            args += &format!(" --module-ko {ko}");
-        }
-        if self.report {
-            args += " --report /tmp/report.json";
-        }
-        args
+    if chapter.report {
+        args += " --report /tmp/report.json";
     }
+    args
 }
 
 /// Where the guest finds the workbook's files.
@@ -86,7 +71,7 @@ pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
                 "chapter={}\nchapter_bin={}\nchapter_args=\"{}\"\n",
                 run.number,
                 chapter_binary(run.number),
-                run.args(&format!("{STAGE_DIR}/{first}"))
+                chapter_args(run, &format!("{STAGE_DIR}/{first}"))
             );
             s += INIT_CHAPTER;
         }
@@ -397,25 +382,22 @@ mod tests {
         let script = init_script(&Scenario::Script, &kos);
         assert!(script.contains("sh /lab/script.sh"));
         assert!(script.contains("stage_kos=\"hello_target.ko\""));
-        let help = "Options:\n  --backend <BACKEND>\n  --module-ko <PATH>\n  --report <FILE>\n";
-        let chapter = init_script(&Scenario::Chapter(ChapterRun::from_help(3, help)), &kos);
-        assert!(chapter.contains("chapter_bin=/lab/bin/chapter3"));
-        assert!(chapter.contains(
+        let three = init_script(&Scenario::Chapter(chapter(3).unwrap()), &kos);
+        assert!(three.contains("chapter_bin=/lab/bin/chapter3"));
+        assert!(three.contains(
             "chapter_args=\"--backend kernel --module-ko /lab/stage/hello_target.ko \
              --report /tmp/report.json\""
         ));
-        let plain = ChapterRun::from_help(1, "Options:\n  --backend <BACKEND>\n");
-        let chapter = init_script(&Scenario::Chapter(plain), &kos);
-        assert!(chapter.contains("chapter_args=\"--backend kernel\""));
+        let one = init_script(&Scenario::Chapter(chapter(1).unwrap()), &kos);
+        assert!(one.contains("chapter_args=\"--backend kernel\""));
     }
 
     #[test]
     fn the_init_script_is_valid_shell() {
         let kos = ["hello_target.ko".to_string()];
-        let chapter = ChapterRun::from_help(3, "--module-ko --report");
         for scenario in [
             Scenario::Script,
-            Scenario::Chapter(chapter),
+            Scenario::Chapter(chapter(3).unwrap()),
             Scenario::BackendTests,
         ] {
             let dir = tempfile::tempdir().unwrap();
