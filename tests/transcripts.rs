@@ -26,6 +26,11 @@
 //! `$ sudo ...`) need the qemu lab and are not rerun here; `cargo xtask
 //! listings` counts them as untested until the lab checks them.
 //!
+//! Why not `trycmd`: it captures standard output and standard error apart,
+//! while a reader's terminal (and so the book) shows them interleaved in the
+//! order they were written; and the real-kernel transcripts share this format
+//! but are rerun by the lab, not here.
+//!
 //! To rerecord after a deliberate change: `BLESS=1 cargo test --test
 //! transcripts` (or `cargo xtask listings --bless`), then read the diff.
 
@@ -35,17 +40,6 @@ use std::process::{Command, Stdio};
 
 const TRANSCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/book/src/transcripts");
 const STATUS_TRAILER: &str = "$ echo $?";
-
-/// The binary cargo built for this test run, by name.
-fn binary(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "chapter1" => env!("CARGO_BIN_EXE_chapter1"),
-        "chapter2" => env!("CARGO_BIN_EXE_chapter2"),
-        "chapter3" => env!("CARGO_BIN_EXE_chapter3"),
-        "chapter4" => env!("CARGO_BIN_EXE_chapter4"),
-        _ => return None,
-    })
-}
 
 /// A transcript file, taken apart.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,7 +91,8 @@ fn parse(text: &str) -> Result<Transcript, String> {
 }
 
 fn command(header: &str) -> Result<Command_, String> {
-    let words = shell_words(header.trim_start_matches("$ "))?;
+    let line = header.trim_start_matches("$ ");
+    let words = shlex::split(line).ok_or_else(|| format!("unbalanced quoting in `{line}`"))?;
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["cargo", "run", "--bin", bin] => Ok(Command_::Run {
@@ -113,46 +108,6 @@ fn command(header: &str) -> Result<Command_, String> {
             "`{header}` is not `$ cargo run --bin NAME [-- ARGS]`"
         )),
     }
-}
-
-/// Split a command line as a POSIX shell would, for the quoting the
-/// transcripts use: single quotes, double quotes, backslashes.
-fn shell_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => words.extend(word.take()),
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => return Err(format!("unclosed ' in `{line}`")),
-                    }
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => w.push(chars.next().ok_or("trailing \\")?),
-                        Some(c) => w.push(c),
-                        None => return Err(format!("unclosed \" in `{line}`")),
-                    }
-                }
-            }
-            '\\' => word
-                .get_or_insert_with(String::new)
-                .push(chars.next().ok_or("trailing \\")?),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    Ok(words)
 }
 
 /// Replace the fields that change from run to run.
@@ -203,7 +158,11 @@ fn scratch_names(line: &str) -> String {
 /// The scratch directory links to the repository's `module/`, so a command
 /// names a stage's source as a reader at the repository's top would.
 fn run(bin: &str, args: &[String], scratch: &Path) -> Result<(String, i32), String> {
-    let exe = binary(bin).ok_or_else(|| format!("no binary `{bin}` in this package"))?;
+    // cargo builds every binary of the package before its integration tests.
+    let exe = assert_cmd::cargo::cargo_bin(bin);
+    if !exe.is_file() {
+        return Err(format!("no binary `{bin}` in this package"));
+    }
     let module = scratch.join("module");
     if !module.exists() {
         std::os::unix::fs::symlink(concat!(env!("CARGO_MANIFEST_DIR"), "/module"), &module)
@@ -215,7 +174,7 @@ fn run(bin: &str, args: &[String], scratch: &Path) -> Result<(String, i32), Stri
     let log_path = scratch.join("output");
     let log = fs::File::create(&log_path).map_err(|e| e.to_string())?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let status = Command::new(exe)
+    let status = Command::new(&exe)
         .args(args)
         .current_dir(scratch)
         .env("TMPDIR", &tmpdir)
@@ -225,7 +184,7 @@ fn run(bin: &str, args: &[String], scratch: &Path) -> Result<(String, i32), Stri
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))
         .status()
-        .map_err(|e| format!("running {exe}: {e}"))?;
+        .map_err(|e| format!("running {}: {e}", exe.display()))?;
     let output = fs::read_to_string(&log_path).map_err(|e| e.to_string())?;
     let code = status
         .code()
@@ -399,11 +358,7 @@ fn headers_and_trailers_parse() {
         command("$ cargo xtask lab --kernel 6.1 --chapter 3"),
         Ok(Command_::Kernel)
     );
-    assert_eq!(
-        shell_words(r#"a 'b c' "d \"e\"" f\ g"#).unwrap(),
-        ["a", "b c", "d \"e\"", "f g"]
-    );
-    assert!(shell_words("'open").is_err());
+    assert!(command("$ cargo run --bin chapter3 -- --table 'open").is_err());
 }
 
 #[test]
