@@ -1,0 +1,355 @@
+//! One test per rule of the classifier, and per way a block can escape it.
+
+use super::*;
+use std::collections::BTreeMap;
+
+struct FakeRepo {
+    files: BTreeMap<PathBuf, String>,
+    crate_files: BTreeSet<PathBuf>,
+    bins: BTreeSet<String>,
+    book_src: PathBuf,
+}
+
+impl Repo for FakeRepo {
+    fn read(&self, path: &Path) -> Option<String> {
+        self.files.get(path).cloned()
+    }
+    fn crate_files(&self) -> &BTreeSet<PathBuf> {
+        &self.crate_files
+    }
+    fn bins(&self) -> &BTreeSet<String> {
+        &self.bins
+    }
+    fn book_src(&self) -> &Path {
+        &self.book_src
+    }
+}
+
+fn repo() -> FakeRepo {
+    let files = [
+        (
+            "chapters-code/targets/hello.rs",
+            "// ANCHOR: ctr\nfn ctr() {}\n// ANCHOR_END: ctr\n// ANCHOR: ctr_long\n// ANCHOR_END: ctr_long\n",
+        ),
+        (
+            "chapters-code/unused.rs",
+            "// ANCHOR: x\n// ANCHOR_END: x\n",
+        ),
+        (
+            "module/stage1-hello/hello_target.c",
+            "/* ANCHOR: map */\nint map;\n/* ANCHOR_END: map */\n",
+        ),
+        ("module/stage1-hello/Kbuild", "obj-m := hello_target.o\n"),
+        ("module/s0/hello_target.c", "#include \"dmw_compat.h\"\n"),
+        (
+            "module/compat/dmw_compat.h",
+            "/* ANCHOR: ima */\n#define X 1\n/* ANCHOR_END: ima */\n",
+        ),
+        (
+            "module/compat/unused.h",
+            "/* ANCHOR: ima */\n/* ANCHOR_END: ima */\n",
+        ),
+        (
+            "module/notes/loose.c",
+            "/* ANCHOR: map */\n/* ANCHOR_END: map */\n",
+        ),
+        (
+            "book/src/transcripts/ch1.console",
+            "$ cargo run --bin chapter1\nhello\n",
+        ),
+        (
+            "module/stages.toml",
+            "[[stage]]\ndir = \"s0\"\ntarget = \"hello_target\"\nexpect = { \"5.10\" = \"fail\", \"6.1\" = \"fail\", \
+             \"6.12\" = \"fail\", \"7.2\" = \"fail\", \"7.3\" = \"fail\" }\n[stage.errors]\n\
+             \"5.10\" = [\"e\"]\n\"6.1\" = [\"e\"]\n\"6.12\" = [\"e\"]\n\"7.2\" = [\"e\"]\n\"7.3\" = [\"e\"]\n",
+        ),
+        (
+            "book/src/transcripts/ch3-bad.console",
+            "$ cargo run --bin chapter3 -- --table 'x'\nerror: x\n$ echo $?\n1\n",
+        ),
+        (
+            "book/src/transcripts/nobin.console",
+            "$ cargo run --bin chapter9\n",
+        ),
+        (
+            "book/src/transcripts/lab.console",
+            "$ cargo xtask lab --kernel 6.1 --chapter 3\n",
+        ),
+        (
+            "book/src/transcripts/lab-checked.console",
+            "$ cargo xtask lab --kernel 6.1 --chapter 3\n",
+        ),
+        (
+            ".ci/run",
+            "cargo test\ncargo xtask lab --kernel 6.1 --chapter 3 \\\n    \
+             --check-transcript book/src/transcripts/lab-checked.console\n",
+        ),
+        ("book/src/transcripts/bare.console", "some output\n"),
+        ("book/src/elsewhere.console", "$ cargo run --bin chapter1\n"),
+    ];
+    FakeRepo {
+        files: files
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect(),
+        crate_files: ["chapters-code/lib.rs", "chapters-code/targets/hello.rs"]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        bins: ["chapter1", "chapter3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        book_src: PathBuf::from("book/src"),
+    }
+}
+
+fn verdict(info: &str, body: &str) -> Verdict {
+    let block = Block {
+        info: info.to_string(),
+        body: body.to_string(),
+        fenced: true,
+    };
+    classify(&block, Path::new("book/src/chapter3.md"), &repo())
+}
+
+fn untested(info: &str, body: &str) -> String {
+    match verdict(info, body) {
+        Verdict::Untested(why) => why,
+        tested => panic!("{info} {body:?} should be untested, got {tested:?}"),
+    }
+}
+
+#[test]
+fn inline_rust_with_main_goes_to_skeptic() {
+    let body = "use dm_workbook::table::Table;\n# fn main() {\nlet _ = 1;\n# }\n";
+    assert_eq!(verdict("rust", body), Verdict::Tested(How::Skeptic));
+    assert_eq!(
+        verdict("rust", "fn main() {}\n"),
+        Verdict::Tested(How::Skeptic)
+    );
+    assert!(untested("rust", "let x = 1;\n").contains("fn main"));
+}
+
+#[test]
+fn attributes_that_skip_or_weaken_a_test_are_rejected() {
+    for attr in ["ignore", "no_run", "should_panic", "compile_fail"] {
+        let why = untested(&format!("rust,{attr}"), "fn main() {}\n");
+        assert!(why.contains(attr), "{why}");
+    }
+    assert!(untested("rust,edition2021", "fn main() {}\n").contains("edition2021"));
+    assert!(untested("rust,skt-main", "fn main() {}\n").contains("skt-main"));
+    // The same attributes hidden behind an include are still rejected.
+    untested(
+        "rust,ignore",
+        "{{#include ../../chapters-code/targets/hello.rs:ctr}}\n",
+    );
+}
+
+#[test]
+fn rust_include_needs_a_built_file_and_a_marked_anchor() {
+    assert_eq!(
+        verdict(
+            "rust",
+            "{{#include ../../chapters-code/targets/hello.rs:ctr}}\n"
+        ),
+        Verdict::Tested(How::RustInclude {
+            file: PathBuf::from("chapters-code/targets/hello.rs"),
+            anchor: "ctr".to_string(),
+        })
+    );
+    // `ctr` must not be satisfied by `ctr_long`, nor the other way round.
+    assert!(
+        verdict(
+            "rust",
+            "{{#include ../../chapters-code/targets/hello.rs:ctr_long}}"
+        )
+        .eq(&Verdict::Tested(How::RustInclude {
+            file: PathBuf::from("chapters-code/targets/hello.rs"),
+            anchor: "ctr_long".to_string(),
+        }))
+    );
+    assert!(
+        untested(
+            "rust",
+            "{{#include ../../chapters-code/targets/hello.rs:ct}}"
+        )
+        .contains("ANCHOR: ct")
+    );
+    assert!(
+        untested(
+            "rust",
+            "{{#include ../../chapters-code/targets/hello.rs:dtr}}"
+        )
+        .contains("ANCHOR: dtr")
+    );
+    assert!(
+        untested("rust", "{{#include ../../chapters-code/unused.rs:x}}").contains("not compiled")
+    );
+    assert!(
+        untested("rust", "{{#include ../../chapters-code/targets/hello.rs}}")
+            .contains("included whole")
+    );
+    assert!(
+        untested(
+            "rust",
+            "{{#include ../../chapters-code/targets/hello.rs:2:3}}"
+        )
+        .contains("line range")
+    );
+    assert!(
+        untested(
+            "rust",
+            "{{#include ../../chapters-code/targets/hello.rs:7}}"
+        )
+        .contains("line range")
+    );
+    assert!(untested("rust", "{{#include ../../../../etc/passwd:x}}").contains("leaves"));
+}
+
+#[test]
+fn includes_must_stand_alone() {
+    let mixed = "{{#include ../../chapters-code/targets/hello.rs:ctr}}\nfn main() {}\n";
+    assert!(untested("rust", mixed).contains("nothing else"));
+    let other = "{{#rustdoc_include ../../chapters-code/targets/hello.rs:ctr}}";
+    assert!(untested("rust", other).contains("rustdoc_include"));
+    assert!(untested("rust", "{{#playground x.rs}}").contains("playground"));
+}
+
+#[test]
+fn c_comes_from_a_module_stage_by_anchor() {
+    assert_eq!(
+        verdict(
+            "c",
+            "{{#include ../../module/stage1-hello/hello_target.c:map}}"
+        ),
+        Verdict::Tested(How::CInclude {
+            file: PathBuf::from("module/stage1-hello/hello_target.c"),
+            anchor: "map".to_string(),
+        })
+    );
+    assert!(untested("c", "int main(void) { return 0; }\n").contains("inline C"));
+    assert!(untested("c", "{{#include ../../module/notes/loose.c:map}}").contains("Kbuild"));
+    assert!(
+        untested(
+            "c",
+            "{{#include ../../module/stage1-hello/hello_target.c:ctr}}"
+        )
+        .contains("ANCHOR: ctr")
+    );
+    assert!(
+        untested("c", "{{#include ../../module/stage1-hello/missing.c:map}}")
+            .contains("cannot be read")
+    );
+}
+
+#[test]
+fn transcripts_are_included_files_that_name_their_command() {
+    assert_eq!(
+        verdict("console", "{{#include transcripts/ch1.console}}"),
+        Verdict::Tested(How::Transcript {
+            file: PathBuf::from("book/src/transcripts/ch1.console"),
+            command: "cargo run --bin chapter1".to_string(),
+        })
+    );
+    assert!(matches!(
+        verdict("text", "{{#include transcripts/ch3-bad.console}}"),
+        Verdict::Tested(How::Transcript { .. })
+    ));
+    assert!(untested("console", "$ dmsetup ls\nmy_device\n").contains("inline transcript"));
+    assert!(untested("text", "0 262144 linear /dev/loop0 0\n").contains("inline transcript"));
+    assert!(untested("console", "{{#include transcripts/nobin.console}}").contains("chapter9"));
+    assert!(untested("console", "{{#include transcripts/lab.console}}").contains("does not rerun"));
+    assert_eq!(
+        verdict("console", "{{#include transcripts/lab-checked.console}}"),
+        Verdict::Tested(How::LabTranscript {
+            file: PathBuf::from("book/src/transcripts/lab-checked.console"),
+            command: "cargo xtask lab --kernel 6.1 --chapter 3".to_string(),
+        })
+    );
+    assert!(untested("console", "{{#include transcripts/bare.console}}").contains("first line"));
+    assert!(untested("console", "{{#include elsewhere.console}}").contains("transcripts"));
+    assert!(untested("console", "{{#include transcripts/ch1.console:x}}").contains("whole"));
+}
+
+#[test]
+fn compat_headers_count_when_a_stage_includes_them() {
+    assert_eq!(
+        verdict("c", "{{#include ../../module/compat/dmw_compat.h:ima}}"),
+        Verdict::Tested(How::CInclude {
+            file: PathBuf::from("module/compat/dmw_compat.h"),
+            anchor: "ima".to_string(),
+        })
+    );
+    assert!(
+        untested("c", "{{#include ../../module/compat/unused.h:ima}}")
+            .contains("nor a module/compat/ header a stage includes")
+    );
+}
+
+#[test]
+fn matrix_output_is_what_the_manifest_makes_the_matrix_write() {
+    assert_eq!(
+        verdict("text", "{{#include generated/s0-errors-6.1.txt}}"),
+        Verdict::Tested(How::Matrix {
+            file: PathBuf::from("book/src/generated/s0-errors-6.1.txt"),
+        })
+    );
+    assert!(
+        untested("text", "{{#include generated/s1-errors-6.1.txt}}")
+            .contains("not a file the kernel matrix writes")
+    );
+    assert!(
+        untested("text", "{{#include generated/s0-errors-4.19.txt}}")
+            .contains("not a file the kernel matrix writes")
+    );
+}
+
+#[test]
+fn diagrams_are_marked_and_hold_no_prompts() {
+    let art = "+------+\n| dm-0 |\n+------+\n";
+    assert_eq!(verdict("text,diagram", art), Verdict::Tested(How::Diagram));
+    assert_eq!(verdict("text diagram", art), Verdict::Tested(How::Diagram));
+    assert!(untested("console,diagram", art).contains("unknown attributes"));
+    assert!(untested("text,diagram", "$ dmsetup ls\nmy_device (254:0)\n").contains("prompts"));
+    assert!(
+        untested("text,diagram", "{{#include transcripts/ch1.console}}").contains("drawn in place")
+    );
+}
+
+#[test]
+fn other_blocks_are_untested() {
+    assert!(untested("", "anything\n").contains("no language"));
+    assert!(untested("sh", "dmsetup ls\n").contains("`sh`"));
+    assert!(untested("toml", "[package]\n").contains("`toml`"));
+    let indented = Block {
+        info: String::new(),
+        body: "fn main() {}\n".into(),
+        fenced: false,
+    };
+    let verdict = classify(&indented, Path::new("book/src/chapter1.md"), &repo());
+    assert!(matches!(verdict, Verdict::Untested(why) if why.contains("indented")));
+}
+
+#[test]
+fn headers_name_the_command() {
+    assert_eq!(
+        header("$ cargo run --bin chapter3 -- --table '0 8 zero'"),
+        Some(Header::CargoRun {
+            bin: "chapter3".into()
+        })
+    );
+    assert_eq!(
+        header("$ cargo run --bin chapter2"),
+        Some(Header::CargoRun {
+            bin: "chapter2".into()
+        })
+    );
+    assert_eq!(header("$ cargo run --bin chapter2 setup"), None);
+    assert_eq!(
+        header("$ cargo xtask lab --kernel 6.1 --chapter 3"),
+        Some(Header::Kernel)
+    );
+    assert_eq!(header("cargo run --bin chapter1"), None);
+    assert_eq!(header("$ ls"), None);
+}
