@@ -3,14 +3,15 @@
 //! `chapter4 table` prints the drift table (module/drift.toml) by release;
 //! `chapter4 doctor FILE [--kernel VERSION]` lists each drift a target's C
 //! source hits. The doctor exits 0 when it finds none, 1 when it finds some and
-//! 2 on an error (unreadable file, bad version).
+//! 2 on an error (unreadable file, not C, no `struct target_type`, bad
+//! version).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use dm_workbook::drift::{DriftTable, Release, diagnose_file};
+use dm_workbook::drift::{DriftTable, Expect, Release, diagnose_file};
 
 /// How the device-mapper target API moved between 2.6.3x and 7.x.
 #[derive(Parser)]
@@ -33,6 +34,10 @@ enum Command {
         /// forms before it; a vendor kernel's backports are not assumed.
         #[arg(long, value_name = "VERSION")]
         kernel: Option<String>,
+        /// FILE is one source file of a target whose `struct target_type` is
+        /// in another file: do not ask for it here.
+        #[arg(long)]
+        part: bool,
     },
 }
 
@@ -43,7 +48,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Table => table(),
-        Command::Doctor { file, kernel } => doctor(file, kernel.as_deref()),
+        Command::Doctor { file, kernel, part } => {
+            let expect = if *part { Expect::Part } else { Expect::Target };
+            doctor(file, kernel.as_deref(), expect)
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -60,13 +68,13 @@ fn table() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn doctor(file: &Path, kernel: Option<&str>) -> anyhow::Result<ExitCode> {
+fn doctor(file: &Path, kernel: Option<&str>, expect: Expect) -> anyhow::Result<ExitCode> {
     let kernel = match kernel {
         Some(text) => Release::parse_in_range(text)?,
         None => Release::NEWEST,
     };
     let table = DriftTable::bundled().context("loading the drift table")?;
-    let findings = diagnose_file(file, &table, kernel)?;
+    let findings = diagnose_file(file, &table, kernel, expect)?;
     let name = file.display().to_string();
     for finding in &findings {
         print!("{}", finding.render(&name, kernel));

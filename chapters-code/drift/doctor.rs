@@ -54,13 +54,30 @@ impl Finding<'_> {
                 change.summary
             ),
         };
+        // The fix points towards the kernel asked about: the new form for a
+        // newer kernel, the old spelling (or the compat guard) for an older one.
+        let fix = match (self.direction, &change.compat) {
+            (Direction::Old, _) => change.fix.clone(),
+            (Direction::New, Some(compat)) => format!(
+                "Before {}, write the old form `{}`, or keep the new one and \
+                 include module/compat/dmw_compat.h, whose {compat} bridges it.",
+                change.release, change.old
+            ),
+            (Direction::New, None) => {
+                let (a, b, c) = change.release.kernel_version();
+                format!(
+                    "Before {}, write the old form `{}`, or guard each form with \
+                     #if LINUX_VERSION_CODE >= KERNEL_VERSION({a}, {b}, {c}).",
+                    change.release, change.old
+                )
+            }
+        };
         let mut text = format!(
-            "{file}:{}: {}: {what} (since {}, {})\n  fix: {}\n",
+            "{file}:{}: {}: {what} (since {}, {})\n  fix: {fix}\n",
             self.line,
             change.id,
             change.release,
             change.commit_label(),
-            change.fix,
         );
         if !change.backports.is_empty() {
             let _ = writeln!(text, "  backports: {}", change.backports.join("; "));
@@ -69,18 +86,97 @@ impl Finding<'_> {
     }
 }
 
-/// Reads a C file and diagnoses it against `kernel`.
+/// Reads a C file, checks it is what `expect` says, and diagnoses it against
+/// `kernel`.
 pub fn diagnose_file<'t>(
     path: &Path,
     table: &'t DriftTable,
     kernel: Release,
+    expect: Expect,
 ) -> Result<Vec<Finding<'t>>, DriftError> {
     let bytes = std::fs::read(path).map_err(|source| DriftError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     // Old sources often carry Latin-1 names in comments: read past them.
-    diagnose(&String::from_utf8_lossy(&bytes), table, kernel)
+    let source = String::from_utf8_lossy(&bytes);
+    check_input(&source, expect).map_err(|problem| DriftError::Input {
+        path: path.to_path_buf(),
+        problem: Box::new(problem),
+    })?;
+    diagnose(&source, table, kernel)
+}
+
+/// What makes a file something the doctor can read: C, and (unless it is
+/// declared one part of a target) holding the target's `struct target_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// A whole target: its `struct target_type` must be in the file.
+    Target,
+    /// One source file of a target whose `struct target_type` is elsewhere.
+    Part,
+}
+
+/// The share of a file's non-blank bytes tree-sitter may fail to parse before
+/// the file is taken for something other than C. Kernel macros the grammar
+/// does not know (`module_init(...)`, `__init`) leave small errors in real
+/// targets; prose or broken code leaves large ones.
+const MOST_UNPARSED: f64 = 0.25;
+
+/// Refuse a source the doctor cannot meaningfully read: not C, or (for a
+/// whole target) no `struct target_type` in it. Its findings would be
+/// silence, not "no drift".
+pub fn check_input(source: &str, expect: Expect) -> Result<(), DriftError> {
+    let tree = parse(source)?;
+    let total = source.bytes().filter(|b| !b.is_ascii_whitespace()).count();
+    let unparsed = unparsed_bytes(tree.root_node(), source);
+    if total == 0 {
+        return Err(DriftError::NotC("the file is empty".into()));
+    }
+    if unparsed as f64 > MOST_UNPARSED * total as f64 {
+        let line = first_error_line(tree.root_node()).unwrap_or(1);
+        return Err(DriftError::NotC(format!(
+            "{}% of it does not parse, from line {line}",
+            unparsed * 100 / total
+        )));
+    }
+    if expect == Expect::Target {
+        let code = Code::new(&tree, source);
+        if !code.has_target_type {
+            return Err(DriftError::NoTargetType);
+        }
+    }
+    Ok(())
+}
+
+/// Non-blank bytes under ERROR or missing nodes.
+fn unparsed_bytes(node: Node, source: &str) -> usize {
+    if node.is_error() || node.is_missing() {
+        let text = &source.as_bytes()[node.byte_range()];
+        return text
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .count()
+            .max(1);
+    }
+    if !node.has_error() {
+        return 0;
+    }
+    let mut cursor = node.walk();
+    let children: Vec<Node> = node.children(&mut cursor).collect();
+    children.iter().map(|c| unparsed_bytes(*c, source)).sum()
+}
+
+fn first_error_line(node: Node) -> Option<usize> {
+    if node.is_error() || node.is_missing() {
+        return Some(line_of(node));
+    }
+    let mut cursor = node.walk();
+    let children: Vec<Node> = node.children(&mut cursor).collect();
+    children
+        .into_iter()
+        .filter(|c| c.has_error())
+        .find_map(first_error_line)
 }
 
 /// Every finding in `source` for a build against `kernel`, by line.
@@ -136,6 +232,8 @@ struct Code<'a> {
     functions: HashMap<&'a str, Node<'a>>,
     /// `struct target_type` member -> the functions assigned to it.
     callbacks: HashMap<&'a str, Vec<&'a str>>,
+    /// Whether a `struct target_type` is defined (with an initialiser).
+    has_target_type: bool,
 }
 
 impl<'a> Code<'a> {
@@ -145,6 +243,7 @@ impl<'a> Code<'a> {
             nodes: Vec::new(),
             functions: HashMap::new(),
             callbacks: HashMap::new(),
+            has_target_type: false,
         };
         let mut stack = vec![(tree.root_node(), false)];
         while let Some((node, guarded)) = stack.pop() {
@@ -192,6 +291,9 @@ impl<'a> Code<'a> {
                     self.functions.entry(name).or_insert(node);
                 }
                 if self.declares_target_type(node) {
+                    self.has_target_type |= descendants(node)
+                        .iter()
+                        .any(|n| n.kind() == "initializer_list");
                     self.index_callbacks(node);
                 }
             }

@@ -15,7 +15,7 @@ pub mod doctor;
 pub mod release;
 pub mod table;
 
-pub use doctor::{Direction, Finding, diagnose, diagnose_file};
+pub use doctor::{Direction, Expect, Finding, check_input, diagnose, diagnose_file};
 pub use release::Release;
 pub use table::{Change, Detector, DriftTable};
 
@@ -24,11 +24,27 @@ use std::path::PathBuf;
 /// What can go wrong while loading the table or reading a target's source.
 #[derive(Debug, thiserror::Error)]
 pub enum DriftError {
-    #[error("cannot read {path}: {source}")]
+    // The cause is the source error, which `{:#}` prints after this line:
+    // naming it here too would print it twice.
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}")]
+    Input {
+        path: PathBuf,
+        #[source]
+        problem: Box<DriftError>,
+    },
+    #[error("this is not C source: {0}")]
+    NotC(String),
+    #[error(
+        "no `struct target_type` with an initialiser here: the doctor reads a \
+         device-mapper target's source (for one file of a target defined \
+         elsewhere, pass --part)"
+    )]
+    NoTargetType,
     #[error("drift table is not valid TOML: {0}")]
     Toml(#[from] toml::de::Error),
     #[error("drift table entry `{id}`: {problem}")]
