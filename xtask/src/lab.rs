@@ -8,6 +8,7 @@
 //! static chapter binaries), boot it without KVM, and read what the guest
 //! reports on its serial console (see `lab/guest.rs` for the protocol).
 
+mod alarms;
 pub(crate) mod guest;
 mod initramfs;
 pub(crate) mod kit;
@@ -58,8 +59,11 @@ pub struct LabArgs {
     #[arg(long, value_name = "FILE")]
     transcript: Option<PathBuf>,
 
-    /// Seconds a guest may run before it counts as hung.
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    /// Seconds a guest may run, boot included, before the lab stops it and
+    /// calls it hung. Most runs end sooner: an oops ends the guest at once,
+    /// and a task blocked for 20 s makes the guest report its stack and stop.
+    /// Raise it for a long script.
+    #[arg(long, default_value_t = 90, value_name = "SECONDS")]
     timeout: u64,
 
     /// Compare what the chapter printed in the guest with this transcript
@@ -324,7 +328,7 @@ impl LineRun<'_> {
             problems.insert(
                 0,
                 format!(
-                    "the guest hung: no power-off within {} s",
+                    "the guest hung: no power-off within {} s (raise it with --timeout)",
                     self.timeout.as_secs()
                 ),
             );

@@ -13,6 +13,7 @@
 //!
 //! Everything else (kernel messages) only goes to the transcript.
 
+use super::alarms;
 use dm_workbook::cli::Chapter;
 #[cfg(test)]
 use dm_workbook::cli::chapter;
@@ -97,6 +98,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+# A task blocked for 20 s is a bio that never ended: the kernel prints the
+# task's stack and panics, which ends the guest instead of waiting it out.
+echo 20 >/proc/sys/kernel/hung_task_timeout_secs
+echo 1 >/proc/sys/kernel/hung_task_panic
 
 verdict=pass
 why=
@@ -225,6 +230,10 @@ pub struct Run {
     pub output: Vec<String>,
     pub report: String,
     pub dmesg: Vec<String>,
+    /// Console lines printed while the scenario ran (kernel messages at
+    /// warning level and above reach the console): all a guest that crashed
+    /// or hung leaves of its kernel log.
+    pub console: Vec<String>,
     /// Tables the kernel refused, with the first line it logged.
     pub refusals: Vec<(String, String)>,
     /// The guest's verdict: `None` if it never gave one (crash or hang).
@@ -252,38 +261,46 @@ impl Run {
             }
             GuestLine::Dmesg(text) => self.dmesg.push(text.to_string()),
             GuestLine::Result { pass, detail } => self.result = Some((pass, detail.to_string())),
-            GuestLine::Console(_) => {}
+            GuestLine::Console(text) => {
+                // Boot messages are not the scenario's doing: only lines after
+                // the kernel's own modules are in count.
+                if self.steps.iter().any(|(name, _)| name == "kernel-modules") {
+                    self.console.push(text.to_string());
+                }
+            }
         }
     }
 
-    /// Why this run failed, one line per cause; empty when it passed.
+    /// The kernel's complaints, most telling first, one per kind: from the
+    /// log the guest dumped, or from its console if it died first.
+    pub fn alarms(&self) -> Vec<alarms::Raised<'_>> {
+        let log = if self.result.is_some() {
+            &self.dmesg
+        } else {
+            &self.console
+        };
+        let mut seen = Vec::new();
+        alarms::raised(log.iter().map(String::as_str))
+            .into_iter()
+            .filter(|r| {
+                let first = !seen.contains(&r.alarm.name);
+                seen.push(r.alarm.name.clone());
+                first
+            })
+            .collect()
+    }
+
+    /// Why this run failed, one line per cause, the kernel's complaint first;
+    /// empty when it passed.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> = self.alarms().iter().map(|r| r.summary()).collect();
         match &self.result {
             None => problems.push("the guest gave no result (crashed or hung)".to_string()),
             Some((false, detail)) => problems.push(format!("the guest failed: {detail}")),
             Some((true, _)) => {}
         }
-        for line in dmesg_alarms(&self.dmesg) {
-            problems.push(format!("dmesg: {line}"));
-        }
         problems
     }
-}
-
-/// Kernel log lines that mean something went wrong in the kernel: a BUG, a
-/// WARNING, an Oops, or a memory leak report.
-pub fn dmesg_alarms(lines: &[String]) -> Vec<&str> {
-    lines
-        .iter()
-        .map(String::as_str)
-        .filter(|line| {
-            let words = line.split(|c: char| !c.is_ascii_alphanumeric());
-            let mut words = words.filter(|w| !w.is_empty());
-            words.any(|w| matches!(w, "BUG" | "WARNING" | "Oops"))
-                || line.to_ascii_lowercase().contains("leak")
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -363,17 +380,37 @@ mod tests {
     }
 
     #[test]
-    fn spots_kernel_alarms_only() {
-        let lines: Vec<String> = [
-            "BUG: kernel NULL pointer dereference, address: 0000000000000000",
-            "Oops: 0002 [#1] PREEMPT SMP NOPTI",
-            "kmemleak: 2 new suspected memory leaks",
-            "device-mapper: table: 254:0: hello_target: Device lookup failed (-ENXIO)",
-            "DEBUGGING is fine",
-        ]
-        .map(String::from)
-        .into();
-        assert_eq!(dmesg_alarms(&lines).len(), 3);
+    fn a_guest_that_died_is_judged_by_its_console_after_boot() {
+        let mut run = Run::default();
+        // A warning during boot is not the scenario's doing.
+        run.feed("[    0.5] WARNING: CPU: 0 PID: 1 at arch/x86/kernel/cpu/amd.c:1 x");
+        run.feed("DMW-STEP boot 6.1.0-28-amd64");
+        run.feed("DMW-STEP kernel-modules loop.ko dm-mod.ko");
+        run.feed("DMW-OUT before the crash");
+        run.feed("[   11.9] device-mapper: core: unimplemented target map return value: -5");
+        run.feed("[   11.9] kernel BUG at drivers/md/dm.c:1282!");
+        let problems = run.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("unimplemented target map return value: -5"));
+        assert!(problems[1].contains("kernel BUG at"));
+        assert!(problems[2].contains("no result"));
+        assert_eq!(run.output, ["before the crash"]);
+    }
+
+    #[test]
+    fn a_guest_that_finished_is_judged_by_its_dmesg_one_line_per_kind() {
+        let mut run = Run::default();
+        run.feed("DMW-STEP kernel-modules loop.ko");
+        for _ in 0..2 {
+            run.feed(
+                "DMW-DMESG device-mapper: table: 254:0: dm_table_destroy: \
+                 dm_put_device call missing for 7:0",
+            );
+        }
+        run.feed("DMW-RESULT pass every step passed");
+        let problems = run.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("kernel: a device the target got was never put"));
     }
 
     #[test]

@@ -37,7 +37,11 @@ pub fn boot(
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 panic=-1 loglevel=4"])
+        // An oops panics and the panic reboots, which -no-reboot turns into
+        // qemu's exit: a crashed guest ends in seconds. loglevel=5 puts
+        // warnings on the console too, so a guest that dies still shows the
+        // line that explains why.
+        .args(["-append", "console=ttyS0 panic=-1 oops=panic loglevel=5"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
