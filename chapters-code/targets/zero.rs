@@ -30,7 +30,11 @@ impl TargetType for Zero {
 }
 
 impl Target for ZeroContext {
-    /// The target ends every bio itself, so it returns `Submitted`.
+    /// The target ends reads and writes itself, so for them it returns
+    /// `Submitted`. The kernel's `zero_map` (`drivers/md/dm-zero.c`, Linux
+    /// 6.1) returns `DM_MAPIO_KILL` for a readahead read and for any other
+    /// operation (6.12 also accepts discards); the simulator has neither
+    /// readahead nor other operations, so this twin never kills a bio.
     fn map(&self, _ti: &TargetInfo, bio: &mut Bio) -> MapResult {
         match bio.op {
             BioOp::Read => bio.zero_fill(),

@@ -5,6 +5,10 @@
  * Every bio goes to one underlying device, shifted by a fixed offset.
  * Table line: <start> <length> hello_target <device> <start-sector>
  *
+ * Modelled on the kernel's linear target, drivers/md/dm-linear.c: the same
+ * two arguments, and its three checks (argument count, start sector,
+ * device) in its order, with its ti->error strings.
+ *
  * The Rust twin in chapters-code/targets/hello.rs makes the same checks in
  * the same order and fails with the same ti->error strings.
  */
@@ -29,7 +33,9 @@ struct hello_c {
 
 /* ANCHOR: ctr */
 /*
- * Construct a hello mapping: <dev_path> <offset>
+ * The constructor gets the two words after the target name:
+ *   argv[0]  <device>        a path such as /dev/loop0, or major:minor
+ *   argv[1]  <start-sector>  a decimal sector number on that device
  */
 static int hello_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
