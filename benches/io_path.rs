@@ -102,7 +102,7 @@ fn main() {
             let Submission::Done(bio) = sim.write("d", 8 * 512, &data).unwrap() else {
                 panic!("the device is not suspended");
             };
-            assert_eq!(bio.status, dm_workbook::sim::bio::BlkStatus::Ok);
+            assert_eq!(bio.status, dm_workbook::dm::bio::BlkStatus::Ok);
             sim.take_trace();
         });
         println!(

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use dm_workbook::SECTOR_SIZE;
 use dm_workbook::dm::TableSlot;
+use dm_workbook::dm::bio::{BlkStatus, DevT};
+use dm_workbook::dm::target::StatusType;
+use dm_workbook::dm::trace::TraceEvent;
 use dm_workbook::errno::Errno;
-use dm_workbook::sim::bio::{BlkStatus, DevT};
-use dm_workbook::sim::target::StatusType;
-use dm_workbook::sim::trace::TraceEvent;
 use dm_workbook::sim::{DM_MAJOR, Simulator, Submission};
 use dm_workbook::table::{Table, TableLine};
 use dm_workbook::targets::hello::HelloTarget;

@@ -23,9 +23,9 @@ use std::process::Command;
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions};
 
 use super::{Backend, BackendError, BackendKind, ModuleStage, OpenOptions, Result};
+use crate::dm::bio::DevT;
 use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot, TargetVersion};
 use crate::errno::Errno;
-use crate::sim::bio::DevT;
 use crate::table::{ParseError, Table, TableLine};
 
 /// The device-mapper control node.

@@ -14,8 +14,8 @@ pub mod kernel;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::dm::trace::TraceEvent;
 use crate::dm::{DeviceInfo, DmError, TableSlot, TargetVersion};
-use crate::sim::trace::TraceEvent;
 use crate::table::{ParseError, Table, TableLine};
 
 /// Which device mapper a backend drives.

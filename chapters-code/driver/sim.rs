@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Backend, BackendError, BackendKind, ModuleStage, Result};
+use crate::dm::target::{StatusType, TargetType};
+use crate::dm::trace::TraceEvent;
 use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
 use crate::errno::Errno;
-use crate::sim::target::{StatusType, TargetType};
-use crate::sim::trace::TraceEvent;
 use crate::sim::{Simulator, Submission};
 use crate::table::{Table, TableLine};
 use crate::targets::hello::HelloTarget;
@@ -229,10 +229,10 @@ fn needs_kernel(what: &str) -> BackendError {
 
 /// A bio that ended with an error is an I/O error for the caller, as `EIO`
 /// from `read(2)` or `write(2)` would be.
-fn bio_result(name: &str, bio: &crate::sim::bio::Bio) -> Result<()> {
+fn bio_result(name: &str, bio: &crate::dm::bio::Bio) -> Result<()> {
     match bio.status {
-        crate::sim::bio::BlkStatus::Ok => Ok(()),
-        crate::sim::bio::BlkStatus::IoErr => Err(BackendError::io(
+        crate::dm::bio::BlkStatus::Ok => Ok(()),
+        crate::dm::bio::BlkStatus::IoErr => Err(BackendError::io(
             format!(
                 "{} of sectors {}+{} on /dev/mapper/{name}",
                 bio.op,

@@ -15,10 +15,10 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::bio::BlkStatus;
 use crate::driver::sim::SimBackend;
 use crate::driver::{Backend, BackendError};
 use crate::sim::Submission;
-use crate::sim::bio::BlkStatus;
 use crate::table::Table;
 
 /// The mapped device's name.

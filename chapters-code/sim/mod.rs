@@ -12,10 +12,6 @@
 //! based targets, flushes and discards, and the page cache (I/O here is always
 //! whole sectors, as with `O_DIRECT`).
 
-pub mod bio;
-pub mod target;
-pub mod trace;
-
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -24,12 +20,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::SECTOR_SIZE;
+use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
+use crate::dm::target::{
+    CtrContext, DmDev, EndIo, MessageError, StatusType, Target, TargetInfo, TargetType,
+};
+use crate::dm::trace::TraceEvent;
 use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot, TargetVersion};
 use crate::errno::Errno;
 use crate::table::{Table, TableLine};
-use bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
-use target::{CtrContext, DmDev, EndIo, MessageError, StatusType, Target, TargetInfo, TargetType};
-use trace::TraceEvent;
 
 /// The loop driver's major number (`LOOP_MAJOR` in `include/uapi/linux/major.h`).
 pub const LOOP_MAJOR: u32 = 7;

@@ -17,7 +17,7 @@ pub mod zero;
 
 use std::sync::Arc;
 
-use crate::sim::target::TargetType;
+use crate::dm::target::TargetType;
 
 /// The targets built into `dm-mod` itself, in the order it registers them
 /// when it loads (`error` first, from `dm_target_init`, then `linear` and

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 
 use crate::SECTOR_SIZE;
-use crate::sim::bio::DevT;
+use crate::dm::bio::DevT;
 
 /// `O_DIRECT` wants the buffer aligned to the device's logical block size;
 /// a page is enough for any of them.

@@ -1,10 +1,23 @@
 //! The vocabulary every backend speaks: what `dmsetup` asks the kernel for and
 //! what comes back, whether the answer comes from the simulator or a real kernel.
+//!
+//! It sits below everything else: the [simulator](crate::sim), the
+//! [target twins](crate::targets), the [backends](crate::driver) and the
+//! [scenarios](crate::scenarios) all build on these types, and this module
+//! builds on none of them.
+//!
+//! - [`bio`]: device numbers and bios, what a target's `map` looks at.
+//! - [`target`]: the target contract, shaped like `struct target_type`.
+//! - [`trace`]: the steps of a bio's journey, as the simulator records them.
+
+pub mod bio;
+pub mod target;
+pub mod trace;
 
 use std::fmt;
 
 use crate::errno::Errno;
-use crate::sim::bio::DevT;
+use bio::DevT;
 
 /// The device-mapper ioctls, named as `dmsetup` names them in its errors
 /// (`device-mapper: reload ioctl on NAME failed: ...`).
