@@ -10,7 +10,7 @@ use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
 use crate::errno::Errno;
 use crate::sim::{Simulator, Submission};
 use crate::table::{Table, TableLine};
-use crate::targets::hello::HelloTarget;
+use crate::targets;
 
 /// The kernel line whose behaviour the simulator follows (messages, versions,
 /// error numbers), checked against that kernel in the lab.
@@ -31,7 +31,7 @@ impl SimBackend {
             .tempdir()
             .map_err(|e| BackendError::io("making a scratch directory", e))?;
         Ok(SimBackend {
-            sim: Simulator::new(),
+            sim: Simulator::new(targets::standard()),
             scratch,
             kmsg_seen: 0,
         })
@@ -51,13 +51,10 @@ impl SimBackend {
 
 /// The Rust twin of a module stage's target.
 fn twin(stage: &ModuleStage) -> Result<Arc<dyn TargetType>> {
-    match stage.target {
-        "hello_target" => Ok(Arc::new(HelloTarget)),
-        other => Err(BackendError::Module {
-            module: other.to_string(),
-            reason: "the simulator has no Rust twin of this target".to_string(),
-        }),
-    }
+    targets::twin(stage.target).ok_or_else(|| BackendError::Module {
+        module: stage.target.to_string(),
+        reason: "the simulator has no Rust twin of this target".to_string(),
+    })
 }
 
 impl Backend for SimBackend {

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use crate::SECTOR_SIZE;
 use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
 use crate::dm::target::{
-    CtrContext, DmDev, EndIo, MessageError, StatusType, Target, TargetInfo, TargetType,
+    CtrContext, DmDev, EndIo, MessageError, StatusType, Target, TargetInfo, TargetRegistry,
+    TargetType,
 };
 use crate::dm::trace::TraceEvent;
 use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot, TargetVersion};
@@ -140,16 +141,11 @@ pub struct Simulator {
     next_bio_id: u64,
 }
 
-impl Default for Simulator {
-    fn default() -> Simulator {
-        Simulator::new()
-    }
-}
-
 impl Simulator {
-    /// A core with `dm-mod`'s built-in targets (`error`, `linear`, `striped`)
-    /// registered, `zero` available as a loadable module, and `/dev/null`.
-    pub fn new() -> Simulator {
+    /// A core with `targets.builtin` registered, `targets.loadable` available
+    /// as modules loaded on demand, and `/dev/null`. The workbook's usual core
+    /// is `Simulator::new(dm_workbook::targets::standard())`.
+    pub fn new(targets: TargetRegistry) -> Simulator {
         let mut sim = Simulator {
             registered: Vec::new(),
             modules: BTreeMap::new(),
@@ -162,10 +158,10 @@ impl Simulator {
             completed: BTreeMap::new(),
             next_bio_id: 1,
         };
-        for builtin in crate::targets::builtin() {
+        for builtin in targets.builtin {
             sim.registered.insert(0, builtin);
         }
-        for module in crate::targets::loadable() {
+        for module in targets.loadable {
             sim.modules.insert(module.name(), module);
         }
         sim.nodes
