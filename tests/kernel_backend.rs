@@ -149,7 +149,16 @@ fn a_device_lives_through_load_resume_suspend_clear_and_remove() {
         b.read(name, 0, 512),
         Err(BackendError::Suspended(_))
     ));
+    // A write started in the background is held inside the device; resume
+    // lets it go, through the new table, which fails it.
+    let held = b.start_write(name, 0, &[7; 512]).unwrap();
+    assert!(b.write_waiting(&held));
     b.resume(name).unwrap();
+    let failed = b.finish_write(held).unwrap_err();
+    assert!(
+        matches!(&failed, BackendError::Io { source, .. } if source.raw_os_error() == Some(5)),
+        "{failed}"
+    );
     let failed = b.read(name, 4096, 512).unwrap_err();
     assert!(
         matches!(&failed, BackendError::Io { source, .. } if source.raw_os_error() == Some(5)),
@@ -158,7 +167,9 @@ fn a_device_lives_through_load_resume_suspend_clear_and_remove() {
 
     let path = b.device_path(name).unwrap();
     assert!(path.exists(), "{}", path.display());
+    assert!(b.devices().unwrap().contains(name));
     b.remove(name).unwrap();
+    assert!(!b.devices().unwrap().contains(name));
     let (errno, _) = dm_errno(b.info(name));
     assert_eq!(errno, Errno::ENXIO);
 }

@@ -43,6 +43,8 @@ pub enum Ioctl {
     Message,
     /// `DM_LIST_VERSIONS`.
     Versions,
+    /// `DM_LIST_DEVICES`.
+    Names,
 }
 
 impl fmt::Display for Ioctl {
@@ -58,6 +60,7 @@ impl fmt::Display for Ioctl {
             Ioctl::Status => "status",
             Ioctl::Message => "message",
             Ioctl::Versions => "list_versions",
+            Ioctl::Names => "names",
         })
     }
 }

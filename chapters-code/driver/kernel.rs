@@ -16,13 +16,18 @@ mod module;
 mod node;
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions};
 
-use super::{Backend, BackendError, BackendKind, ModuleStage, OpenOptions, Result};
+use super::{
+    Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, OpenOptions, Result,
+};
 use crate::dm::bio::DevT;
 use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot, TargetVersion};
 use crate::errno::Errno;
@@ -56,7 +61,30 @@ pub struct KernelBackend {
     /// The kernel module loaded for each target, so `unload_stage` removes
     /// the one that `load_stage` inserted.
     loaded: HashMap<String, String>,
+    /// Background writes by ticket.
+    background: HashMap<u64, BackgroundIo>,
+    next_ticket: u64,
 }
+
+/// A write running on a thread of its own, as `dd ... &` runs: on a suspended
+/// device it blocks in the kernel until `resume`.
+struct BackgroundIo {
+    name: String,
+    /// What was being done, for the error.
+    context: String,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Running(mpsc::Receiver<io::Result<()>>),
+    Ended(io::Result<()>),
+}
+
+/// How long a background write gets to end before it counts as held: a
+/// direct write to a device that is not suspended is done well within it.
+const SETTLE: Duration = Duration::from_millis(500);
+/// How long [`Backend::finish_write`] waits for a write that a resume let go.
+const FINISH: Duration = Duration::from_secs(10);
 
 impl KernelBackend {
     /// Open the running kernel's device mapper with default options.
@@ -94,6 +122,8 @@ impl KernelBackend {
             scratch,
             module_ko: options.module_ko.clone(),
             loaded: HashMap::new(),
+            background: HashMap::new(),
+            next_ticket: 1,
         })
     }
 
@@ -160,6 +190,22 @@ impl KernelBackend {
             return Err(BackendError::Suspended(name.to_string()));
         }
         self.device_path(name)
+    }
+
+    /// Give a running background write up to `wait` to end.
+    fn settle(&mut self, ticket: u64, wait: Duration) {
+        let Some(io) = self.background.get_mut(&ticket) else {
+            return;
+        };
+        if let Outcome::Running(done) = &io.outcome {
+            match done.recv_timeout(wait) {
+                Ok(result) => io.outcome = Outcome::Ended(result),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    io.outcome = Outcome::Ended(Err(io::Error::other("the writing thread died")));
+                }
+            }
+        }
     }
 
     /// The `.ko` to insert for `stage`: the prebuilt one, or a fresh build.
@@ -340,21 +386,69 @@ impl Backend for KernelBackend {
 
     fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
         let path = self.node_for_io(name)?;
-        let context = || format!("writing at byte {offset} of {}", path.display());
-        node::check_whole_sectors(offset, data.len() as u64)
-            .map_err(|e| BackendError::io(context(), e))?;
-        let file = node::open_direct(&path, true).map_err(|e| BackendError::io(context(), e))?;
-        let size = node::size_of(&file).map_err(|e| BackendError::io(context(), e))?;
-        // As a block device file does: no write starts at or past the end,
-        // and one that runs over it is cut short.
-        if offset >= size && !data.is_empty() {
-            return Err(BackendError::io(
-                context(),
-                io::Error::from_raw_os_error(Errno::ENOSPC.code()),
-            ));
+        let (file, len) = open_for_write(&path, offset, data)?;
+        node::write_direct(&file, offset, &data[..len])
+            .map_err(|e| BackendError::io(write_context(&path, offset), e))
+    }
+
+    fn start_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<BackgroundWrite> {
+        let path = self.device_path(name)?;
+        let (file, len) = open_for_write(&path, offset, data)?;
+        let data = data[..len].to_vec();
+        let (done, outcome) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Nobody may be waiting any more; then the result has no reader.
+            let _ = done.send(node::write_direct(&file, offset, &data));
+        });
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.background.insert(
+            ticket,
+            BackgroundIo {
+                name: name.to_string(),
+                context: write_context(&path, offset),
+                outcome: Outcome::Running(outcome),
+            },
+        );
+        Ok(BackgroundWrite(ticket))
+    }
+
+    fn write_waiting(&mut self, write: &BackgroundWrite) -> bool {
+        self.settle(write.0, SETTLE);
+        matches!(
+            self.background.get(&write.0),
+            Some(BackgroundIo {
+                outcome: Outcome::Running(_),
+                ..
+            })
+        )
+    }
+
+    fn finish_write(&mut self, write: BackgroundWrite) -> Result<()> {
+        // A write still held is left to its thread, as a shell leaves `dd &`.
+        self.settle(write.0, FINISH);
+        match self.background.remove(&write.0) {
+            Some(BackgroundIo {
+                context,
+                outcome: Outcome::Ended(result),
+                ..
+            }) => result.map_err(|e| BackendError::io(context, e)),
+            Some(running) => Err(BackendError::Suspended(running.name)),
+            None => Err(BackendError::Unsupported(format!(
+                "no background write {} on this backend",
+                write.0
+            ))),
         }
-        let data = &data[..data.len().min((size - offset) as usize)];
-        node::write_direct(&file, offset, data).map_err(|e| BackendError::io(context(), e))
+    }
+
+    fn devices(&mut self) -> Result<Vec<String>> {
+        let listed = self.request(Ioctl::Names, "", DM::list_devices)?;
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .map(|(name, _, _)| name.to_string())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
@@ -472,6 +566,25 @@ impl Backend for KernelBackend {
 
 /// With udev running but without device-mapper's rules, nothing ever confirms
 /// a udev cookie and the `devicemapper` crate would wait forever on resume.
+/// What a failed write at `offset` of `path` was doing.
+fn write_context(path: &Path, offset: u64) -> String {
+    format!("writing at byte {offset} of {}", path.display())
+}
+
+/// Open `path` for a direct write of `data` at `offset` and say how much of it
+/// goes, as a block device file takes a write: none starts at or past the
+/// end, and one that runs over it is cut short.
+fn open_for_write(path: &Path, offset: u64, data: &[u8]) -> Result<(File, usize)> {
+    let fail = |e| BackendError::io(write_context(path, offset), e);
+    node::check_whole_sectors(offset, data.len() as u64).map_err(fail)?;
+    let file = node::open_direct(path, true).map_err(fail)?;
+    let size = node::size_of(&file).map_err(fail)?;
+    if offset >= size && !data.is_empty() {
+        return Err(fail(io::Error::from_raw_os_error(Errno::ENOSPC.code())));
+    }
+    Ok((file, data.len().min((size - offset) as usize)))
+}
+
 fn refuse_udev_without_dm_rules() -> Result<()> {
     if !Path::new(UDEV_CONTROL).exists() {
         return Ok(());

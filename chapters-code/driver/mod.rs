@@ -103,6 +103,13 @@ impl BackendError {
     }
 }
 
+/// A write started in the background, as `dd ... &` starts one: on a
+/// suspended device it waits inside the device until `resume`. A ticket for
+/// [`Backend::write_waiting`] and [`Backend::finish_write`] of the backend
+/// that started it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BackgroundWrite(u64);
+
 /// Shorthand for a backend call's result.
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 
@@ -171,6 +178,21 @@ pub trait Backend {
 
     /// Read `len` bytes at byte `offset` of the mapped device (`O_DIRECT`).
     fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+
+    /// Start writing `data` at byte `offset` of the mapped device without
+    /// waiting for it to end (`dd oflag=direct ... &`): the one way to put I/O
+    /// into a suspended device, where [`Backend::write`] refuses.
+    fn start_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<BackgroundWrite>;
+
+    /// Whether a background write is still held inside its device.
+    fn write_waiting(&mut self, write: &BackgroundWrite) -> bool;
+
+    /// How a background write ended. One still held inside its device is
+    /// left to end whenever it can, and the answer is [`BackendError::Suspended`].
+    fn finish_write(&mut self, write: BackgroundWrite) -> Result<()>;
+
+    /// `dmsetup ls`: the names of all mapped devices, sorted.
+    fn devices(&mut self) -> Result<Vec<String>>;
 
     /// The path a program opens to use the device.
     fn device_path(&mut self, name: &str) -> Result<PathBuf>;

@@ -1,9 +1,11 @@
 //! The simulator as a [`Backend`]: no root, no module, no kernel.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Backend, BackendError, BackendKind, ModuleStage, Result};
+use super::{Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, Result};
+use crate::dm::bio::{Bio, BlkStatus};
 use crate::dm::target::{StatusType, TargetType};
 use crate::dm::trace::TraceEvent;
 use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
@@ -21,6 +23,17 @@ pub struct SimBackend {
     sim: Simulator,
     scratch: tempfile::TempDir,
     kmsg_seen: usize,
+    /// Background writes by ticket, with their device's name.
+    background: BTreeMap<u64, (String, Background)>,
+    next_ticket: u64,
+}
+
+/// Where a background write stands.
+enum Background {
+    /// Deferred inside a suspended device, under the simulator's bio id.
+    Deferred(u64),
+    /// Ended, with what the writer would be told.
+    Ended(Result<()>),
 }
 
 impl SimBackend {
@@ -34,6 +47,8 @@ impl SimBackend {
             sim: Simulator::new(targets::standard()),
             scratch,
             kmsg_seen: 0,
+            background: BTreeMap::new(),
+            next_ticket: 1,
         })
     }
 
@@ -43,9 +58,29 @@ impl SimBackend {
         Ok(live.last().and_then(TableLine::end).unwrap_or(0) * crate::SECTOR_SIZE)
     }
 
-    /// The simulator inside, for what only a model can show (deferred bios).
-    pub fn simulator(&mut self) -> &mut Simulator {
-        &mut self.sim
+    /// Hand a write to the simulator as the block device file would: one
+    /// that starts at or past the end is refused before any bio is made
+    /// (`blkdev_write_iter`), and one that runs over the end is shortened.
+    fn submit_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<Submission> {
+        let size = self.size_in_bytes(name)?;
+        if offset >= size && !data.is_empty() {
+            return Err(BackendError::io(
+                format!("writing at byte {offset} of /dev/mapper/{name}"),
+                std::io::Error::from_raw_os_error(Errno::ENOSPC.code()),
+            ));
+        }
+        let data = &data[..data.len().min((size - offset) as usize)];
+        Ok(self.sim.write(name, offset, data)?)
+    }
+
+    /// A deferred background write whose bio has ended since becomes ended.
+    fn settle(&mut self, ticket: u64) {
+        if let Some((name, state)) = self.background.get_mut(&ticket)
+            && let Background::Deferred(id) = *state
+            && let Some(bio) = self.sim.take_completed(id)
+        {
+            *state = Background::Ended(bio_result(name, &bio));
+        }
     }
 }
 
@@ -154,19 +189,8 @@ impl Backend for SimBackend {
     }
 
     fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
-        // The block device file refuses a write that starts at or past its end
-        // before any bio is made (`blkdev_write_iter`), and shortens one that
-        // runs over it.
-        let size = self.size_in_bytes(name)?;
-        if offset >= size && !data.is_empty() {
-            return Err(BackendError::io(
-                format!("writing at byte {offset} of /dev/mapper/{name}"),
-                std::io::Error::from_raw_os_error(Errno::ENOSPC.code()),
-            ));
-        }
-        let data = &data[..data.len().min((size - offset) as usize)];
-        match self.sim.write(name, offset, data)? {
-            Submission::Done(bio) => bio_result(name, &bio).map(|_| ()),
+        match self.submit_write(name, offset, data)? {
+            Submission::Done(bio) => bio_result(name, &bio),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
         }
     }
@@ -183,6 +207,41 @@ impl Backend for SimBackend {
             Submission::Done(bio) => bio_result(name, &bio).map(|_| bio.data),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
         }
+    }
+
+    fn start_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<BackgroundWrite> {
+        let state = match self.submit_write(name, offset, data)? {
+            Submission::Done(bio) => Background::Ended(bio_result(name, &bio)),
+            Submission::Deferred(id) => Background::Deferred(id),
+        };
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.background.insert(ticket, (name.to_string(), state));
+        Ok(BackgroundWrite(ticket))
+    }
+
+    fn write_waiting(&mut self, write: &BackgroundWrite) -> bool {
+        self.settle(write.0);
+        matches!(
+            self.background.get(&write.0),
+            Some((_, Background::Deferred(_)))
+        )
+    }
+
+    fn finish_write(&mut self, write: BackgroundWrite) -> Result<()> {
+        self.settle(write.0);
+        match self.background.remove(&write.0) {
+            Some((_, Background::Ended(result))) => result,
+            Some((name, Background::Deferred(_))) => Err(BackendError::Suspended(name)),
+            None => Err(BackendError::Unsupported(format!(
+                "no background write {} on this backend",
+                write.0
+            ))),
+        }
+    }
+
+    fn devices(&mut self) -> Result<Vec<String>> {
+        Ok(self.sim.devices())
     }
 
     fn device_path(&mut self, name: &str) -> Result<PathBuf> {
@@ -226,10 +285,10 @@ fn needs_kernel(what: &str) -> BackendError {
 
 /// A bio that ended with an error is an I/O error for the caller, as `EIO`
 /// from `read(2)` or `write(2)` would be.
-fn bio_result(name: &str, bio: &crate::dm::bio::Bio) -> Result<()> {
+fn bio_result(name: &str, bio: &Bio) -> Result<()> {
     match bio.status {
-        crate::dm::bio::BlkStatus::Ok => Ok(()),
-        crate::dm::bio::BlkStatus::IoErr => Err(BackendError::io(
+        BlkStatus::Ok => Ok(()),
+        BlkStatus::IoErr => Err(BackendError::io(
             format!(
                 "{} of sectors {}+{} on /dev/mapper/{name}",
                 bio.op,
@@ -238,5 +297,52 @@ fn bio_result(name: &str, bio: &crate::dm::bio::Bio) -> Result<()> {
             ),
             std::io::Error::from_raw_os_error(Errno::EIO.code()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend with `demo` live on 8 sectors of `zero`.
+    fn with_zero_device() -> SimBackend {
+        let mut backend = SimBackend::new().unwrap();
+        let table = Table::parse("0 8 zero").unwrap();
+        backend.create_with_table("demo", &table).unwrap();
+        backend
+    }
+
+    #[test]
+    fn a_background_write_waits_in_a_suspended_device_until_resume() {
+        let mut backend = with_zero_device();
+        backend.suspend("demo").unwrap();
+        let held = backend.start_write("demo", 0, &[1; 512]).unwrap();
+        assert!(backend.write_waiting(&held));
+        backend.resume("demo").unwrap();
+        assert!(!backend.write_waiting(&held));
+        backend.finish_write(held).unwrap();
+    }
+
+    #[test]
+    fn finishing_a_held_write_says_it_still_waits() {
+        let mut backend = with_zero_device();
+        backend.suspend("demo").unwrap();
+        let held = backend.start_write("demo", 0, &[1; 512]).unwrap();
+        let finished = backend.finish_write(held);
+        assert!(
+            matches!(&finished, Err(BackendError::Suspended(name)) if name == "demo"),
+            "{finished:?}"
+        );
+    }
+
+    #[test]
+    fn a_background_write_to_a_live_device_ends_at_once() {
+        let mut backend = with_zero_device();
+        let done = backend.start_write("demo", 0, &[1; 512]).unwrap();
+        assert!(!backend.write_waiting(&done));
+        backend.finish_write(done).unwrap();
+        let past_the_end = backend.start_write("demo", 8 * 512, &[1; 512]);
+        assert!(matches!(past_the_end, Err(BackendError::Io { .. })));
+        assert_eq!(backend.devices().unwrap(), ["demo"]);
     }
 }

@@ -15,17 +15,15 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
-use crate::dm::bio::BlkStatus;
-use crate::driver::sim::SimBackend;
 use crate::driver::{Backend, BackendError};
-use crate::sim::Submission;
 use crate::table::Table;
 
 /// The mapped device's name.
 pub const DEVICE: &str = "demo";
 
-/// Run the chapter on the simulator, printing to `out`.
-pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
+/// Run the chapter on `backend`, printing to `out`. Its transcript is the
+/// simulator's, whose trace shows the bios.
+pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     let mut n = Narrator::new(out);
     n.note(&format!("On {}.", backend.describe()))?;
 
@@ -75,29 +73,25 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     ))?;
     let mut sector = vec![0u8; SECTOR_SIZE as usize];
     sector[..4].copy_from_slice(b"kept");
-    let waiting = backend
-        .simulator()
-        .write(DEVICE, 0, &sector)
-        .map_err(BackendError::from)?;
+    let waiting = backend.start_write(DEVICE, 0, &sector)?;
     n.trace(backend)?;
-    let Submission::Deferred(id) = waiting else {
+    if !backend.write_waiting(&waiting) {
         return Err(ScenarioError::Verify(
             "a write to a suspended device ended at once".to_string(),
         ));
-    };
+    }
     n.note("dd does not return: its bio is held inside the device.")?;
 
     n.heading("resume: the new table goes live, then the waiting bio runs")?;
     n.command(&format!("dmsetup resume {DEVICE}"))?;
     backend.resume(DEVICE)?;
     n.trace(backend)?;
-    let done = backend.simulator().take_completed(id);
-    n.note(&match done {
-        Some(bio) if bio.status == BlkStatus::Ok => {
+    n.note(&match backend.finish_write(waiting) {
+        Ok(()) => {
             "dd returns: the write went through the NEW table, to the loop device.".to_string()
         }
-        Some(bio) => format!("dd returns with an error: {}", bio.status),
-        None => "dd is still waiting".to_string(),
+        Err(BackendError::Suspended(_)) => "dd is still waiting".to_string(),
+        Err(err) => format!("dd returns with an error: {}", short_io_error(&err)),
     })?;
     show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
     try_read(&mut n, backend, 0, 1)?;
@@ -124,7 +118,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     n.command(&format!("losetup -d {disk}"))?;
     backend.detach_loop(&disk)?;
     n.command("dmsetup ls")?;
-    let left = backend.simulator().devices();
+    let left = backend.devices()?;
     n.output(if left.is_empty() {
         "No devices found"
     } else {
@@ -133,7 +127,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn load(n: &mut Narrator<'_>, backend: &mut SimBackend, table: &Table) -> Result<()> {
+fn load(n: &mut Narrator<'_>, backend: &mut dyn Backend, table: &Table) -> Result<()> {
     n.command(&format!("dmsetup load {DEVICE} {}", table_argument(table)))?;
     backend.load(DEVICE, table)?;
     Ok(())
@@ -142,7 +136,7 @@ fn load(n: &mut Narrator<'_>, backend: &mut SimBackend, table: &Table) -> Result
 /// Read `sectors` sectors at `sector` and say how it went, trace included.
 fn try_read(
     n: &mut Narrator<'_>,
-    backend: &mut SimBackend,
+    backend: &mut dyn Backend,
     sector: u64,
     sectors: u64,
 ) -> Result<()> {
@@ -168,7 +162,7 @@ fn try_read(
 
 fn try_write(
     n: &mut Narrator<'_>,
-    backend: &mut SimBackend,
+    backend: &mut dyn Backend,
     sector: u64,
     text: &[u8],
 ) -> Result<()> {
