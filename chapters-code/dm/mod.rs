@@ -9,10 +9,12 @@
 //! - [`bio`]: device numbers and bios, what a target's `map` looks at.
 //! - [`target`]: the target contract, shaped like `struct target_type`.
 //! - [`trace`]: the steps of a bio's journey, as the simulator records them.
+//! - [`units`]: sizes in [`Sectors`](units::Sectors) and [`Bytes`](units::Bytes).
 
 pub mod bio;
 pub mod target;
 pub mod trace;
+pub mod units;
 
 use std::fmt;
 

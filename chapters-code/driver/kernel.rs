@@ -29,6 +29,7 @@ use super::{
     Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, OpenOptions, Result,
 };
 use crate::dm::bio::DevT;
+use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot, TargetVersion};
 use crate::errno::Errno;
 use crate::table::{ParseError, Table, TableLine};
@@ -375,23 +376,23 @@ impl Backend for KernelBackend {
         self.table_status(name, slot, false)
     }
 
-    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String> {
+    fn message(&mut self, name: &str, sector: Sectors, words: &[&str]) -> Result<String> {
         let id = DevId::Name(dm_name(name)?);
         let text = words.join(" ");
         let (_, answer) = self.request(Ioctl::Message, name, |dm| {
-            dm.target_msg(&id, Some(sector), &text)
+            dm.target_msg(&id, Some(sector.0), &text)
         })?;
         Ok(answer.unwrap_or_default())
     }
 
-    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
+    fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
         let path = self.node_for_io(name)?;
         let (file, len) = open_for_write(&path, offset, data)?;
         node::write_direct(&file, offset, &data[..len])
             .map_err(|e| BackendError::io(write_context(&path, offset), e))
     }
 
-    fn start_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<BackgroundWrite> {
+    fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite> {
         let path = self.device_path(name)?;
         let (file, len) = open_for_write(&path, offset, data)?;
         let data = data[..len].to_vec();
@@ -451,7 +452,7 @@ impl Backend for KernelBackend {
         Ok(names)
     }
 
-    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>> {
         let path = self.node_for_io(name)?;
         let context = || format!("reading at byte {offset} of {}", path.display());
         node::check_whole_sectors(offset, len).map_err(|e| BackendError::io(context(), e))?;
@@ -459,7 +460,7 @@ impl Backend for KernelBackend {
         let size = node::size_of(&file).map_err(|e| BackendError::io(context(), e))?;
         // Reading stops at the device's end, as read(2) does.
         let len = len.min(size.saturating_sub(offset));
-        let len = usize::try_from(len).map_err(|_| {
+        let len = usize::try_from(len.0).map_err(|_| {
             BackendError::io(
                 context(),
                 io::Error::new(io::ErrorKind::InvalidInput, "too large for memory"),
@@ -567,22 +568,22 @@ impl Backend for KernelBackend {
 /// With udev running but without device-mapper's rules, nothing ever confirms
 /// a udev cookie and the `devicemapper` crate would wait forever on resume.
 /// What a failed write at `offset` of `path` was doing.
-fn write_context(path: &Path, offset: u64) -> String {
+fn write_context(path: &Path, offset: Bytes) -> String {
     format!("writing at byte {offset} of {}", path.display())
 }
 
 /// Open `path` for a direct write of `data` at `offset` and say how much of it
 /// goes, as a block device file takes a write: none starts at or past the
 /// end, and one that runs over it is cut short.
-fn open_for_write(path: &Path, offset: u64, data: &[u8]) -> Result<(File, usize)> {
+fn open_for_write(path: &Path, offset: Bytes, data: &[u8]) -> Result<(File, usize)> {
     let fail = |e| BackendError::io(write_context(path, offset), e);
-    node::check_whole_sectors(offset, data.len() as u64).map_err(fail)?;
+    node::check_whole_sectors(offset, Bytes::of(data)).map_err(fail)?;
     let file = node::open_direct(path, true).map_err(fail)?;
     let size = node::size_of(&file).map_err(fail)?;
     if offset >= size && !data.is_empty() {
         return Err(fail(io::Error::from_raw_os_error(Errno::ENOSPC.code())));
     }
-    Ok((file, data.len().min((size - offset) as usize)))
+    Ok((file, data.len().min((size - offset).0 as usize)))
 }
 
 fn refuse_udev_without_dm_rules() -> Result<()> {

@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::dm::trace::TraceEvent;
+use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, DmError, TableSlot, TargetVersion};
 use crate::table::{ParseError, Table, TableLine};
 
@@ -170,19 +171,19 @@ pub trait Backend {
     fn status(&mut self, name: &str, slot: TableSlot) -> Result<Vec<TableLine>>;
 
     /// `dmsetup message NAME SECTOR WORDS...`.
-    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String>;
+    fn message(&mut self, name: &str, sector: Sectors, words: &[&str]) -> Result<String>;
 
     /// Write `data` at byte `offset` of the mapped device, straight to the
     /// device (`O_DIRECT`), whole sectors only.
-    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()>;
+    fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()>;
 
     /// Read `len` bytes at byte `offset` of the mapped device (`O_DIRECT`).
-    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>>;
 
     /// Start writing `data` at byte `offset` of the mapped device without
     /// waiting for it to end (`dd oflag=direct ... &`): the one way to put I/O
     /// into a suspended device, where [`Backend::write`] refuses.
-    fn start_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<BackgroundWrite>;
+    fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite>;
 
     /// Whether a background write is still held inside its device.
     fn write_waiting(&mut self, write: &BackgroundWrite) -> bool;

@@ -8,6 +8,7 @@ use super::{Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, Re
 use crate::dm::bio::{Bio, BlkStatus};
 use crate::dm::target::{StatusType, TargetType};
 use crate::dm::trace::TraceEvent;
+use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
 use crate::errno::Errno;
 use crate::sim::{Simulator, Submission};
@@ -53,24 +54,24 @@ impl SimBackend {
     }
 
     /// The mapped device's size: where its live table ends.
-    fn size_in_bytes(&self, name: &str) -> Result<u64> {
+    fn size(&self, name: &str) -> Result<Bytes> {
         let live = self.sim.status(name, TableSlot::Live, StatusType::Info)?;
-        Ok(live.last().and_then(TableLine::end).unwrap_or(0) * crate::SECTOR_SIZE)
+        Ok(Sectors(live.last().and_then(TableLine::end).unwrap_or(0)).bytes())
     }
 
     /// Hand a write to the simulator as the block device file would: one
     /// that starts at or past the end is refused before any bio is made
     /// (`blkdev_write_iter`), and one that runs over the end is shortened.
-    fn submit_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<Submission> {
-        let size = self.size_in_bytes(name)?;
+    fn submit_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<Submission> {
+        let size = self.size(name)?;
         if offset >= size && !data.is_empty() {
             return Err(BackendError::io(
                 format!("writing at byte {offset} of /dev/mapper/{name}"),
                 std::io::Error::from_raw_os_error(Errno::ENOSPC.code()),
             ));
         }
-        let data = &data[..data.len().min((size - offset) as usize)];
-        Ok(self.sim.write(name, offset, data)?)
+        let data = &data[..data.len().min((size - offset).0 as usize)];
+        Ok(self.sim.write(name, offset.0, data)?)
     }
 
     /// A deferred background write whose bio has ended since becomes ended.
@@ -184,32 +185,32 @@ impl Backend for SimBackend {
         Ok(self.sim.status(name, slot, StatusType::Info)?)
     }
 
-    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String> {
-        Ok(self.sim.message(name, sector, words)?)
+    fn message(&mut self, name: &str, sector: Sectors, words: &[&str]) -> Result<String> {
+        Ok(self.sim.message(name, sector.0, words)?)
     }
 
-    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
+    fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
         match self.submit_write(name, offset, data)? {
             Submission::Done(bio) => bio_result(name, &bio),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
         }
     }
 
-    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>> {
         // Reading a block device file stops at its end: past it, `read(2)`
         // returns 0 bytes and no bio is made (`blkdev_read_iter`).
-        let size = self.size_in_bytes(name)?;
+        let size = self.size(name)?;
         let len = len.min(size.saturating_sub(offset));
-        if len == 0 {
+        if len == Bytes(0) {
             return Ok(Vec::new());
         }
-        match self.sim.read(name, offset, len)? {
+        match self.sim.read(name, offset.0, len.0)? {
             Submission::Done(bio) => bio_result(name, &bio).map(|_| bio.data),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
         }
     }
 
-    fn start_write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<BackgroundWrite> {
+    fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite> {
         let state = match self.submit_write(name, offset, data)? {
             Submission::Done(bio) => Background::Ended(bio_result(name, &bio)),
             Submission::Deferred(id) => Background::Deferred(id),
@@ -316,7 +317,7 @@ mod tests {
     fn a_background_write_waits_in_a_suspended_device_until_resume() {
         let mut backend = with_zero_device();
         backend.suspend("demo").unwrap();
-        let held = backend.start_write("demo", 0, &[1; 512]).unwrap();
+        let held = backend.start_write("demo", Bytes(0), &[1; 512]).unwrap();
         assert!(backend.write_waiting(&held));
         backend.resume("demo").unwrap();
         assert!(!backend.write_waiting(&held));
@@ -327,7 +328,7 @@ mod tests {
     fn finishing_a_held_write_says_it_still_waits() {
         let mut backend = with_zero_device();
         backend.suspend("demo").unwrap();
-        let held = backend.start_write("demo", 0, &[1; 512]).unwrap();
+        let held = backend.start_write("demo", Bytes(0), &[1; 512]).unwrap();
         let finished = backend.finish_write(held);
         assert!(
             matches!(&finished, Err(BackendError::Suspended(name)) if name == "demo"),
@@ -338,10 +339,10 @@ mod tests {
     #[test]
     fn a_background_write_to_a_live_device_ends_at_once() {
         let mut backend = with_zero_device();
-        let done = backend.start_write("demo", 0, &[1; 512]).unwrap();
+        let done = backend.start_write("demo", Bytes(0), &[1; 512]).unwrap();
         assert!(!backend.write_waiting(&done));
         backend.finish_write(done).unwrap();
-        let past_the_end = backend.start_write("demo", 8 * 512, &[1; 512]);
+        let past_the_end = backend.start_write("demo", Sectors(8).bytes(), &[1; 512]);
         assert!(matches!(past_the_end, Err(BackendError::Io { .. })));
         assert_eq!(backend.devices().unwrap(), ["demo"]);
     }

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::units::{Bytes, Sectors};
 use crate::driver::{Backend, BackendError};
 use crate::table::Table;
 
@@ -32,7 +33,7 @@ pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     backend.create(DEVICE)?;
     show_info(&mut n, backend, DEVICE)?;
     n.note("No table, no sectors: a read ends at once, empty (od prints only an offset).")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("load: a table waits in the inactive slot")?;
     let zero = Table::parse("0 2048 zero").map_err(BackendError::from)?;
@@ -40,7 +41,7 @@ pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     show_info(&mut n, backend, DEVICE)?;
     show_table(&mut n, backend, DEVICE, TableSlot::Inactive)?;
     n.note("Still no live table: the device has 0 sectors, so a read ends at once, empty.")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("resume: the inactive table goes live")?;
     n.command(&format!("dmsetup resume {DEVICE}"))?;
@@ -48,8 +49,8 @@ pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     show_info(&mut n, backend, DEVICE)?;
     show_status(&mut n, backend, DEVICE)?;
     n.note("zero ends a read itself, filled with zeroes, and drops writes.")?;
-    try_write(&mut n, backend, 0, b"lost")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_write(&mut n, backend, Sectors(0), b"lost")?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("reload: a new table waits behind the live one")?;
     let file = backend.scratch_dir().join("disk.img");
@@ -62,7 +63,7 @@ pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     load(&mut n, backend, &split)?;
     show_info(&mut n, backend, DEVICE)?;
     n.note("I/O still goes to the live zero table.")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("suspend: I/O waits")?;
     n.command(&format!("dmsetup suspend {DEVICE}"))?;
@@ -73,7 +74,7 @@ pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     ))?;
     let mut sector = vec![0u8; SECTOR_SIZE as usize];
     sector[..4].copy_from_slice(b"kept");
-    let waiting = backend.start_write(DEVICE, 0, &sector)?;
+    let waiting = backend.start_write(DEVICE, Bytes(0), &sector)?;
     n.trace(backend)?;
     if !backend.write_waiting(&waiting) {
         return Err(ScenarioError::Verify(
@@ -94,18 +95,18 @@ pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
         Err(err) => format!("dd returns with an error: {}", short_io_error(&err)),
     })?;
     show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
-    try_read(&mut n, backend, 0, 1)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(1))?;
 
     n.heading("a bio across two table lines is split")?;
     n.note("Sectors 1020..1028 straddle the linear line's end at 1024.")?;
-    try_read(&mut n, backend, 1020, 8)?;
+    try_read(&mut n, backend, Sectors(1020), Sectors(8))?;
     n.note("The error half failed, so the whole read failed.")?;
     n.note("Eight sectors that stay inside line 0 go through in one piece:")?;
-    try_read(&mut n, backend, 1016, 8)?;
+    try_read(&mut n, backend, Sectors(1016), Sectors(8))?;
 
     n.heading("message: targets without a message handler refuse")?;
     n.command(&format!("dmsetup message {DEVICE} 0 hello"))?;
-    match backend.message(DEVICE, 0, &["hello"]) {
+    match backend.message(DEVICE, Sectors(0), &["hello"]) {
         Ok(answer) => n.output(&answer)?,
         Err(BackendError::Dm(err)) => n.output(&err.dmsetup_line())?,
         Err(err) => return Err(err.into()),
@@ -137,20 +138,20 @@ fn load(n: &mut Narrator<'_>, backend: &mut dyn Backend, table: &Table) -> Resul
 fn try_read(
     n: &mut Narrator<'_>,
     backend: &mut dyn Backend,
-    sector: u64,
-    sectors: u64,
+    sector: Sectors,
+    sectors: Sectors,
 ) -> Result<()> {
     // One read(2) of the whole range with O_DIRECT is one bio, as traced.
-    n.command(&if sectors == 1 {
+    n.command(&if sectors == Sectors(1) {
         format!("dd if=/dev/mapper/{DEVICE} bs=512 skip={sector} count=1 iflag=direct | od -c | head -1")
     } else {
         format!(
             "dd if=/dev/mapper/{DEVICE} bs={} skip={} count=1 iflag=direct,skip_bytes | od -c | head -1",
-            sectors * SECTOR_SIZE,
-            sector * SECTOR_SIZE
+            sectors.bytes(),
+            sector.bytes()
         )
     })?;
-    let result = backend.read(DEVICE, sector * SECTOR_SIZE, sectors * SECTOR_SIZE);
+    let result = backend.read(DEVICE, sector.bytes(), sectors.bytes());
     n.trace(backend)?;
     match result {
         Ok(data) => n.output(&od_first_line(&data))?,
@@ -163,7 +164,7 @@ fn try_read(
 fn try_write(
     n: &mut Narrator<'_>,
     backend: &mut dyn Backend,
-    sector: u64,
+    sector: Sectors,
     text: &[u8],
 ) -> Result<()> {
     n.command(&format!(
@@ -172,7 +173,7 @@ fn try_write(
     ))?;
     let mut data = vec![0u8; SECTOR_SIZE as usize];
     data[..text.len()].copy_from_slice(text);
-    let result = backend.write(DEVICE, sector * SECTOR_SIZE, &data);
+    let result = backend.write(DEVICE, sector.bytes(), &data);
     n.trace(backend)?;
     if let Err(err) = result {
         n.output(&format!("dd: error writing: {}", short_io_error(&err)))?;

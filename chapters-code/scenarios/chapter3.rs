@@ -17,6 +17,7 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::units::Bytes;
 use crate::driver::{Backend, BackendError, BackendKind, ModuleStage, STAGE1_HELLO};
 use crate::table::Table;
 
@@ -294,13 +295,13 @@ fn write(
         "random.bin: {WRITE_BYTES} pseudo-random bytes (seed {}), CRC-32 {crc:#010x}",
         options.seed
     ))?;
-    backend.write(DEVICE, 0, &data)?;
+    backend.write(DEVICE, Bytes(0), &data)?;
     n.trace(backend)?;
 
     n.command(&format!(
         "dd if=/dev/mapper/{DEVICE} bs=16K count=1 iflag=direct | cmp - random.bin"
     ))?;
-    let back = backend.read(DEVICE, 0, WRITE_BYTES as u64)?;
+    let back = backend.read(DEVICE, Bytes(0), Bytes::of(&data))?;
     n.trace(backend)?;
     let read_back = back == data;
     n.note(if read_back {
