@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rand::{RngCore, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{
     Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_info, show_status,
@@ -33,7 +33,7 @@ pub const WRITE_BYTES: usize = 16 << 10;
 pub const DEFAULT_SEED: u64 = 2026;
 
 /// One step of the chapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// Backing file, loop device, module, `dmsetup create`.
@@ -71,26 +71,34 @@ impl Default for Options {
 }
 
 /// What a run found, for comparing the simulator with a real kernel.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+///
+/// Read back from JSON, every field must be there under its own name: a
+/// report written by another version of the workbook is refused rather than
+/// compared field by missing field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// Which backend ran.
     pub backend: String,
     /// Steps that ran, in order.
     pub steps: Vec<Step>,
     /// The stage's target as `dmsetup targets` listed it after loading.
+    #[serde(deserialize_with = "present")]
     pub target: Option<String>,
     /// `dmsetup table` after creating the device.
     pub table: Vec<String>,
     /// `dmsetup status` after creating the device.
     pub status: Vec<String>,
     /// Where the written data was found.
+    #[serde(deserialize_with = "present")]
     pub placement: Option<Placement>,
     /// Files seen on the new file system (real kernels only).
     pub files: Vec<String>,
 }
 
 /// Where the write step's data went.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Placement {
     /// Bytes written.
     pub bytes: u64,
@@ -105,6 +113,14 @@ pub struct Placement {
     pub read_back: bool,
     /// Whether the backing file holds the data at `offset`.
     pub in_backing_file: bool,
+}
+
+/// An `Option` field that must be in the JSON, as `null` when empty. Serde
+/// takes a missing `Option` as `None`, which would let a renamed field pass.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Option::deserialize(deserializer)
 }
 
 /// One run of the chapter: the backend, the options, the report being
