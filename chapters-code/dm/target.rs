@@ -94,7 +94,7 @@ pub trait TargetType: Send + Sync {
 /// table names them (`request_module("dm-%s", name)`). The core is handed them
 /// rather than knowing them, so it depends on the target contract, not on any
 /// target.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TargetRegistry {
     /// Registered when the core starts, in registration order.
     pub builtin: Vec<Arc<dyn TargetType>>,
