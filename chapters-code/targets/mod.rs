@@ -58,6 +58,10 @@ mod tests {
             assert_eq!(twin(name).map(|t| t.name()), Some(name));
         }
         assert!(twin("crypt").is_none());
+        let mut names: Vec<_> = TWINS.iter().map(|make| make().name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TWINS.len(), "two twins share a name");
     }
 
     #[test]
