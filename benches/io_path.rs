@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use dm_workbook::sim::{Simulator, Submission};
 use dm_workbook::table::Table;
-use dm_workbook::targets::hello::HelloTarget;
+use dm_workbook::targets::{self, hello::HelloTarget};
 
 const WRITE: usize = 64 << 10;
 const DISK_SECTORS: u64 = 16384;
@@ -50,7 +50,7 @@ fn disk(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
 /// `tables` created in order.
 fn simulator(dir: &std::path::Path, tables: &[(&str, &str)]) -> Simulator {
     let dir = tempfile::tempdir_in(dir).unwrap().keep();
-    let mut sim = Simulator::new();
+    let mut sim = Simulator::new(targets::standard());
     sim.register_target(Arc::new(HelloTarget)).unwrap();
     sim.attach_loop(&disk(&dir, "a.img")).unwrap();
     sim.attach_loop(&disk(&dir, "b.img")).unwrap();
@@ -102,7 +102,7 @@ fn main() {
             let Submission::Done(bio) = sim.write("d", 8 * 512, &data).unwrap() else {
                 panic!("the device is not suspended");
             };
-            assert_eq!(bio.status, dm_workbook::sim::bio::BlkStatus::Ok);
+            assert_eq!(bio.status, dm_workbook::dm::bio::BlkStatus::Ok);
             sim.take_trace();
         });
         println!(

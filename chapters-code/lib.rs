@@ -2,6 +2,8 @@
 //!
 //! The code behind the workbook on Linux device-mapper targets.
 //!
+//! - [`dm`]: the vocabulary below everything else: ioctls and their errors, device
+//!   numbers and bios, the target contract, trace events.
 //! - [`table`]: table lines in `dmsetup` syntax, shared by every backend.
 //! - [`sim`]: a teaching model of the device-mapper core (mapped devices, tables,
 //!   target types, bios) that follows the kernel's rules.

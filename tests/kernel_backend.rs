@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use dm_workbook::dm::TableSlot;
+use dm_workbook::dm::units::{Bytes, Sectors};
 use dm_workbook::driver::kernel::KernelBackend;
 use dm_workbook::driver::{Backend, BackendError, ModuleStage, OpenOptions};
 use dm_workbook::errno::Errno;
@@ -122,15 +123,18 @@ fn a_device_lives_through_load_resume_suspend_clear_and_remove() {
 
     // Data goes through to the loop device's file.
     let data: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
-    b.write(name, 4096, &data).unwrap();
-    assert_eq!(b.read(name, 4096, data.len() as u64).unwrap(), data);
+    b.write(name, Bytes(4096), &data).unwrap();
+    assert_eq!(b.read(name, Bytes(4096), Bytes::of(&data)).unwrap(), data);
     let stored = std::fs::read(&file).unwrap();
     assert_eq!(&stored[4096..4096 + data.len()], &data[..]);
     // Past the end: nothing to read, no room to write.
-    let end = DISK_SECTORS * 512;
-    assert!(b.read(name, end, 512).unwrap().is_empty());
+    let end = Sectors(DISK_SECTORS).bytes();
+    assert!(b.read(name, end, Bytes(512)).unwrap().is_empty());
     assert!(b.write(name, end, &[0; 512]).is_err());
-    assert!(b.write(name, 1, &[0; 512]).is_err(), "not a whole sector");
+    assert!(
+        b.write(name, Bytes(1), &[0; 512]).is_err(),
+        "not a whole sector"
+    );
 
     // A second table waits in the inactive slot until resume swaps it in.
     // (`error` is built into dm-mod, so every kernel has it.)
@@ -146,11 +150,20 @@ fn a_device_lives_through_load_resume_suspend_clear_and_remove() {
     b.suspend(name).unwrap();
     assert!(b.info(name).unwrap().suspended);
     assert!(matches!(
-        b.read(name, 0, 512),
+        b.read(name, Bytes(0), Bytes(512)),
         Err(BackendError::Suspended(_))
     ));
+    // A write started in the background is held inside the device; resume
+    // lets it go, through the new table, which fails it.
+    let held = b.start_write(name, Bytes(0), &[7; 512]).unwrap();
+    assert!(b.write_waiting(&held));
     b.resume(name).unwrap();
-    let failed = b.read(name, 4096, 512).unwrap_err();
+    let failed = b.finish_write(held).unwrap_err();
+    assert!(
+        matches!(&failed, BackendError::Io { source, .. } if source.raw_os_error() == Some(5)),
+        "{failed}"
+    );
+    let failed = b.read(name, Bytes(4096), Bytes(512)).unwrap_err();
     assert!(
         matches!(&failed, BackendError::Io { source, .. } if source.raw_os_error() == Some(5)),
         "{failed}"
@@ -158,7 +171,9 @@ fn a_device_lives_through_load_resume_suspend_clear_and_remove() {
 
     let path = b.device_path(name).unwrap();
     assert!(path.exists(), "{}", path.display());
+    assert!(b.devices().unwrap().contains(name));
     b.remove(name).unwrap();
+    assert!(!b.devices().unwrap().contains(name));
     let (errno, _) = dm_errno(b.info(name));
     assert_eq!(errno, Errno::ENXIO);
 }
@@ -197,7 +212,7 @@ fn a_message_to_a_target_without_messages_is_refused_with_the_reason() {
     let name = &f.device("dmw_test_message");
     let b = &mut f.b;
     b.create_with_table(name, &table("0 8 error")).unwrap();
-    let (errno, log) = dm_errno(b.message(name, 0, &["hello"]));
+    let (errno, log) = dm_errno(b.message(name, Sectors(0), &["hello"]));
     assert_eq!(errno, Errno::EINVAL);
     assert!(
         log.first()

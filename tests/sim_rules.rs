@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use dm_workbook::SECTOR_SIZE;
 use dm_workbook::dm::TableSlot;
+use dm_workbook::dm::bio::{BlkStatus, DevT};
+use dm_workbook::dm::target::StatusType;
+use dm_workbook::dm::trace::TraceEvent;
 use dm_workbook::errno::Errno;
-use dm_workbook::sim::bio::{BlkStatus, DevT};
-use dm_workbook::sim::target::StatusType;
-use dm_workbook::sim::trace::TraceEvent;
 use dm_workbook::sim::{DM_MAJOR, Simulator, Submission};
 use dm_workbook::table::{Table, TableLine};
-use dm_workbook::targets::hello::HelloTarget;
+use dm_workbook::targets::{self, hello::HelloTarget};
 use proptest::prelude::*;
 
 /// A simulator with `hello_target` registered and one backing file of
@@ -24,7 +24,7 @@ fn sim_with_disk(sectors: u64) -> (Simulator, tempfile::TempDir, PathBuf) {
         .unwrap()
         .set_len(sectors * SECTOR_SIZE)
         .unwrap();
-    let mut sim = Simulator::new();
+    let mut sim = Simulator::new(targets::standard());
     sim.register_target(Arc::new(HelloTarget)).unwrap();
     assert_eq!(sim.attach_loop(&file).unwrap(), "/dev/loop0");
     (sim, dir, file)

@@ -14,8 +14,9 @@ pub mod kernel;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::dm::trace::TraceEvent;
+use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, DmError, TableSlot, TargetVersion};
-use crate::sim::trace::TraceEvent;
 use crate::table::{ParseError, Table, TableLine};
 
 /// Which device mapper a backend drives.
@@ -103,6 +104,13 @@ impl BackendError {
     }
 }
 
+/// A write started in the background, as `dd ... &` starts one: on a
+/// suspended device it waits inside the device until `resume`. A ticket for
+/// [`Backend::write_waiting`] and [`Backend::finish_write`] of the backend
+/// that started it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BackgroundWrite(u64);
+
 /// Shorthand for a backend call's result.
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 
@@ -163,14 +171,29 @@ pub trait Backend {
     fn status(&mut self, name: &str, slot: TableSlot) -> Result<Vec<TableLine>>;
 
     /// `dmsetup message NAME SECTOR WORDS...`.
-    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String>;
+    fn message(&mut self, name: &str, sector: Sectors, words: &[&str]) -> Result<String>;
 
     /// Write `data` at byte `offset` of the mapped device, straight to the
     /// device (`O_DIRECT`), whole sectors only.
-    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()>;
+    fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()>;
 
     /// Read `len` bytes at byte `offset` of the mapped device (`O_DIRECT`).
-    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>>;
+
+    /// Start writing `data` at byte `offset` of the mapped device without
+    /// waiting for it to end (`dd oflag=direct ... &`): the one way to put I/O
+    /// into a suspended device, where [`Backend::write`] refuses.
+    fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite>;
+
+    /// Whether a background write is still held inside its device.
+    fn write_waiting(&mut self, write: &BackgroundWrite) -> bool;
+
+    /// How a background write ended. One still held inside its device is
+    /// left to end whenever it can, and the answer is [`BackendError::Suspended`].
+    fn finish_write(&mut self, write: BackgroundWrite) -> Result<()>;
+
+    /// `dmsetup ls`: the names of all mapped devices, sorted.
+    fn devices(&mut self) -> Result<Vec<String>>;
 
     /// The path a program opens to use the device.
     fn device_path(&mut self, name: &str) -> Result<PathBuf>;

@@ -1,16 +1,19 @@
 //! The simulator as a [`Backend`]: no root, no module, no kernel.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Backend, BackendError, BackendKind, ModuleStage, Result};
+use super::{Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, Result};
+use crate::dm::bio::{Bio, BlkStatus};
+use crate::dm::target::{StatusType, TargetType};
+use crate::dm::trace::TraceEvent;
+use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
 use crate::errno::Errno;
-use crate::sim::target::{StatusType, TargetType};
-use crate::sim::trace::TraceEvent;
 use crate::sim::{Simulator, Submission};
 use crate::table::{Table, TableLine};
-use crate::targets::hello::HelloTarget;
+use crate::targets;
 
 /// The kernel line whose behaviour the simulator follows (messages, versions,
 /// error numbers), checked against that kernel in the lab.
@@ -21,6 +24,17 @@ pub struct SimBackend {
     sim: Simulator,
     scratch: tempfile::TempDir,
     kmsg_seen: usize,
+    /// Background writes by ticket, with their device's name.
+    background: BTreeMap<u64, (String, Background)>,
+    next_ticket: u64,
+}
+
+/// Where a background write stands.
+enum Background {
+    /// Deferred inside a suspended device, under the simulator's bio id.
+    Deferred(u64),
+    /// Ended, with what the writer would be told.
+    Ended(Result<()>),
 }
 
 impl SimBackend {
@@ -31,33 +45,52 @@ impl SimBackend {
             .tempdir()
             .map_err(|e| BackendError::io("making a scratch directory", e))?;
         Ok(SimBackend {
-            sim: Simulator::new(),
+            sim: Simulator::new(targets::standard()),
             scratch,
             kmsg_seen: 0,
+            background: BTreeMap::new(),
+            next_ticket: 1,
         })
     }
 
     /// The mapped device's size: where its live table ends.
-    fn size_in_bytes(&self, name: &str) -> Result<u64> {
+    fn size(&self, name: &str) -> Result<Bytes> {
         let live = self.sim.status(name, TableSlot::Live, StatusType::Info)?;
-        Ok(live.last().and_then(TableLine::end).unwrap_or(0) * crate::SECTOR_SIZE)
+        Ok(Sectors(live.last().and_then(TableLine::end).unwrap_or(0)).bytes())
     }
 
-    /// The simulator inside, for what only a model can show (deferred bios).
-    pub fn simulator(&mut self) -> &mut Simulator {
-        &mut self.sim
+    /// Hand a write to the simulator as the block device file would: one
+    /// that starts at or past the end is refused before any bio is made
+    /// (`blkdev_write_iter`), and one that runs over the end is shortened.
+    fn submit_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<Submission> {
+        let size = self.size(name)?;
+        if offset >= size && !data.is_empty() {
+            return Err(BackendError::io(
+                format!("writing at byte {offset} of /dev/mapper/{name}"),
+                std::io::Error::from_raw_os_error(Errno::ENOSPC.code()),
+            ));
+        }
+        let data = &data[..data.len().min((size - offset).0 as usize)];
+        Ok(self.sim.write(name, offset.0, data)?)
+    }
+
+    /// A deferred background write whose bio has ended since becomes ended.
+    fn settle(&mut self, ticket: u64) {
+        if let Some((name, state)) = self.background.get_mut(&ticket)
+            && let Background::Deferred(id) = *state
+            && let Some(bio) = self.sim.take_completed(id)
+        {
+            *state = Background::Ended(bio_result(name, &bio));
+        }
     }
 }
 
 /// The Rust twin of a module stage's target.
 fn twin(stage: &ModuleStage) -> Result<Arc<dyn TargetType>> {
-    match stage.target {
-        "hello_target" => Ok(Arc::new(HelloTarget)),
-        other => Err(BackendError::Module {
-            module: other.to_string(),
-            reason: "the simulator has no Rust twin of this target".to_string(),
-        }),
-    }
+    targets::twin(stage.target).ok_or_else(|| BackendError::Module {
+        module: stage.target.to_string(),
+        reason: "the simulator has no Rust twin of this target".to_string(),
+    })
 }
 
 impl Backend for SimBackend {
@@ -152,40 +185,64 @@ impl Backend for SimBackend {
         Ok(self.sim.status(name, slot, StatusType::Info)?)
     }
 
-    fn message(&mut self, name: &str, sector: u64, words: &[&str]) -> Result<String> {
-        Ok(self.sim.message(name, sector, words)?)
+    fn message(&mut self, name: &str, sector: Sectors, words: &[&str]) -> Result<String> {
+        Ok(self.sim.message(name, sector.0, words)?)
     }
 
-    fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
-        // The block device file refuses a write that starts at or past its end
-        // before any bio is made (`blkdev_write_iter`), and shortens one that
-        // runs over it.
-        let size = self.size_in_bytes(name)?;
-        if offset >= size && !data.is_empty() {
-            return Err(BackendError::io(
-                format!("writing at byte {offset} of /dev/mapper/{name}"),
-                std::io::Error::from_raw_os_error(Errno::ENOSPC.code()),
-            ));
-        }
-        let data = &data[..data.len().min((size - offset) as usize)];
-        match self.sim.write(name, offset, data)? {
-            Submission::Done(bio) => bio_result(name, &bio).map(|_| ()),
+    fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
+        match self.submit_write(name, offset, data)? {
+            Submission::Done(bio) => bio_result(name, &bio),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
         }
     }
 
-    fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>> {
         // Reading a block device file stops at its end: past it, `read(2)`
         // returns 0 bytes and no bio is made (`blkdev_read_iter`).
-        let size = self.size_in_bytes(name)?;
+        let size = self.size(name)?;
         let len = len.min(size.saturating_sub(offset));
-        if len == 0 {
+        if len == Bytes(0) {
             return Ok(Vec::new());
         }
-        match self.sim.read(name, offset, len)? {
+        match self.sim.read(name, offset.0, len.0)? {
             Submission::Done(bio) => bio_result(name, &bio).map(|_| bio.data),
             Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
         }
+    }
+
+    fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite> {
+        let state = match self.submit_write(name, offset, data)? {
+            Submission::Done(bio) => Background::Ended(bio_result(name, &bio)),
+            Submission::Deferred(id) => Background::Deferred(id),
+        };
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.background.insert(ticket, (name.to_string(), state));
+        Ok(BackgroundWrite(ticket))
+    }
+
+    fn write_waiting(&mut self, write: &BackgroundWrite) -> bool {
+        self.settle(write.0);
+        matches!(
+            self.background.get(&write.0),
+            Some((_, Background::Deferred(_)))
+        )
+    }
+
+    fn finish_write(&mut self, write: BackgroundWrite) -> Result<()> {
+        self.settle(write.0);
+        match self.background.remove(&write.0) {
+            Some((_, Background::Ended(result))) => result,
+            Some((name, Background::Deferred(_))) => Err(BackendError::Suspended(name)),
+            None => Err(BackendError::Unsupported(format!(
+                "no background write {} on this backend",
+                write.0
+            ))),
+        }
+    }
+
+    fn devices(&mut self) -> Result<Vec<String>> {
+        Ok(self.sim.devices())
     }
 
     fn device_path(&mut self, name: &str) -> Result<PathBuf> {
@@ -229,10 +286,10 @@ fn needs_kernel(what: &str) -> BackendError {
 
 /// A bio that ended with an error is an I/O error for the caller, as `EIO`
 /// from `read(2)` or `write(2)` would be.
-fn bio_result(name: &str, bio: &crate::sim::bio::Bio) -> Result<()> {
+fn bio_result(name: &str, bio: &Bio) -> Result<()> {
     match bio.status {
-        crate::sim::bio::BlkStatus::Ok => Ok(()),
-        crate::sim::bio::BlkStatus::IoErr => Err(BackendError::io(
+        BlkStatus::Ok => Ok(()),
+        BlkStatus::IoErr => Err(BackendError::io(
             format!(
                 "{} of sectors {}+{} on /dev/mapper/{name}",
                 bio.op,
@@ -241,5 +298,52 @@ fn bio_result(name: &str, bio: &crate::sim::bio::Bio) -> Result<()> {
             ),
             std::io::Error::from_raw_os_error(Errno::EIO.code()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend with `demo` live on 8 sectors of `zero`.
+    fn with_zero_device() -> SimBackend {
+        let mut backend = SimBackend::new().unwrap();
+        let table = Table::parse("0 8 zero").unwrap();
+        backend.create_with_table("demo", &table).unwrap();
+        backend
+    }
+
+    #[test]
+    fn a_background_write_waits_in_a_suspended_device_until_resume() {
+        let mut backend = with_zero_device();
+        backend.suspend("demo").unwrap();
+        let held = backend.start_write("demo", Bytes(0), &[1; 512]).unwrap();
+        assert!(backend.write_waiting(&held));
+        backend.resume("demo").unwrap();
+        assert!(!backend.write_waiting(&held));
+        backend.finish_write(held).unwrap();
+    }
+
+    #[test]
+    fn finishing_a_held_write_says_it_still_waits() {
+        let mut backend = with_zero_device();
+        backend.suspend("demo").unwrap();
+        let held = backend.start_write("demo", Bytes(0), &[1; 512]).unwrap();
+        let finished = backend.finish_write(held);
+        assert!(
+            matches!(&finished, Err(BackendError::Suspended(name)) if name == "demo"),
+            "{finished:?}"
+        );
+    }
+
+    #[test]
+    fn a_background_write_to_a_live_device_ends_at_once() {
+        let mut backend = with_zero_device();
+        let done = backend.start_write("demo", Bytes(0), &[1; 512]).unwrap();
+        assert!(!backend.write_waiting(&done));
+        backend.finish_write(done).unwrap();
+        let past_the_end = backend.start_write("demo", Sectors(8).bytes(), &[1; 512]);
+        assert!(matches!(past_the_end, Err(BackendError::Io { .. })));
+        assert_eq!(backend.devices().unwrap(), ["demo"]);
     }
 }

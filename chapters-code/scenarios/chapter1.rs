@@ -13,6 +13,7 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::units::Sectors;
 use crate::driver::{Backend, BackendError};
 use crate::table::{Table, TableLine};
 
@@ -97,13 +98,17 @@ pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) ->
         "printf '{}' | dd of=/dev/mapper/{DEVICE} bs=512 seek={} conv=sync oflag=direct",
         options.message, options.write_sector
     ))?;
-    backend.write(DEVICE, options.write_sector * SECTOR_SIZE, &sector)?;
+    backend.write(DEVICE, Sectors(options.write_sector).bytes(), &sector)?;
     n.trace(backend)?;
     n.command(&format!(
         "dd if=/dev/mapper/{DEVICE} bs=512 skip={} count=1 iflag=direct",
         options.write_sector
     ))?;
-    let back = backend.read(DEVICE, options.write_sector * SECTOR_SIZE, SECTOR_SIZE)?;
+    let back = backend.read(
+        DEVICE,
+        Sectors(options.write_sector).bytes(),
+        Sectors(1).bytes(),
+    )?;
     n.trace(backend)?;
     n.output(&printable(&back))?;
 

@@ -15,17 +15,16 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
-use crate::driver::sim::SimBackend;
+use crate::dm::units::{Bytes, Sectors};
 use crate::driver::{Backend, BackendError};
-use crate::sim::Submission;
-use crate::sim::bio::BlkStatus;
 use crate::table::Table;
 
 /// The mapped device's name.
 pub const DEVICE: &str = "demo";
 
-/// Run the chapter on the simulator, printing to `out`.
-pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
+/// Run the chapter on `backend`, printing to `out`. Its transcript is the
+/// simulator's, whose trace shows the bios.
+pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
     let mut n = Narrator::new(out);
     n.note(&format!("On {}.", backend.describe()))?;
 
@@ -34,7 +33,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     backend.create(DEVICE)?;
     show_info(&mut n, backend, DEVICE)?;
     n.note("No table, no sectors: a read ends at once, empty (od prints only an offset).")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("load: a table waits in the inactive slot")?;
     let zero = Table::parse("0 2048 zero").map_err(BackendError::from)?;
@@ -42,7 +41,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     show_info(&mut n, backend, DEVICE)?;
     show_table(&mut n, backend, DEVICE, TableSlot::Inactive)?;
     n.note("Still no live table: the device has 0 sectors, so a read ends at once, empty.")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("resume: the inactive table goes live")?;
     n.command(&format!("dmsetup resume {DEVICE}"))?;
@@ -50,8 +49,8 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     show_info(&mut n, backend, DEVICE)?;
     show_status(&mut n, backend, DEVICE)?;
     n.note("zero ends a read itself, filled with zeroes, and drops writes.")?;
-    try_write(&mut n, backend, 0, b"lost")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_write(&mut n, backend, Sectors(0), b"lost")?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("reload: a new table waits behind the live one")?;
     let file = backend.scratch_dir().join("disk.img");
@@ -64,7 +63,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     load(&mut n, backend, &split)?;
     show_info(&mut n, backend, DEVICE)?;
     n.note("I/O still goes to the live zero table.")?;
-    try_read(&mut n, backend, 0, 8)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
 
     n.heading("suspend: I/O waits")?;
     n.command(&format!("dmsetup suspend {DEVICE}"))?;
@@ -75,43 +74,39 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     ))?;
     let mut sector = vec![0u8; SECTOR_SIZE as usize];
     sector[..4].copy_from_slice(b"kept");
-    let waiting = backend
-        .simulator()
-        .write(DEVICE, 0, &sector)
-        .map_err(BackendError::from)?;
+    let waiting = backend.start_write(DEVICE, Bytes(0), &sector)?;
     n.trace(backend)?;
-    let Submission::Deferred(id) = waiting else {
+    if !backend.write_waiting(&waiting) {
         return Err(ScenarioError::Verify(
             "a write to a suspended device ended at once".to_string(),
         ));
-    };
+    }
     n.note("dd does not return: its bio is held inside the device.")?;
 
     n.heading("resume: the new table goes live, then the waiting bio runs")?;
     n.command(&format!("dmsetup resume {DEVICE}"))?;
     backend.resume(DEVICE)?;
     n.trace(backend)?;
-    let done = backend.simulator().take_completed(id);
-    n.note(&match done {
-        Some(bio) if bio.status == BlkStatus::Ok => {
+    n.note(&match backend.finish_write(waiting) {
+        Ok(()) => {
             "dd returns: the write went through the NEW table, to the loop device.".to_string()
         }
-        Some(bio) => format!("dd returns with an error: {}", bio.status),
-        None => "dd is still waiting".to_string(),
+        Err(BackendError::Suspended(_)) => "dd is still waiting".to_string(),
+        Err(err) => format!("dd returns with an error: {}", short_io_error(&err)),
     })?;
     show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
-    try_read(&mut n, backend, 0, 1)?;
+    try_read(&mut n, backend, Sectors(0), Sectors(1))?;
 
     n.heading("a bio across two table lines is split")?;
     n.note("Sectors 1020..1028 straddle the linear line's end at 1024.")?;
-    try_read(&mut n, backend, 1020, 8)?;
+    try_read(&mut n, backend, Sectors(1020), Sectors(8))?;
     n.note("The error half failed, so the whole read failed.")?;
     n.note("Eight sectors that stay inside line 0 go through in one piece:")?;
-    try_read(&mut n, backend, 1016, 8)?;
+    try_read(&mut n, backend, Sectors(1016), Sectors(8))?;
 
     n.heading("message: targets without a message handler refuse")?;
     n.command(&format!("dmsetup message {DEVICE} 0 hello"))?;
-    match backend.message(DEVICE, 0, &["hello"]) {
+    match backend.message(DEVICE, Sectors(0), &["hello"]) {
         Ok(answer) => n.output(&answer)?,
         Err(BackendError::Dm(err)) => n.output(&err.dmsetup_line())?,
         Err(err) => return Err(err.into()),
@@ -124,7 +119,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     n.command(&format!("losetup -d {disk}"))?;
     backend.detach_loop(&disk)?;
     n.command("dmsetup ls")?;
-    let left = backend.simulator().devices();
+    let left = backend.devices()?;
     n.output(if left.is_empty() {
         "No devices found"
     } else {
@@ -133,7 +128,7 @@ pub fn run(backend: &mut SimBackend, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn load(n: &mut Narrator<'_>, backend: &mut SimBackend, table: &Table) -> Result<()> {
+fn load(n: &mut Narrator<'_>, backend: &mut dyn Backend, table: &Table) -> Result<()> {
     n.command(&format!("dmsetup load {DEVICE} {}", table_argument(table)))?;
     backend.load(DEVICE, table)?;
     Ok(())
@@ -142,21 +137,21 @@ fn load(n: &mut Narrator<'_>, backend: &mut SimBackend, table: &Table) -> Result
 /// Read `sectors` sectors at `sector` and say how it went, trace included.
 fn try_read(
     n: &mut Narrator<'_>,
-    backend: &mut SimBackend,
-    sector: u64,
-    sectors: u64,
+    backend: &mut dyn Backend,
+    sector: Sectors,
+    sectors: Sectors,
 ) -> Result<()> {
     // One read(2) of the whole range with O_DIRECT is one bio, as traced.
-    n.command(&if sectors == 1 {
+    n.command(&if sectors == Sectors(1) {
         format!("dd if=/dev/mapper/{DEVICE} bs=512 skip={sector} count=1 iflag=direct | od -c | head -1")
     } else {
         format!(
             "dd if=/dev/mapper/{DEVICE} bs={} skip={} count=1 iflag=direct,skip_bytes | od -c | head -1",
-            sectors * SECTOR_SIZE,
-            sector * SECTOR_SIZE
+            sectors.bytes(),
+            sector.bytes()
         )
     })?;
-    let result = backend.read(DEVICE, sector * SECTOR_SIZE, sectors * SECTOR_SIZE);
+    let result = backend.read(DEVICE, sector.bytes(), sectors.bytes());
     n.trace(backend)?;
     match result {
         Ok(data) => n.output(&od_first_line(&data))?,
@@ -168,8 +163,8 @@ fn try_read(
 
 fn try_write(
     n: &mut Narrator<'_>,
-    backend: &mut SimBackend,
-    sector: u64,
+    backend: &mut dyn Backend,
+    sector: Sectors,
     text: &[u8],
 ) -> Result<()> {
     n.command(&format!(
@@ -178,7 +173,7 @@ fn try_write(
     ))?;
     let mut data = vec![0u8; SECTOR_SIZE as usize];
     data[..text.len()].copy_from_slice(text);
-    let result = backend.write(DEVICE, sector * SECTOR_SIZE, &data);
+    let result = backend.write(DEVICE, sector.bytes(), &data);
     n.trace(backend)?;
     if let Err(err) = result {
         n.output(&format!("dd: error writing: {}", short_io_error(&err)))?;

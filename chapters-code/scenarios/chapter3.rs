@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rand::{RngCore, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{
     Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_info, show_status,
@@ -17,6 +17,7 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::units::Bytes;
 use crate::driver::{Backend, BackendError, BackendKind, ModuleStage, STAGE1_HELLO};
 use crate::table::Table;
 
@@ -32,7 +33,7 @@ pub const WRITE_BYTES: usize = 16 << 10;
 pub const DEFAULT_SEED: u64 = 2026;
 
 /// One step of the chapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// Backing file, loop device, module, `dmsetup create`.
@@ -70,26 +71,34 @@ impl Default for Options {
 }
 
 /// What a run found, for comparing the simulator with a real kernel.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+///
+/// Read back from JSON, every field must be there under its own name: a
+/// report written by another version of the workbook is refused rather than
+/// compared field by missing field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// Which backend ran.
     pub backend: String,
     /// Steps that ran, in order.
     pub steps: Vec<Step>,
     /// The stage's target as `dmsetup targets` listed it after loading.
+    #[serde(deserialize_with = "present")]
     pub target: Option<String>,
     /// `dmsetup table` after creating the device.
     pub table: Vec<String>,
     /// `dmsetup status` after creating the device.
     pub status: Vec<String>,
     /// Where the written data was found.
+    #[serde(deserialize_with = "present")]
     pub placement: Option<Placement>,
     /// Files seen on the new file system (real kernels only).
     pub files: Vec<String>,
 }
 
 /// Where the write step's data went.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Placement {
     /// Bytes written.
     pub bytes: u64,
@@ -106,9 +115,21 @@ pub struct Placement {
     pub in_backing_file: bool,
 }
 
-/// What the steps share within one run.
-#[derive(Default)]
-struct RunState {
+/// An `Option` field that must be in the JSON, as `null` when empty. Serde
+/// takes a missing `Option` as `None`, which would let a renamed field pass.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Option::deserialize(deserializer)
+}
+
+/// One run of the chapter: the backend, the options, the report being
+/// filled in, and what the steps hand on to each other.
+struct Run<'r, 'w> {
+    n: Narrator<'w>,
+    backend: &'r mut dyn Backend,
+    options: &'r Options,
+    report: Report,
     loop_device: Option<String>,
     backing_file: Option<PathBuf>,
 }
@@ -124,215 +145,224 @@ pub fn run(
     options: &Options,
     out: &mut dyn Write,
 ) -> Result<Report> {
-    let mut n = Narrator::new(out);
-    let mut report = Report {
-        backend: backend.kind().to_string(),
-        ..Report::default()
+    let mut run = Run {
+        n: Narrator::new(out),
+        report: Report {
+            backend: backend.kind().to_string(),
+            ..Report::default()
+        },
+        backend,
+        options,
+        loop_device: None,
+        backing_file: None,
     };
     let mut steps = steps.to_vec();
-    if backend.kind() == BackendKind::Sim && !steps.contains(&Step::Setup) {
-        n.note("The simulator starts empty each run: setting up first.")?;
+    if run.backend.kind() == BackendKind::Sim && !steps.contains(&Step::Setup) {
+        run.n
+            .note("The simulator starts empty each run: setting up first.")?;
         steps.insert(0, Step::Setup);
     }
-    let mut state = RunState::default();
     for step in steps {
-        report.steps.push(step);
+        run.report.steps.push(step);
         match step {
-            Step::Setup => setup(&mut n, backend, options, &mut state, &mut report),
-            Step::Write => write(&mut n, backend, options, &mut state, &mut report),
-            Step::Format => format(&mut n, backend, &mut report),
-            Step::Teardown => teardown(&mut n, backend, options, &mut state),
+            Step::Setup => run.setup(),
+            Step::Write => run.write(),
+            Step::Format => run.format(),
+            Step::Teardown => run.teardown(),
         }
         .inspect_err(|_| {
             // What the kernel said about a failure is the best explanation.
-            let _ = n.kernel_log(backend);
+            let _ = run.n.kernel_log(run.backend);
         })?;
     }
-    Ok(report)
+    Ok(run.report)
 }
 
-fn setup(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    options: &Options,
-    state: &mut RunState,
-    report: &mut Report,
-) -> Result<()> {
-    n.heading("setup")?;
-    n.note(&format!("On {}.", backend.describe()))?;
-    let file = backend.scratch_dir().join(BACKING_FILE);
-    n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
-    make_backing_file(&file, BACKING_BYTES)?;
-    state.backing_file = Some(file.clone());
+impl Run<'_, '_> {
+    fn setup(&mut self) -> Result<()> {
+        self.n.heading("setup")?;
+        self.n.note(&format!("On {}.", self.backend.describe()))?;
+        let file = self.backend.scratch_dir().join(BACKING_FILE);
+        self.n
+            .command(&format!("truncate -s 128M {BACKING_FILE}"))?;
+        make_backing_file(&file, BACKING_BYTES)?;
+        self.backing_file = Some(file.clone());
 
-    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
-    let loop_device = backend.attach_loop(&file)?;
-    n.output(&loop_device)?;
-    state.loop_device = Some(loop_device.clone());
+        self.n
+            .command(&format!("losetup --find --show {BACKING_FILE}"))?;
+        let loop_device = self.backend.attach_loop(&file)?;
+        self.n.output(&loop_device)?;
+        self.loop_device = Some(loop_device.clone());
 
-    let stage = &options.stage;
-    n.command(&format!("insmod {}/{}", stage.dir, stage.ko))?;
-    if backend.kind() == BackendKind::Sim {
-        n.note("(the simulator registers the Rust twin, dm_workbook::targets::hello)")?;
+        let stage = &self.options.stage;
+        self.n
+            .command(&format!("insmod {}/{}", stage.dir, stage.ko))?;
+        if self.backend.kind() == BackendKind::Sim {
+            self.n
+                .note("(the simulator registers the Rust twin, dm_workbook::targets::hello)")?;
+        }
+        if let Err(err) = self.backend.load_stage(stage) {
+            self.undo_setup(false);
+            return Err(err.into());
+        }
+        if let Err(err) = self.create_device(&loop_device) {
+            self.undo_setup(true);
+            return Err(err);
+        }
+        self.n.kernel_log(self.backend)?;
+        Ok(())
     }
-    if let Err(err) = backend.load_stage(stage) {
-        undo_setup(n, backend, options, state, false);
-        return Err(err.into());
+
+    /// `dmsetup targets`, then `dmsetup create` with the chapter's table, then
+    /// a look at what the kernel made of it.
+    fn create_device(&mut self, loop_device: &str) -> Result<()> {
+        let stage = &self.options.stage;
+        self.n.command("dmsetup targets")?;
+        let targets = self.backend.targets()?;
+        let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
+        self.n.output(&listing.join("\n"))?;
+        self.report.target = targets
+            .iter()
+            .find(|t| t.name == stage.target)
+            .map(ToString::to_string);
+
+        let text = self.options.table.clone().unwrap_or_else(|| {
+            format!(
+                "0 {} {} {loop_device} 0",
+                BACKING_BYTES / SECTOR_SIZE,
+                stage.target
+            )
+        });
+        let table = Table::parse(&text).map_err(BackendError::from)?;
+        self.n.command(&format!(
+            "dmsetup create {DEVICE} {}",
+            table_argument(&table)
+        ))?;
+        self.backend.create_with_table(DEVICE, &table)?;
+        self.report.table = show_table(&mut self.n, self.backend, DEVICE, TableSlot::Live)?;
+        self.n
+            .note("The table shows the device as major:minor: the kernel keeps no path.")?;
+        self.report.status = show_status(&mut self.n, self.backend, DEVICE)?;
+        show_info(&mut self.n, self.backend, DEVICE)?;
+        Ok(())
     }
-    if let Err(err) = create_device(n, backend, options, &loop_device, report) {
-        undo_setup(n, backend, options, state, true);
-        return Err(err);
-    }
-    n.kernel_log(backend)?;
-    Ok(())
-}
 
-/// `dmsetup targets`, then `dmsetup create` with the chapter's table, then a
-/// look at what the kernel made of it.
-fn create_device(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    options: &Options,
-    loop_device: &str,
-    report: &mut Report,
-) -> Result<()> {
-    let stage = &options.stage;
-    n.command("dmsetup targets")?;
-    let targets = backend.targets()?;
-    let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
-    n.output(&listing.join("\n"))?;
-    report.target = targets
-        .iter()
-        .find(|t| t.name == stage.target)
-        .map(ToString::to_string);
-
-    let text = options.table.clone().unwrap_or_else(|| {
-        format!(
-            "0 {} {} {loop_device} 0",
-            BACKING_BYTES / SECTOR_SIZE,
-            stage.target
-        )
-    });
-    let table = Table::parse(&text).map_err(BackendError::from)?;
-    n.command(&format!(
-        "dmsetup create {DEVICE} {}",
-        table_argument(&table)
-    ))?;
-    backend.create_with_table(DEVICE, &table)?;
-    report.table = show_table(n, backend, DEVICE, TableSlot::Live)?;
-    n.note("The table shows the device as major:minor: the kernel keeps no path.")?;
-    report.status = show_status(n, backend, DEVICE)?;
-    show_info(n, backend, DEVICE)?;
-    Ok(())
-}
-
-/// A failed setup leaves nothing behind: unload the module (if it was
-/// loaded), detach the loop device, delete the backing file. Errors here are
-/// secondary to the one that stopped the setup, so they are only reported.
-fn undo_setup(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    options: &Options,
-    state: &mut RunState,
-    module_loaded: bool,
-) {
-    let _ = n.note("setup failed: undoing what it did");
-    let _ = n.kernel_log(backend);
-    if module_loaded {
-        let _ = n.command(&format!("rmmod {}", options.stage.target));
-        if let Err(err) = backend.unload_stage(&options.stage) {
-            let _ = n.note(&format!("rmmod failed too: {err}"));
+    /// A failed setup leaves nothing behind: unload the module (if it was
+    /// loaded), detach the loop device, delete the backing file. Errors here
+    /// are secondary to the one that stopped the setup, so they are only
+    /// reported.
+    fn undo_setup(&mut self, module_loaded: bool) {
+        let _ = self.n.note("setup failed: undoing what it did");
+        let _ = self.n.kernel_log(self.backend);
+        let stage = &self.options.stage;
+        if module_loaded {
+            let _ = self.n.command(&format!("rmmod {}", stage.target));
+            if let Err(err) = self.backend.unload_stage(stage) {
+                let _ = self.n.note(&format!("rmmod failed too: {err}"));
+            }
+        }
+        if let Some(device) = self.loop_device.take() {
+            let _ = self.n.command(&format!("losetup -d {device}"));
+            if let Err(err) = self.backend.detach_loop(&device) {
+                let _ = self.n.note(&format!("losetup -d failed too: {err}"));
+            }
+        }
+        if let Some(file) = self.backing_file.take() {
+            let _ = self.n.command(&format!("rm {BACKING_FILE}"));
+            let _ = std::fs::remove_file(file);
         }
     }
-    if let Some(device) = state.loop_device.take() {
-        let _ = n.command(&format!("losetup -d {device}"));
-        if let Err(err) = backend.detach_loop(&device) {
-            let _ = n.note(&format!("losetup -d failed too: {err}"));
+
+    /// The device and byte offset where the table sends sector 0, if its first
+    /// line is a passthrough (`hello_target` or `linear`: `<device> <offset>`).
+    fn landing_of_sector_zero(&mut self) -> Result<Option<(String, u64)>> {
+        let live = self.backend.table(DEVICE, TableSlot::Live)?;
+        let Some(first) = live.first() else {
+            return Ok(None);
+        };
+        if first.target != "hello_target" && first.target != "linear" {
+            return Ok(None);
         }
+        let mut words = first.params.split_whitespace();
+        let (Some(device), Some(start)) = (words.next(), words.next()) else {
+            return Ok(None);
+        };
+        Ok(start
+            .parse::<u64>()
+            .ok()
+            .map(|s| (device.to_string(), s * SECTOR_SIZE)))
     }
-    if let Some(file) = state.backing_file.take() {
-        let _ = n.command(&format!("rm {BACKING_FILE}"));
-        let _ = std::fs::remove_file(file);
+
+    fn write(&mut self) -> Result<()> {
+        self.n.heading("write")?;
+        let seed = self.options.seed;
+        let mut data = vec![0u8; WRITE_BYTES];
+        rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut data);
+        let crc = crc32fast::hash(&data);
+        self.n.command(&format!(
+            "dd if=random.bin of=/dev/mapper/{DEVICE} bs=16K count=1 oflag=direct"
+        ))?;
+        self.n.note(&format!(
+            "random.bin: {WRITE_BYTES} pseudo-random bytes (seed {seed}), CRC-32 {crc:#010x}"
+        ))?;
+        self.backend.write(DEVICE, Bytes(0), &data)?;
+        self.n.trace(self.backend)?;
+
+        self.n.command(&format!(
+            "dd if=/dev/mapper/{DEVICE} bs=16K count=1 iflag=direct | cmp - random.bin"
+        ))?;
+        let back = self.backend.read(DEVICE, Bytes(0), Bytes::of(&data))?;
+        self.n.trace(self.backend)?;
+        let read_back = back == data;
+        self.n.note(if read_back {
+            "same bytes: the mapped device gives back what was written"
+        } else {
+            "DIFFERENT bytes came back from the mapped device"
+        })?;
+
+        let landing = self.landing_of_sector_zero()?;
+        let mut placement = Placement {
+            bytes: WRITE_BYTES as u64,
+            crc32: crc,
+            device: String::new(),
+            offset: 0,
+            read_back,
+            in_backing_file: false,
+        };
+        if let Some((device, offset)) = &landing {
+            placement.device = device.clone();
+            placement.offset = *offset;
+            placement.in_backing_file = self.check_backing_file(device, *offset, &data)?;
+        } else {
+            self.n
+                .note("The first table line is not a passthrough; no backing file to check.")?;
+        }
+        let verdict = if !read_back {
+            Err("the mapped device did not give back what was written".to_string())
+        } else if landing.is_some() && !placement.in_backing_file {
+            Err("the data did not land where the table says it must".to_string())
+        } else {
+            Ok(())
+        };
+        self.report.placement = Some(placement);
+        verdict.map_err(ScenarioError::Verify)
     }
-}
 
-/// The device and byte offset where the table sends sector 0, if its first
-/// line is a passthrough (`hello_target` or `linear`: `<device> <offset>`).
-fn landing_of_sector_zero(backend: &mut dyn Backend) -> Result<Option<(String, u64)>> {
-    let live = backend.table(DEVICE, TableSlot::Live)?;
-    let Some(first) = live.first() else {
-        return Ok(None);
-    };
-    if first.target != "hello_target" && first.target != "linear" {
-        return Ok(None);
-    }
-    let mut words = first.params.split_whitespace();
-    let (Some(device), Some(start)) = (words.next(), words.next()) else {
-        return Ok(None);
-    };
-    Ok(start
-        .parse::<u64>()
-        .ok()
-        .map(|s| (device.to_string(), s * SECTOR_SIZE)))
-}
-
-fn write(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    options: &Options,
-    state: &mut RunState,
-    report: &mut Report,
-) -> Result<()> {
-    n.heading("write")?;
-    let mut data = vec![0u8; WRITE_BYTES];
-    rand::rngs::StdRng::seed_from_u64(options.seed).fill_bytes(&mut data);
-    let crc = crc32fast::hash(&data);
-    n.command(&format!(
-        "dd if=random.bin of=/dev/mapper/{DEVICE} bs=16K count=1 oflag=direct"
-    ))?;
-    n.note(&format!(
-        "random.bin: {WRITE_BYTES} pseudo-random bytes (seed {}), CRC-32 {crc:#010x}",
-        options.seed
-    ))?;
-    backend.write(DEVICE, 0, &data)?;
-    n.trace(backend)?;
-
-    n.command(&format!(
-        "dd if=/dev/mapper/{DEVICE} bs=16K count=1 iflag=direct | cmp - random.bin"
-    ))?;
-    let back = backend.read(DEVICE, 0, WRITE_BYTES as u64)?;
-    n.trace(backend)?;
-    let read_back = back == data;
-    n.note(if read_back {
-        "same bytes: the mapped device gives back what was written"
-    } else {
-        "DIFFERENT bytes came back from the mapped device"
-    })?;
-
-    let landing = landing_of_sector_zero(backend)?;
-    let mut placement = Placement {
-        bytes: WRITE_BYTES as u64,
-        crc32: crc,
-        device: String::new(),
-        offset: 0,
-        read_back,
-        in_backing_file: false,
-    };
-    if let Some((device, offset)) = landing {
-        placement.device = device.clone();
-        placement.offset = offset;
-        let file = state
+    /// Whether the backing file holds `data` at byte `offset`, which is
+    /// where the table says sector 0 of the mapped device lands on `device`.
+    fn check_backing_file(&mut self, device: &str, offset: u64, data: &[u8]) -> Result<bool> {
+        let file = self
             .backing_file
             .clone()
-            .unwrap_or_else(|| backend.scratch_dir().join(BACKING_FILE));
-        n.command(&format!(
+            .unwrap_or_else(|| self.backend.scratch_dir().join(BACKING_FILE));
+        self.n.command(&format!(
             "dd if={BACKING_FILE} bs=512 skip={} count={} | cmp - random.bin",
             offset / SECTOR_SIZE,
             WRITE_BYTES as u64 / SECTOR_SIZE
         ))?;
         let stored = read_file_at(&file, offset, WRITE_BYTES)?;
-        placement.in_backing_file = stored == data;
-        n.note(&if placement.in_backing_file {
+        let found = stored == data;
+        self.n.note(&if found {
             format!(
                 "same bytes at byte {offset} of {BACKING_FILE}: sector 0 of the mapped \
                  device is sector {} of {device}",
@@ -341,95 +371,83 @@ fn write(
         } else {
             format!("the data is NOT at byte {offset} of {BACKING_FILE}")
         })?;
-    } else {
-        n.note("The first table line is not a passthrough; no backing file to check.")?;
+        Ok(found)
     }
-    let verdict = if !read_back {
-        Err("the mapped device did not give back what was written".to_string())
-    } else if landing_of_sector_zero(backend)?.is_some() && !placement.in_backing_file {
-        Err("the data did not land where the table says it must".to_string())
-    } else {
-        Ok(())
-    };
-    report.placement = Some(placement);
-    verdict.map_err(ScenarioError::Verify)
-}
 
-fn format(n: &mut Narrator<'_>, backend: &mut dyn Backend, report: &mut Report) -> Result<()> {
-    n.heading("format")?;
-    n.command(&format!("mkfs.ext4 -q /dev/mapper/{DEVICE}"))?;
-    match backend.run_on_device(DEVICE, "mkfs.ext4", &["-q"]) {
-        Err(BackendError::Unsupported(why)) => {
-            n.note(&format!("skipped: {why}"))?;
-            return Ok(());
+    fn format(&mut self) -> Result<()> {
+        self.n.heading("format")?;
+        self.n
+            .command(&format!("mkfs.ext4 -q /dev/mapper/{DEVICE}"))?;
+        match self.backend.run_on_device(DEVICE, "mkfs.ext4", &["-q"]) {
+            Err(BackendError::Unsupported(why)) => {
+                self.n.note(&format!("skipped: {why}"))?;
+                return Ok(());
+            }
+            other => self.n.output(&other?)?,
         }
-        other => n.output(&other?)?,
+        let mount_point = self.backend.scratch_dir().join("mnt");
+        std::fs::create_dir_all(&mount_point)
+            .map_err(|e| BackendError::io(format!("creating {}", mount_point.display()), e))?;
+        self.n.command(&format!("mount /dev/mapper/{DEVICE} mnt"))?;
+        self.backend.mount(DEVICE, &mount_point)?;
+        let n = &mut self.n;
+        let used = (|| -> std::io::Result<Vec<String>> {
+            n.command("echo hello > mnt/test.txt && cp mnt/test.txt mnt/copy.txt")?;
+            std::fs::write(mount_point.join("test.txt"), "hello\n")?;
+            std::fs::copy(mount_point.join("test.txt"), mount_point.join("copy.txt"))?;
+            n.command("ls mnt")?;
+            let mut names: Vec<String> = std::fs::read_dir(&mount_point)?
+                .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<_>>()?;
+            names.sort();
+            n.output(&names.join("  "))?;
+            Ok(names)
+        })();
+        self.n.command("umount mnt")?;
+        let unmounted = self.backend.unmount(&mount_point);
+        self.report.files = used.map_err(|e| BackendError::io("using the new file system", e))?;
+        unmounted?;
+        Ok(())
     }
-    let mount_point = backend.scratch_dir().join("mnt");
-    std::fs::create_dir_all(&mount_point)
-        .map_err(|e| BackendError::io(format!("creating {}", mount_point.display()), e))?;
-    n.command(&format!("mount /dev/mapper/{DEVICE} mnt"))?;
-    backend.mount(DEVICE, &mount_point)?;
-    let used = (|| -> std::io::Result<Vec<String>> {
-        n.command("echo hello > mnt/test.txt && cp mnt/test.txt mnt/copy.txt")?;
-        std::fs::write(mount_point.join("test.txt"), "hello\n")?;
-        std::fs::copy(mount_point.join("test.txt"), mount_point.join("copy.txt"))?;
-        n.command("ls mnt")?;
-        let mut names: Vec<String> = std::fs::read_dir(&mount_point)?
-            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<std::io::Result<_>>()?;
-        names.sort();
-        n.output(&names.join("  "))?;
-        Ok(names)
-    })();
-    n.command("umount mnt")?;
-    let unmounted = backend.unmount(&mount_point);
-    report.files = used.map_err(|e| BackendError::io("using the new file system", e))?;
-    unmounted?;
-    Ok(())
-}
 
-fn teardown(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    options: &Options,
-    state: &mut RunState,
-) -> Result<()> {
-    n.heading("teardown")?;
-    // A device left by an earlier run names its loop device in its table.
-    let loop_device = match state.loop_device.take() {
-        Some(device) => Some(device),
-        None => loop_device_of(backend)?,
-    };
-    n.command(&format!("dmsetup remove {DEVICE}"))?;
-    backend.remove(DEVICE)?;
-    if let Some(device) = loop_device {
-        n.command(&format!("losetup -d {device}"))?;
-        backend.detach_loop(&device)?;
+    fn teardown(&mut self) -> Result<()> {
+        self.n.heading("teardown")?;
+        // A device left by an earlier run names its loop device in its table.
+        let loop_device = match self.loop_device.take() {
+            Some(device) => Some(device),
+            None => self.loop_device_of_table()?,
+        };
+        self.n.command(&format!("dmsetup remove {DEVICE}"))?;
+        self.backend.remove(DEVICE)?;
+        if let Some(device) = loop_device {
+            self.n.command(&format!("losetup -d {device}"))?;
+            self.backend.detach_loop(&device)?;
+        }
+        let stage = &self.options.stage;
+        self.n.command(&format!("rmmod {}", stage.target))?;
+        self.backend.unload_stage(stage)?;
+        let file = self
+            .backing_file
+            .take()
+            .unwrap_or_else(|| self.backend.scratch_dir().join(BACKING_FILE));
+        self.n.command(&format!("rm {BACKING_FILE}"))?;
+        std::fs::remove_file(&file)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .map_err(|e| BackendError::io(format!("removing {}", file.display()), e))?;
+        self.n.kernel_log(self.backend)?;
+        Ok(())
     }
-    n.command(&format!("rmmod {}", options.stage.target))?;
-    backend.unload_stage(&options.stage)?;
-    let file = state
-        .backing_file
-        .take()
-        .unwrap_or_else(|| backend.scratch_dir().join(BACKING_FILE));
-    n.command(&format!("rm {BACKING_FILE}"))?;
-    std::fs::remove_file(&file)
-        .or_else(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Ok(()),
-            _ => Err(e),
-        })
-        .map_err(|e| BackendError::io(format!("removing {}", file.display()), e))?;
-    n.kernel_log(backend)?;
-    Ok(())
-}
 
-/// The loop device a live table points at (`7:N` is `/dev/loopN`).
-fn loop_device_of(backend: &mut dyn Backend) -> Result<Option<String>> {
-    let live = backend.table(DEVICE, TableSlot::Live)?;
-    Ok(live.iter().find_map(|line| {
-        let device = line.params.split_whitespace().next()?;
-        let minor = device.strip_prefix("7:")?;
-        Some(format!("/dev/loop{minor}"))
-    }))
+    /// The loop device the live table points at (`7:N` is `/dev/loopN`).
+    fn loop_device_of_table(&mut self) -> Result<Option<String>> {
+        let live = self.backend.table(DEVICE, TableSlot::Live)?;
+        Ok(live.iter().find_map(|line| {
+            let device = line.params.split_whitespace().next()?;
+            let minor = device.strip_prefix("7:")?;
+            Some(format!("/dev/loop{minor}"))
+        }))
+    }
 }

@@ -3,9 +3,9 @@
 //! The twin of the `error` target in `drivers/md/dm-target.c`, which is used to
 //! fence off a broken range of a device. It ignores its arguments.
 
+use crate::dm::bio::{Bio, MapResult};
+use crate::dm::target::{CtrContext, Target, TargetInfo, TargetType};
 use crate::errno::Errno;
-use crate::sim::bio::{Bio, MapResult};
-use crate::sim::target::{CtrContext, Target, TargetInfo, TargetType};
 
 /// The `error` target type.
 pub struct Error;

@@ -6,9 +6,9 @@
 //! with the same `ti->error` strings, so the simulator and a real kernel refuse
 //! the same lines for the same reasons.
 
+use crate::dm::bio::{Bio, MapResult};
+use crate::dm::target::{CtrContext, DmDev, StatusType, Target, TargetInfo, TargetType};
 use crate::errno::Errno;
-use crate::sim::bio::{Bio, MapResult};
-use crate::sim::target::{CtrContext, DmDev, StatusType, Target, TargetInfo, TargetType};
 use crate::targets::args::kstrtoull;
 
 // ANCHOR: context

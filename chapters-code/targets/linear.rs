@@ -2,9 +2,9 @@
 //!
 //! The twin of `drivers/md/dm-linear.c`. Table arguments: `<device> <offset>`.
 
+use crate::dm::bio::{Bio, MapResult};
+use crate::dm::target::{CtrContext, DmDev, StatusType, Target, TargetInfo, TargetType};
 use crate::errno::Errno;
-use crate::sim::bio::{Bio, MapResult};
-use crate::sim::target::{CtrContext, DmDev, StatusType, Target, TargetInfo, TargetType};
 use crate::targets::args::sscanf_llu;
 
 /// The `linear` target type.

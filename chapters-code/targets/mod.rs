@@ -17,21 +17,58 @@ pub mod zero;
 
 use std::sync::Arc;
 
-use crate::sim::target::TargetType;
+use crate::dm::target::{TargetRegistry, TargetType};
 
-/// The targets built into `dm-mod` itself, in the order it registers them
-/// when it loads (`error` first, from `dm_target_init`, then `linear` and
-/// `striped`).
-pub fn builtin() -> Vec<Arc<dyn TargetType>> {
-    vec![
-        Arc::new(error::Error),
-        Arc::new(linear::Linear),
-        Arc::new(striped::Striped),
-    ]
+/// The standard core's targets: those built into `dm-mod` itself, in the order
+/// it registers them when it loads (`error` first, from `dm_target_init`, then
+/// `linear` and `striped`), and `zero`, which lives in a module of its own.
+pub fn standard() -> TargetRegistry {
+    TargetRegistry {
+        builtin: vec![
+            Arc::new(error::Error),
+            Arc::new(linear::Linear),
+            Arc::new(striped::Striped),
+        ],
+        loadable: vec![Arc::new(zero::Zero)],
+    }
 }
 
-/// Targets that live in modules of their own, which the core loads the first
-/// time a table names them (`request_module("dm-%s", name)`).
-pub fn loadable() -> Vec<Arc<dyn TargetType>> {
-    vec![Arc::new(zero::Zero)]
+/// Every Rust twin. Each knows its own name, so adding a twin is one line.
+const TWINS: &[fn() -> Arc<dyn TargetType>] = &[
+    || Arc::new(error::Error),
+    || Arc::new(linear::Linear),
+    || Arc::new(striped::Striped),
+    || Arc::new(zero::Zero),
+    || Arc::new(hello::HelloTarget),
+];
+
+/// The Rust twin of the kernel target called `name` in table lines, if the
+/// workbook has one.
+pub fn twin(name: &str) -> Option<Arc<dyn TargetType>> {
+    TWINS.iter().map(|make| make()).find(|t| t.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_twin_is_found_by_its_table_name() {
+        for name in ["error", "linear", "striped", "zero", "hello_target"] {
+            assert_eq!(twin(name).map(|t| t.name()), Some(name));
+        }
+        assert!(twin("crypt").is_none());
+        let mut names: Vec<_> = TWINS.iter().map(|make| make().name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TWINS.len(), "two twins share a name");
+    }
+
+    #[test]
+    fn the_standard_targets_all_have_twins() {
+        let standard = standard();
+        for target in standard.builtin.iter().chain(&standard.loadable) {
+            assert!(twin(target.name()).is_some(), "{}", target.name());
+        }
+    }
 }

@@ -7,9 +7,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::dm::bio::{Bio, BlkStatus, MapResult};
+use crate::dm::target::{CtrContext, DmDev, EndIo, StatusType, Target, TargetInfo, TargetType};
 use crate::errno::Errno;
-use crate::sim::bio::{Bio, BlkStatus, MapResult};
-use crate::sim::target::{CtrContext, DmDev, EndIo, StatusType, Target, TargetInfo, TargetType};
 use crate::targets::args::sscanf_llu;
 
 /// The `striped` target type.

@@ -2,9 +2,9 @@
 //!
 //! The twin of `drivers/md/dm-zero.c`. Takes no arguments.
 
+use crate::dm::bio::{Bio, BioOp, MapResult};
+use crate::dm::target::{CtrContext, Target, TargetInfo, TargetType};
 use crate::errno::Errno;
-use crate::sim::bio::{Bio, BioOp, MapResult};
-use crate::sim::target::{CtrContext, Target, TargetInfo, TargetType};
 
 /// The `zero` target type.
 pub struct Zero;

@@ -4,17 +4,15 @@
 
 use anyhow::{Context, Result};
 use dm_workbook::driver::sim::SimBackend;
-use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options};
-use serde_json::Value;
-
-/// The parts of chapter 3's report that must agree: everything the kernel
-/// answered, nothing about which backend asked.
-const COMPARED: [&str; 4] = ["target", "table", "status", "placement"];
+use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options, Placement, Report};
+use serde::Serialize;
 
 /// Run chapter 3 on the simulator with the options the lab used, and list
-/// every difference from the report the real kernel produced.
+/// every difference from the report the real kernel produced. A report that
+/// does not read as this workbook's [`Report`] (a field renamed, missing or
+/// added) is an error, never a pass.
 pub fn chapter3_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: Value =
+    let kernel: Report =
         serde_json::from_str(kernel_report).context("reading the guest's chapter 3 report")?;
     let mut backend = SimBackend::new()?;
     let mut transcript = Vec::new();
@@ -25,17 +23,69 @@ pub fn chapter3_differences(kernel_report: &str) -> Result<Vec<String>> {
         &mut transcript,
     )
     .context("running chapter 3 on the simulator")?;
-    let sim = serde_json::to_value(&sim)?;
     Ok(differences(&sim, &kernel))
 }
 
-/// The compared fields on which `sim` and `kernel` differ, one line each.
-pub fn differences(sim: &Value, kernel: &Value) -> Vec<String> {
-    COMPARED
-        .iter()
-        .filter(|key| sim[**key] != kernel[**key])
-        .map(|key| format!("{key}: simulator {} / kernel {}", sim[*key], kernel[*key]))
-        .collect()
+/// The fields on which `sim` and `kernel` differ, one line each. Everything
+/// the kernel answered is compared, nothing about which backend asked or
+/// what only a kernel can do; the destructuring makes a new field a compile
+/// error here until it is placed on one side or the other.
+pub fn differences(sim: &Report, kernel: &Report) -> Vec<String> {
+    let Report {
+        backend: _,
+        steps: _,
+        files: _,
+        target,
+        table,
+        status,
+        placement,
+    } = sim;
+    let mut found = Vec::new();
+    differ(&mut found, "target", target, &kernel.target);
+    differ(&mut found, "table", table, &kernel.table);
+    differ(&mut found, "status", status, &kernel.status);
+    match (placement, &kernel.placement) {
+        (Some(sim), Some(kernel)) => placement_differences(&mut found, sim, kernel),
+        (sim, kernel) => differ(&mut found, "placement", sim, kernel),
+    }
+    found
+}
+
+fn placement_differences(found: &mut Vec<String>, sim: &Placement, kernel: &Placement) {
+    let Placement {
+        bytes,
+        crc32,
+        device,
+        offset,
+        read_back,
+        in_backing_file,
+    } = sim;
+    differ(found, "placement.bytes", bytes, &kernel.bytes);
+    differ(found, "placement.crc32", crc32, &kernel.crc32);
+    differ(found, "placement.device", device, &kernel.device);
+    differ(found, "placement.offset", offset, &kernel.offset);
+    differ(found, "placement.read_back", read_back, &kernel.read_back);
+    differ(
+        found,
+        "placement.in_backing_file",
+        in_backing_file,
+        &kernel.in_backing_file,
+    );
+}
+
+/// One line for a field that differs, with both values as JSON.
+fn differ<T: PartialEq + Serialize>(found: &mut Vec<String>, field: &str, sim: &T, kernel: &T) {
+    if sim != kernel {
+        found.push(format!(
+            "{field}: simulator {} / kernel {}",
+            as_json(sim),
+            as_json(kernel)
+        ));
+    }
+}
+
+fn as_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("(unprintable: {e})"))
 }
 
 /// A bad table line the kernel refused, and the first device-mapper line it
@@ -120,14 +170,90 @@ mod tests {
         assert_eq!(chapter3_differences(&json).unwrap(), Vec::<String>::new());
     }
 
+    /// One change to a report, named in a test's table of them.
+    type Edit<T> = fn(&mut T);
+
+    /// A report as a run on the simulator makes it.
+    fn simulator_report() -> Report {
+        let mut backend = SimBackend::new().unwrap();
+        let mut out = Vec::new();
+        chapter3::run(&mut backend, &ALL_STEPS, &Options::default(), &mut out).unwrap()
+    }
+
     #[test]
-    fn a_different_table_is_a_difference() {
-        let sim = serde_json::json!({"table": ["0 262144 hello_target 7:0 0"], "backend": "sim"});
-        let kernel =
-            serde_json::json!({"table": ["0 262144 hello_target 7:1 0"], "backend": "kernel"});
-        let found = differences(&sim, &kernel);
-        assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("table:"), "{found:?}");
+    fn a_difference_in_each_compared_field_is_reported() {
+        let sim = simulator_report();
+        assert!(sim.placement.is_some() && sim.target.is_some());
+        let changes: [(&str, Edit<Report>); 10] = [
+            ("target", |r| r.target = None),
+            ("table", |r| r.table[0].push_str(" 8")),
+            ("status", |r| r.status.push("0 8 zero".into())),
+            ("placement", |r| r.placement = None),
+            ("placement.bytes", |r| placement(r).bytes += 512),
+            ("placement.crc32", |r| placement(r).crc32 ^= 1),
+            ("placement.device", |r| placement(r).device = "7:1".into()),
+            ("placement.offset", |r| placement(r).offset += 512),
+            ("placement.read_back", |r| placement(r).read_back ^= true),
+            ("placement.in_backing_file", |r| {
+                placement(r).in_backing_file ^= true
+            }),
+        ];
+        for (field, change) in changes {
+            let mut kernel = sim.clone();
+            change(&mut kernel);
+            let found = differences(&sim, &kernel);
+            assert_eq!(found.len(), 1, "{field}: {found:?}");
+            assert!(
+                found[0].starts_with(&format!("{field}: simulator ")),
+                "{found:?}"
+            );
+        }
+    }
+
+    fn placement(report: &mut Report) -> &mut Placement {
+        report.placement.as_mut().unwrap()
+    }
+
+    #[test]
+    fn who_ran_it_and_what_only_a_kernel_does_are_not_compared() {
+        let sim = simulator_report();
+        let mut kernel = sim.clone();
+        kernel.backend = "kernel".into();
+        kernel.files = vec!["copy.txt".into(), "lost+found".into(), "test.txt".into()];
+        assert_eq!(differences(&sim, &kernel), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_report_with_a_renamed_or_missing_field_is_an_error() {
+        let json = serde_json::to_value(simulator_report()).unwrap();
+        let edits: [(&str, Edit<serde_json::Value>); 4] = [
+            ("renamed", |v| {
+                let table = v["table"].take();
+                let object = v.as_object_mut().unwrap();
+                object.remove("table");
+                object.insert("tables".into(), table);
+            }),
+            ("missing", |v| {
+                v.as_object_mut().unwrap().remove("target");
+            }),
+            ("missing in placement", |v| {
+                v["placement"].as_object_mut().unwrap().remove("crc32");
+            }),
+            ("added", |v| {
+                v.as_object_mut()
+                    .unwrap()
+                    .insert("extra".into(), serde_json::json!(1));
+            }),
+        ];
+        for (what, edit) in edits {
+            let mut edited = json.clone();
+            edit(&mut edited);
+            let err = chapter3_differences(&edited.to_string()).unwrap_err();
+            assert!(
+                format!("{err:#}").starts_with("reading the guest's chapter 3 report"),
+                "{what}: {err:#}"
+            );
+        }
     }
 
     #[test]

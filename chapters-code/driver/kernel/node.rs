@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 
 use crate::SECTOR_SIZE;
-use crate::sim::bio::DevT;
+use crate::dm::bio::DevT;
+use crate::dm::units::Bytes;
 
 /// `O_DIRECT` wants the buffer aligned to the device's logical block size;
 /// a page is enough for any of them.
@@ -93,8 +94,8 @@ impl AlignedBuf {
 }
 
 /// `O_DIRECT` moves whole logical blocks; the workbook's devices use 512 bytes.
-pub fn check_whole_sectors(offset: u64, len: u64) -> io::Result<()> {
-    if !offset.is_multiple_of(SECTOR_SIZE) || !len.is_multiple_of(SECTOR_SIZE) {
+pub fn check_whole_sectors(offset: Bytes, len: Bytes) -> io::Result<()> {
+    if offset.whole_sectors().is_none() || len.whole_sectors().is_none() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
@@ -115,23 +116,23 @@ pub fn open_direct(path: &Path, write: bool) -> io::Result<File> {
 }
 
 /// The size of an open block device in bytes.
-pub fn size_of(file: &File) -> io::Result<u64> {
+pub fn size_of(file: &File) -> io::Result<Bytes> {
     use std::io::{Seek, SeekFrom};
     let mut file = file;
-    file.seek(SeekFrom::End(0))
+    file.seek(SeekFrom::End(0)).map(Bytes)
 }
 
 /// Write all of `data` at `offset`, then flush it to the device (`fsync`).
-pub fn write_direct(file: &File, offset: u64, data: &[u8]) -> io::Result<()> {
+pub fn write_direct(file: &File, offset: Bytes, data: &[u8]) -> io::Result<()> {
     let buf = AlignedBuf::from_slice(data);
-    file.write_all_at(buf.as_slice(), offset)?;
+    file.write_all_at(buf.as_slice(), offset.0)?;
     file.sync_all()
 }
 
 /// Read exactly `len` bytes at `offset`.
-pub fn read_direct(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+pub fn read_direct(file: &File, offset: Bytes, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = AlignedBuf::zeroed(len);
-    file.read_exact_at(buf.as_mut_slice(), offset)?;
+    file.read_exact_at(buf.as_mut_slice(), offset.0)?;
     Ok(buf.as_slice().to_vec())
 }
 
@@ -159,10 +160,10 @@ mod tests {
 
     #[test]
     fn only_whole_sectors_pass() {
-        assert!(check_whole_sectors(0, 16 << 10).is_ok());
-        assert!(check_whole_sectors(512, 512).is_ok());
-        assert!(check_whole_sectors(1, 512).is_err());
-        let err = check_whole_sectors(0, 100).unwrap_err();
+        assert!(check_whole_sectors(Bytes(0), Bytes(16 << 10)).is_ok());
+        assert!(check_whole_sectors(Bytes(512), Bytes(512)).is_ok());
+        assert!(check_whole_sectors(Bytes(1), Bytes(512)).is_err());
+        let err = check_whole_sectors(Bytes(0), Bytes(100)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 

@@ -163,7 +163,7 @@ mod tests {
         assert!(bins.contains("chapter3"));
         let files = compiled_files(&root, &roots);
         assert!(files.contains(Path::new("chapters-code/targets/hello.rs")));
-        assert!(files.contains(Path::new("chapters-code/sim/bio.rs")));
+        assert!(files.contains(Path::new("chapters-code/dm/bio.rs")));
         assert!(!files.contains(Path::new("chapters-code/driver/kernel.rs")));
     }
 }

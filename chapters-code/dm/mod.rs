@@ -1,10 +1,25 @@
 //! The vocabulary every backend speaks: what `dmsetup` asks the kernel for and
 //! what comes back, whether the answer comes from the simulator or a real kernel.
+//!
+//! It sits below everything else: the [simulator](crate::sim), the
+//! [target twins](crate::targets), the [backends](crate::driver) and the
+//! [scenarios](crate::scenarios) all build on these types, and this module
+//! builds on none of them.
+//!
+//! - [`bio`]: device numbers and bios, what a target's `map` looks at.
+//! - [`target`]: the target contract, shaped like `struct target_type`.
+//! - [`trace`]: the steps of a bio's journey, as the simulator records them.
+//! - [`units`]: sizes in [`Sectors`](units::Sectors) and [`Bytes`](units::Bytes).
+
+pub mod bio;
+pub mod target;
+pub mod trace;
+pub mod units;
 
 use std::fmt;
 
 use crate::errno::Errno;
-use crate::sim::bio::DevT;
+use bio::DevT;
 
 /// The device-mapper ioctls, named as `dmsetup` names them in its errors
 /// (`device-mapper: reload ioctl on NAME failed: ...`).
@@ -30,6 +45,8 @@ pub enum Ioctl {
     Message,
     /// `DM_LIST_VERSIONS`.
     Versions,
+    /// `DM_LIST_DEVICES`.
+    Names,
 }
 
 impl fmt::Display for Ioctl {
@@ -45,6 +62,7 @@ impl fmt::Display for Ioctl {
             Ioctl::Status => "status",
             Ioctl::Message => "message",
             Ioctl::Versions => "list_versions",
+            Ioctl::Names => "names",
         })
     }
 }

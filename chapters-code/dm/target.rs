@@ -8,6 +8,7 @@
 //! [`Target`], and [`TargetInfo`] carries the `dm_target` fields they read.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::bio::{Bio, BlkStatus, DevT, MapResult};
 use crate::errno::Errno;
@@ -86,6 +87,19 @@ pub trait TargetType: Send + Sync {
     /// call [`CtrContext::set_error`] and return the errno, as a kernel target
     /// sets `ti->error` and returns `-EINVAL`.
     fn ctr(&self, ti: &mut dyn CtrContext, argv: &[&str]) -> Result<Box<dyn Target>, Errno>;
+}
+
+/// The target types a device-mapper core starts with: those built into
+/// `dm-mod`, and those in modules of their own that it loads the first time a
+/// table names them (`request_module("dm-%s", name)`). The core is handed them
+/// rather than knowing them, so it depends on the target contract, not on any
+/// target.
+#[derive(Clone)]
+pub struct TargetRegistry {
+    /// Registered when the core starts, in registration order.
+    pub builtin: Vec<Arc<dyn TargetType>>,
+    /// Registered on demand, when a table first names one.
+    pub loadable: Vec<Arc<dyn TargetType>>,
 }
 
 /// One table line's target: the callbacks that take a `dm_target`.

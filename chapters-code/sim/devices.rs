@@ -1,0 +1,276 @@
+//! Mapped devices and their life cycle: create, load, suspend, resume, clear,
+//! remove, and the queries `dmsetup info`, `table`, `status` and `message` make.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::tables::{BuiltTable, LiveLine};
+use super::{DEFAULT_READ_AHEAD, DM_MAJOR, DM_NAME_LEN, Node, Simulator};
+use crate::dm::bio::{Bio, BlkStatus, DevT};
+use crate::dm::target::{MessageError, StatusType};
+use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot};
+use crate::errno::Errno;
+use crate::table::{Table, TableLine};
+
+/// A `struct mapped_device`: its two table slots and its state.
+pub(super) struct MappedDevice {
+    pub(super) minor: u32,
+    pub(super) live: Option<Rc<BuiltTable>>,
+    pub(super) inactive: Option<BuiltTable>,
+    pub(super) suspended: bool,
+    pub(super) event_nr: u32,
+    /// Bios that arrived while suspended, with the ids they were given.
+    pub(super) deferred: VecDeque<(u64, Bio)>,
+    /// Whether a table has ever been bound: the first load also sets up the
+    /// queue, so it checks device areas at load time rather than at resume.
+    pub(super) queue_set_up: bool,
+}
+
+impl Simulator {
+    /// `DM_DEV_CREATE`: a new mapped device with no table, `/dev/dm-N`.
+    pub fn create(&mut self, name: &str) -> Result<DeviceInfo, DmError> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(self.fail(Ioctl::Create, name, Errno::EINVAL, Vec::new()));
+        }
+        if name.len() >= DM_NAME_LEN {
+            return Err(self.fail(Ioctl::Create, name, Errno::EINVAL, Vec::new()));
+        }
+        if self.mapped.contains_key(name) {
+            let log = vec![format!(
+                "device-mapper: ioctl: Device name {name} is already in use."
+            )];
+            return Err(self.fail(Ioctl::Create, name, Errno::EBUSY, log));
+        }
+        let minor = (0..)
+            .find(|m| self.mapped.values().all(|md| md.minor != *m))
+            .unwrap_or(0);
+        self.mapped.insert(
+            name.to_string(),
+            MappedDevice {
+                minor,
+                live: None,
+                inactive: None,
+                suspended: false,
+                event_nr: 0,
+                deferred: VecDeque::new(),
+                queue_set_up: false,
+            },
+        );
+        let dev = DevT::new(DM_MAJOR, minor);
+        self.nodes
+            .insert(format!("/dev/dm-{minor}"), Node::Block(dev));
+        self.nodes
+            .insert(format!("/dev/mapper/{name}"), Node::Block(dev));
+        self.info(name)
+    }
+
+    /// `DM_TABLE_LOAD` (`dmsetup load` and `reload`): build `table` into the
+    /// device's inactive slot, replacing any table already waiting there.
+    pub fn load(&mut self, name: &str, table: &Table) -> Result<(), DmError> {
+        let (minor, first_bind) = {
+            let md = self.device_mut(Ioctl::Reload, name)?;
+            (md.minor, !md.queue_set_up)
+        };
+        let md_name = Self::dm_name(minor);
+        let built = match self.build_table(&md_name, table) {
+            Ok(built) => built,
+            Err((errno, log)) => return Err(self.fail(Ioctl::Reload, name, errno, log)),
+        };
+        // The first table a device gets also sets up its request queue, and the
+        // queue limits are computed from the table's devices then and there
+        // (`dm_setup_md_queue`); later tables are checked when resumed.
+        if first_bind && let Err(mut log) = self.check_device_areas(&md_name, &built) {
+            log.push("device-mapper: core: Cannot calculate initial queue limits".to_string());
+            log.push(
+                "device-mapper: ioctl: unable to set up device queue for new table.".to_string(),
+            );
+            self.destroy_table(built);
+            return Err(self.fail(Ioctl::Reload, name, Errno::EINVAL, log));
+        }
+        let old = {
+            let md = self.mapped.get_mut(name).expect("looked up above");
+            md.queue_set_up = true;
+            md.inactive.replace(built)
+        };
+        if let Some(old) = old {
+            self.destroy_table(old);
+        }
+        Ok(())
+    }
+
+    pub(super) fn open_count(&self, dev: DevT) -> u32 {
+        let stacked = self
+            .mapped
+            .values()
+            .flat_map(|md| {
+                md.live
+                    .iter()
+                    .map(|t| &t.devices)
+                    .chain(md.inactive.iter().map(|t| &t.devices))
+            })
+            .flatten()
+            .filter(|d| **d == dev)
+            .count();
+        stacked as u32
+    }
+
+    /// `DM_DEV_SUSPEND` with the suspend flag: hold back new I/O.
+    pub fn suspend(&mut self, name: &str) -> Result<(), DmError> {
+        self.device_mut(Ioctl::Suspend, name)?.suspended = true;
+        Ok(())
+    }
+
+    /// `DM_DEV_SUSPEND` without the flag: swap in the inactive table if there is
+    /// one, then let I/O through, starting with what was deferred.
+    pub fn resume(&mut self, name: &str) -> Result<(), DmError> {
+        let minor = self.device(Ioctl::Resume, name)?.minor;
+        if let Some(next) = self.mapped.get_mut(name).and_then(|md| md.inactive.take()) {
+            if let Err(mut log) = self.check_device_areas(&Self::dm_name(minor), &next) {
+                log.push(format!(
+                    "device-mapper: ioctl: can't change device limits for {name}"
+                ));
+                // The table stays in the inactive slot; the device keeps its state.
+                self.mapped.get_mut(name).expect("exists").inactive = Some(next);
+                return Err(self.fail(Ioctl::Resume, name, Errno::EINVAL, log));
+            }
+            let old = self
+                .mapped
+                .get_mut(name)
+                .expect("exists")
+                .live
+                .replace(Rc::new(next));
+            if let Some(old) = old {
+                self.drop_live(old);
+            }
+        }
+        let deferred = {
+            let md = self.mapped.get_mut(name).expect("exists");
+            md.suspended = false;
+            std::mem::take(&mut md.deferred)
+        };
+        for (id, bio) in deferred {
+            let done = self.process(name, bio);
+            self.completed.insert(id, done);
+        }
+        Ok(())
+    }
+
+    pub(super) fn drop_live(&mut self, table: Rc<BuiltTable>) {
+        if let Ok(table) = Rc::try_unwrap(table) {
+            self.destroy_table(table);
+        }
+    }
+
+    /// `DM_TABLE_CLEAR`: throw away the inactive table.
+    pub fn clear(&mut self, name: &str) -> Result<(), DmError> {
+        if let Some(table) = self.device_mut(Ioctl::Clear, name)?.inactive.take() {
+            self.destroy_table(table);
+        }
+        Ok(())
+    }
+
+    /// `DM_DEV_REMOVE`: destroy the device and its tables. A device another
+    /// table holds open is busy. Deferred bios fail.
+    pub fn remove(&mut self, name: &str) -> Result<(), DmError> {
+        let minor = self.device(Ioctl::Remove, name)?.minor;
+        if self.open_count(DevT::new(DM_MAJOR, minor)) > 0 {
+            let log = vec![format!(
+                "device-mapper: ioctl: unable to remove open device {name}"
+            )];
+            return Err(self.fail(Ioctl::Remove, name, Errno::EBUSY, log));
+        }
+        let md = self.mapped.remove(name).expect("exists");
+        for (id, mut bio) in md.deferred {
+            bio.status = BlkStatus::IoErr;
+            self.completed.insert(id, bio);
+        }
+        if let Some(live) = md.live {
+            self.drop_live(live);
+        }
+        if let Some(inactive) = md.inactive {
+            self.destroy_table(inactive);
+        }
+        self.nodes.remove(&format!("/dev/dm-{minor}"));
+        self.nodes.remove(&format!("/dev/mapper/{name}"));
+        Ok(())
+    }
+
+    /// Names of all mapped devices (`dmsetup ls`).
+    pub fn devices(&self) -> Vec<String> {
+        self.mapped.keys().cloned().collect()
+    }
+
+    /// `DM_DEV_STATUS` (`dmsetup info`).
+    pub fn info(&self, name: &str) -> Result<DeviceInfo, DmError> {
+        let md = self.device(Ioctl::Info, name)?;
+        let dev = DevT::new(DM_MAJOR, md.minor);
+        Ok(DeviceInfo {
+            name: name.to_string(),
+            dev,
+            suspended: md.suspended,
+            live_table: md.live.is_some(),
+            inactive_table: md.inactive.is_some(),
+            open_count: self.open_count(dev),
+            event_nr: md.event_nr,
+            target_count: md.live.as_ref().map_or(0, |t| t.lines.len() as u32),
+            read_ahead: DEFAULT_READ_AHEAD,
+        })
+    }
+
+    /// `DM_TABLE_STATUS`: each line of one table, its parameters rewritten by
+    /// the target's `status` callback (`Table`), or its running state (`Info`).
+    pub fn status(
+        &self,
+        name: &str,
+        slot: TableSlot,
+        kind: StatusType,
+    ) -> Result<Vec<TableLine>, DmError> {
+        let md = self.device(Ioctl::Status, name)?;
+        let lines: &[LiveLine] = match slot {
+            TableSlot::Live => md.live.as_ref().map_or(&[], |t| &t.lines),
+            TableSlot::Inactive => md.inactive.as_ref().map_or(&[], |t| &t.lines),
+        };
+        Ok(lines
+            .iter()
+            .map(|l| {
+                TableLine::new(
+                    l.info.begin,
+                    l.info.len,
+                    &l.line.target,
+                    &l.target.status(&l.info, kind),
+                )
+            })
+            .collect())
+    }
+
+    /// `DM_TARGET_MSG` (`dmsetup message NAME SECTOR MESSAGE...`): hand a
+    /// message to the live line that covers `sector`.
+    pub fn message(&mut self, name: &str, sector: u64, argv: &[&str]) -> Result<String, DmError> {
+        let md = self.device(Ioctl::Message, name)?;
+        let live = md.live.clone();
+        let refuse = |sim: &mut Simulator, text: String| {
+            let log = vec![format!("device-mapper: ioctl: {text}")];
+            Err(sim.fail(Ioctl::Message, name, Errno::EINVAL, log))
+        };
+        let Some(table) = live else {
+            return refuse(
+                self,
+                "Target message sent to a device with no live table.".into(),
+            );
+        };
+        if argv.is_empty() {
+            return refuse(self, "Empty message received.".into());
+        }
+        let Some(index) = table.find(sector) else {
+            return refuse(self, "Target message sector outside device.".into());
+        };
+        let line = &table.lines[index];
+        match line.target.message(&line.info, argv) {
+            Ok(answer) => Ok(answer),
+            Err(MessageError::NotSupported) => {
+                refuse(self, "Target type does not support messages".into())
+            }
+            Err(MessageError::Refused(why)) => refuse(self, why),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The bio path: a bio submitted to a mapped device, split at table lines,
+//! mapped by each line's target, and sent down to the devices below.
+
+use super::tables::LiveLine;
+use super::{DM_MAJOR, LOOP_MAJOR, MAX_REQUEUES, Simulator, Submission};
+use crate::SECTOR_SIZE;
+use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
+use crate::dm::target::{EndIo, TargetInfo};
+use crate::dm::trace::TraceEvent;
+use crate::dm::{DmError, Ioctl};
+use crate::errno::Errno;
+
+impl Simulator {
+    /// Hand a bio to mapped device `name` (`submit_bio` on `/dev/mapper/NAME`).
+    /// The bio's `dev` and `sector` are set from `name` and `sector`.
+    pub fn submit(&mut self, name: &str, mut bio: Bio) -> Result<Submission, DmError> {
+        let (minor, suspended) = {
+            let md = self.device(Ioctl::Info, name)?;
+            (md.minor, md.suspended)
+        };
+        bio.dev = DevT::new(DM_MAJOR, minor);
+        self.trace.push(TraceEvent::Submitted {
+            device: name.to_string(),
+            op: bio.op,
+            sector: bio.sector,
+            sectors: bio.sectors(),
+        });
+        if suspended {
+            let id = self.next_bio_id;
+            self.next_bio_id += 1;
+            self.trace.push(TraceEvent::Deferred {
+                device: name.to_string(),
+            });
+            self.mapped
+                .get_mut(name)
+                .expect("exists")
+                .deferred
+                .push_back((id, bio));
+            return Ok(Submission::Deferred(id));
+        }
+        Ok(Submission::Done(self.process(name, bio)))
+    }
+
+    /// A deferred bio that has since ended, by the id [`Simulator::submit`] gave.
+    pub fn take_completed(&mut self, id: u64) -> Option<Bio> {
+        self.completed.remove(&id)
+    }
+
+    /// Read `len` bytes at byte `offset` of mapped device `name`. Both must be
+    /// whole sectors.
+    pub fn read(&mut self, name: &str, offset: u64, len: u64) -> Result<Submission, DmError> {
+        check_alignment(name, offset, len)?;
+        let bio = Bio::read(DevT::new(0, 0), offset / SECTOR_SIZE, len / SECTOR_SIZE);
+        self.submit(name, bio)
+    }
+
+    /// Write `data` at byte `offset` of mapped device `name`, in whole sectors.
+    pub fn write(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<Submission, DmError> {
+        check_alignment(name, offset, data.len() as u64)?;
+        let bio = Bio::write(DevT::new(0, 0), offset / SECTOR_SIZE, data.to_vec());
+        self.submit(name, bio)
+    }
+
+    /// The core's handling of one bio on a resumed device: split it at line
+    /// boundaries, map each piece, send remapped pieces down, gather the result.
+    pub(super) fn process(&mut self, name: &str, mut bio: Bio) -> Bio {
+        let table = self.mapped.get(name).and_then(|md| md.live.clone());
+        let size = table.as_ref().map_or(0, |t| t.sectors());
+        let end = bio.sector.checked_add(bio.sectors());
+        if end.is_none_or(|end| end > size) {
+            self.log(format!(
+                "{}: attempt to access beyond end of device",
+                self.kernel_name(bio.dev)
+            ));
+            bio.status = BlkStatus::IoErr;
+            self.complete(name, &bio);
+            return bio;
+        }
+        let table = table.expect("a device with sectors has a live table");
+        let mut sector = bio.sector;
+        let last = bio.sector + bio.sectors();
+        while sector < last {
+            let index = table.find(sector).expect("sector checked against size");
+            let line = &table.lines[index];
+            let piece_end = last.min(piece_limit(&line.info, sector));
+            let from = ((sector - bio.sector) * SECTOR_SIZE) as usize;
+            let to = ((piece_end - bio.sector) * SECTOR_SIZE) as usize;
+            let clone = Bio {
+                op: bio.op,
+                dev: bio.dev,
+                sector,
+                data: bio.data[from..to].to_vec(),
+                status: BlkStatus::Ok,
+            };
+            self.trace.push(TraceEvent::Clone {
+                line: index,
+                target: line.line.target.clone(),
+                sector,
+                sectors: piece_end - sector,
+            });
+            let clone = self.map_piece(index, line, clone);
+            if clone.status != BlkStatus::Ok {
+                bio.status = clone.status;
+            }
+            if bio.op == BioOp::Read {
+                bio.data[from..to].copy_from_slice(&clone.data);
+            }
+            sector = piece_end;
+        }
+        self.complete(name, &bio);
+        bio
+    }
+
+    pub(super) fn complete(&mut self, name: &str, bio: &Bio) {
+        self.trace.push(TraceEvent::Completed {
+            device: name.to_string(),
+            status: bio.status,
+        });
+    }
+
+    /// `__map_bio`: call the target's `map` and act on what it returns.
+    pub(super) fn map_piece(&mut self, index: usize, line: &LiveLine, mut clone: Bio) -> Bio {
+        for _ in 0..=MAX_REQUEUES {
+            let mut attempt = clone.clone();
+            let result = line.target.map(&line.info, &mut attempt);
+            let to = (result == MapResult::Remapped).then_some((attempt.dev, attempt.sector));
+            self.trace.push(TraceEvent::Mapped {
+                line: index,
+                target: line.line.target.clone(),
+                result,
+                to,
+            });
+            match result {
+                MapResult::Remapped => {
+                    let mut done = self.submit_below(attempt);
+                    let mut status = done.status;
+                    match line.target.end_io(&line.info, &done, &mut status) {
+                        EndIo::Done => {
+                            done.status = status;
+                            return done;
+                        }
+                        EndIo::Requeue => continue,
+                    }
+                }
+                MapResult::Submitted => return attempt,
+                MapResult::Kill => {
+                    attempt.status = BlkStatus::IoErr;
+                    return attempt;
+                }
+                MapResult::Requeue => clone = attempt,
+            }
+        }
+        self.log(format!(
+            "dm-workbook: bio requeued more than {MAX_REQUEUES} times; failing it"
+        ));
+        clone.status = BlkStatus::IoErr;
+        clone
+    }
+
+    /// `submit_bio_noacct` on the device a target remapped to.
+    pub(super) fn submit_below(&mut self, mut bio: Bio) -> Bio {
+        match bio.dev.major {
+            LOOP_MAJOR => {
+                self.loop_io(&mut bio);
+                bio
+            }
+            DM_MAJOR => {
+                let name = self
+                    .mapped
+                    .iter()
+                    .find(|(_, md)| md.minor == bio.dev.minor)
+                    .map(|(n, _)| n.clone());
+                match name {
+                    Some(name) if !self.mapped[&name].suspended => self.process(&name, bio),
+                    _ => {
+                        bio.status = BlkStatus::IoErr;
+                        bio
+                    }
+                }
+            }
+            _ => {
+                bio.status = BlkStatus::IoErr;
+                bio
+            }
+        }
+    }
+}
+
+/// `max_io_len()` in dm.c: where the piece starting at `sector` must end at
+/// the latest: the line's end, or the next multiple of `max_io_len` counted
+/// from the line's start.
+fn piece_limit(info: &TargetInfo, sector: u64) -> u64 {
+    let line_end = info.begin + info.len;
+    if info.max_io_len == 0 {
+        return line_end;
+    }
+    let offset = info.target_offset(sector);
+    let boundary = sector + (info.max_io_len - offset % info.max_io_len);
+    line_end.min(boundary)
+}
+
+fn check_alignment(name: &str, offset: u64, len: u64) -> Result<(), DmError> {
+    if !offset.is_multiple_of(SECTOR_SIZE) || !len.is_multiple_of(SECTOR_SIZE) {
+        return Err(DmError {
+            ioctl: Ioctl::Info,
+            device: name.to_string(),
+            errno: Errno::EINVAL,
+            log: vec![format!(
+                "dm-workbook: I/O at byte {offset} for {len} bytes is not in whole 512-byte sectors"
+            )],
+        });
+    }
+    Ok(())
+}

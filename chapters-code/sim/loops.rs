@@ -1,0 +1,125 @@
+//! Loop devices: the block devices below the mapped ones, each a file.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::{DM_MAJOR, LOOP_MAJOR, Node, Simulator};
+use crate::SECTOR_SIZE;
+use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT};
+use crate::dm::trace::TraceEvent;
+use crate::errno::Errno;
+
+/// A loop device: `/dev/loopN` over a file.
+#[derive(Debug)]
+pub(super) struct LoopDevice {
+    pub(super) path: String,
+    /// Held open for the device's life, as `LOOP_SET_FD` holds its file.
+    pub(super) handle: File,
+    pub(super) sectors: u64,
+    /// Tables holding this device open.
+    pub(super) holders: u32,
+}
+
+impl Simulator {
+    /// Attach `file` to the first free loop device (`losetup -f FILE`): it
+    /// becomes `/dev/loopN` with device number `7:N`. Returns the path.
+    pub fn attach_loop(&mut self, file: &Path) -> Result<String, Errno> {
+        let handle = File::options()
+            .read(true)
+            .write(true)
+            .open(file)
+            .map_err(|_| Errno::ENOENT)?;
+        let bytes = handle.metadata().map_err(|_| Errno::EIO)?.len();
+        let minor = (0..).find(|m| !self.loops.contains_key(m)).unwrap_or(0);
+        let path = format!("/dev/loop{minor}");
+        self.loops.insert(
+            minor,
+            LoopDevice {
+                path: path.clone(),
+                handle,
+                sectors: bytes / SECTOR_SIZE,
+                holders: 0,
+            },
+        );
+        self.nodes
+            .insert(path.clone(), Node::Block(DevT::new(LOOP_MAJOR, minor)));
+        Ok(path)
+    }
+
+    /// Detach a loop device (`losetup -d`). A device a table holds is busy.
+    pub fn detach_loop(&mut self, path: &str) -> Result<(), Errno> {
+        let Some(Node::Block(dev)) = self.nodes.get(path).cloned() else {
+            return Err(Errno::ENXIO);
+        };
+        let loop_dev = self.loops.get(&dev.minor).ok_or(Errno::ENXIO)?;
+        if dev.major != LOOP_MAJOR {
+            return Err(Errno::EINVAL);
+        }
+        if loop_dev.holders > 0 {
+            return Err(Errno::EBUSY);
+        }
+        self.loops.remove(&dev.minor);
+        self.nodes.remove(path);
+        Ok(())
+    }
+
+    /// `bdev_nr_sectors`: the size of a block device, if it exists.
+    pub(super) fn device_sectors(&self, dev: DevT) -> Option<u64> {
+        match dev.major {
+            LOOP_MAJOR => self.loops.get(&dev.minor).map(|l| l.sectors),
+            DM_MAJOR => self
+                .mapped
+                .values()
+                .find(|md| md.minor == dev.minor)
+                .map(|md| md.live.as_ref().map_or(0, |t| t.sectors())),
+            _ => None,
+        }
+    }
+
+    pub(super) fn hold(&mut self, dev: DevT, delta: i32) {
+        if dev.major == LOOP_MAJOR
+            && let Some(l) = self.loops.get_mut(&dev.minor)
+        {
+            l.holders = l.holders.saturating_add_signed(delta);
+        }
+    }
+
+    pub(super) fn release_devices(&mut self, devices: &[DevT]) {
+        for dev in devices {
+            self.hold(*dev, -1);
+        }
+    }
+
+    pub(super) fn loop_io(&mut self, bio: &mut Bio) {
+        let Some(loop_dev) = self.loops.get(&bio.dev.minor) else {
+            bio.status = BlkStatus::IoErr;
+            return;
+        };
+        let end = bio.sector.checked_add(bio.sectors());
+        if end.is_none_or(|end| end > loop_dev.sectors) {
+            self.log(format!(
+                "loop{}: attempt to access beyond end of device",
+                bio.dev.minor
+            ));
+            bio.status = BlkStatus::IoErr;
+            return;
+        }
+        self.trace.push(TraceEvent::Landed {
+            device: loop_dev.path.clone(),
+            dev: bio.dev,
+            op: bio.op,
+            sector: bio.sector,
+            sectors: bio.sectors(),
+        });
+        let offset = bio.sector * SECTOR_SIZE;
+        let file = &loop_dev.handle;
+        let result = match bio.op {
+            BioOp::Read => file.read_exact_at(&mut bio.data, offset),
+            BioOp::Write => file.write_all_at(&bio.data, offset),
+        };
+        if result.is_err() {
+            bio.status = BlkStatus::IoErr;
+        }
+    }
+}
