@@ -94,6 +94,11 @@ mod tests {
     fn every_sample_raises_its_own_alarm_and_no_earlier_one() {
         assert!(all().len() >= 10);
         for alarm in all() {
+            assert!(
+                !alarm.seen.is_empty(),
+                "{}: say where the samples come from",
+                alarm.name
+            );
             assert_eq!(
                 alarm.samples.len(),
                 alarm.patterns.len(),
@@ -113,7 +118,7 @@ mod tests {
         let log = [
             "[   11.9] device-mapper: core: unimplemented target map return value: -5",
             "[   11.9] ------------[ cut here ]------------",
-            "[   11.9] kernel BUG at drivers/md/dm.c:1282!",
+            "[   11.9] kernel BUG at drivers/md/dm.c:1442!",
             "[   11.9] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
         ];
         let found = raised(log);

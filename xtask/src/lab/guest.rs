@@ -117,6 +117,14 @@ finish() {
 	poweroff -f
 }
 
+# Prefix each line as it comes (sed would hold lines back in its buffer, so
+# a guest that hangs would never show what its scenario printed last).
+tag_lines() {
+	while IFS= read -r line || [ -n "$line" ]; do
+		echo "$1 $line"
+	done
+}
+
 # The hung-task detector misses a task waiting for a direct I/O that never
 # ends: the block layer wakes such a waiter every half timeout on purpose
 # (blk_io_schedule). So the guest watches for itself: a program in state D
@@ -126,7 +134,9 @@ finish() {
 stuck_programs() {
 	for status in $(grep -l '^State:.D' /proc/[0-9]*/status 2>/dev/null); do
 		dir=${status%/status}
-		[ -s "$dir/cmdline" ] || continue # kernel threads have no command line
+		# Kernel threads have an empty command line (and every /proc file
+		# a size of 0, so test what reading it gives).
+		[ -n "$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null)" ] || continue
 		echo "$(cat "$dir/comm" 2>/dev/null)[${dir#/proc/}]:$(cat "$dir/io" 2>/dev/null | tr '\n' ' ')"
 	done
 }
@@ -180,13 +190,13 @@ const INIT_CHAPTER: &str = r#"echo "DMW-STEP chapter $chapter begin"
 
 const INIT_TAIL: &str = r#"if [ -n "$chapter" ]; then
 	{ "$chapter_bin" $chapter_args 2>&1
-	  echo $? >/tmp/scenario.rc; } | sed 's/^/DMW-OUT /'
+	  echo $? >/tmp/scenario.rc; } | tag_lines DMW-OUT
 	rc=$(cat /tmp/scenario.rc)
 	echo "DMW-STEP chapter $chapter end $rc"
 	[ "$rc" = 0 ] || fail "chapter $chapter exited $rc"
 	[ -f /tmp/report.json ] && sed 's/^/DMW-REPORT /' /tmp/report.json
 else
-	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/tmp/scenario.rc; } | sed 's/^/DMW-OUT /'
+	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/tmp/scenario.rc; } | tag_lines DMW-OUT
 	rc=$(cat /tmp/scenario.rc)
 	echo "DMW-STEP script end $rc"
 	[ "$rc" = 0 ] || fail "script exited $rc"
@@ -426,7 +436,7 @@ mod tests {
         run.feed("DMW-STEP kernel-modules loop.ko dm-mod.ko");
         run.feed("DMW-OUT before the crash");
         run.feed("[   11.9] device-mapper: core: unimplemented target map return value: -5");
-        run.feed("[   11.9] kernel BUG at drivers/md/dm.c:1282!");
+        run.feed("[   11.9] kernel BUG at drivers/md/dm.c:1442!");
         let problems = run.problems();
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].contains("unimplemented target map return value: -5"));

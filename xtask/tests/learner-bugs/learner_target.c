@@ -20,7 +20,9 @@ struct learner_c {
 	sector_t offset;
 };
 
+#ifdef BUG_SLEEPS_UNDER_SPINLOCK
 static DEFINE_SPINLOCK(learner_lock);
+#endif
 
 static int learner_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
