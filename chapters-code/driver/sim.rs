@@ -14,7 +14,7 @@ use crate::targets::hello::HelloTarget;
 
 /// The kernel line whose behaviour the simulator follows (messages, versions,
 /// error numbers), checked against that kernel in the lab.
-pub const MODELLED_KERNEL: &str = "6.1";
+pub const MODELLED_KERNEL: crate::manifest::ModelledKernel = crate::manifest::ModelledKernel;
 
 /// A [`Simulator`] with a scratch directory for its backing files.
 pub struct SimBackend {

@@ -2,6 +2,10 @@
 //! scenario or a script in it, with the workbook's module built for that
 //! kernel.
 //!
+//! The module is a stage of `module/manifest.toml` (`--stage`, stage 1 by
+//! default) or any folder (`--module`); the scenario is the stage's declared
+//! one, or `--chapter` / `--script` / `--backend-tests`.
+//!
 //! For each kernel line: make (or reuse) its kit under the cache, build the
 //! module against its headers, pack an initramfs (busybox, dmsetup, mke2fs,
 //! the kernel's own loop/dm-mod/ext4 modules, the module under test, the
@@ -23,6 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::{cache_dir, equivalence, repo_root, run_checked};
+use dm_workbook::manifest::{self, Expect, Manifest};
 use guest::{ChapterRun, Scenario};
 use initramfs::{Content, Initramfs};
 use kit::Kit;
@@ -31,8 +36,13 @@ use progress::Progress;
 
 #[derive(clap::Args)]
 pub struct LabArgs {
-    /// The kernel line to boot: 5.10, 6.1, 6.12, 7.2 or 7.3.
-    #[arg(long, default_value = "6.1", value_name = "LINE")]
+    /// The kernel line to boot (the lines of module/manifest.toml).
+    #[arg(
+        long,
+        value_name = "LINE",
+        value_parser = lines::kernel_arg(),
+        default_value = lines::simulated().name.as_str()
+    )]
     kernel: String,
 
     /// Boot every kernel line in turn.
@@ -43,8 +53,14 @@ pub struct LabArgs {
     #[arg(long, value_name = "N", conflicts_with = "script")]
     chapter: Option<u32>,
 
-    /// Build and load this out-of-tree module folder instead of stage 1.
-    #[arg(long, value_name = "DIR")]
+    /// Build and load this stage of module/manifest.toml (its folder's name)
+    /// and run its declared scenario, unless --chapter or --script says
+    /// otherwise. Default: stage 1, running `dmsetup targets`.
+    #[arg(long, value_name = "NAME")]
+    stage: Option<String>,
+
+    /// Build and load this out-of-tree module folder instead of a stage.
+    #[arg(long, value_name = "DIR", conflicts_with = "stage")]
     module: Option<PathBuf>,
 
     /// Run this shell script in the guest after the module is loaded, with
@@ -73,7 +89,7 @@ pub struct LabArgs {
 
     /// Run the kernel backend's own tests (tests/kernel_backend.rs) in the
     /// guest, as root on a real kernel.
-    #[arg(long, conflicts_with_all = ["chapter", "script", "module"])]
+    #[arg(long, conflicts_with_all = ["chapter", "script", "module", "stage"])]
     backend_tests: bool,
 
     /// With --check-transcript: write the transcript instead of comparing.
@@ -90,29 +106,61 @@ const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
 const DEFAULT_SCRIPT: &str = "dmsetup targets\n";
 
 pub fn run(args: LabArgs) -> Result<ExitCode> {
-    let selected: Vec<&'static KernelLine> = if args.all {
-        lines::LINES.iter().collect()
-    } else {
-        vec![lines::find(&args.kernel)?]
-    };
     let repo = repo_root()?;
     let cache = cache_dir()?;
     let progress = Progress::new();
-    let (module_dir, own_stage) = match &args.module {
-        Some(dir) => (
+    let manifest = Manifest::bundled();
+    let stage = match &args.stage {
+        Some(name) => Some(manifest.stage(name).with_context(|| {
+            let known: Vec<&str> = manifest.stages.iter().map(|s| s.dir.as_str()).collect();
+            format!(
+                "no stage {name} in {}; known: {}",
+                manifest::PATH,
+                known.join(", ")
+            )
+        })?),
+        None => None,
+    };
+    let mut selected: Vec<&'static KernelLine> = if args.all {
+        lines::all().iter().collect()
+    } else {
+        vec![lines::find(&args.kernel)?]
+    };
+    if let Some(stage) = stage {
+        selected.retain(|line| match stage.expect_on(&line.name) {
+            Some(Expect::NotApplicable(why)) => {
+                println!(
+                    "Linux {}: {} is not applicable ({why})",
+                    line.name, stage.dir
+                );
+                false
+            }
+            _ => true,
+        });
+    }
+    let (module_dir, own_stage) = match (&args.module, stage) {
+        (Some(dir), _) => (
             fs::canonicalize(dir).with_context(|| format!("module folder {}", dir.display()))?,
             false,
         ),
-        None => (repo.join(dm_workbook::driver::STAGE1_HELLO.dir), true),
+        (None, Some(stage)) => (repo.join(stage.folder()), true),
+        (None, None) => (repo.join(dm_workbook::driver::STAGE1_HELLO.dir), true),
     };
 
-    let script = match &args.script {
-        Some(file) => {
-            fs::read(file).with_context(|| format!("reading the script {}", file.display()))?
+    // The flags choose the scenario; without them, the stage's own.
+    let declared = stage.and_then(|s| s.scenario.as_ref());
+    let chapter = args.chapter.or(match declared {
+        Some(manifest::Scenario::Chapter(n)) if args.script.is_none() => Some(*n),
+        _ => None,
+    });
+    let script = match (&args.script, declared) {
+        (Some(file), _) => read_script(file)?,
+        (None, Some(manifest::Scenario::Script(path))) if args.chapter.is_none() => {
+            read_script(&module_dir.join(path))?
         }
-        None => DEFAULT_SCRIPT.as_bytes().to_vec(),
+        _ => DEFAULT_SCRIPT.as_bytes().to_vec(),
     };
-    let (scenario, chapter_bin) = match args.chapter {
+    let (scenario, chapter_bin) = match chapter {
         Some(n) => {
             let (bin, run) = build_chapter_binary(&repo, n, &progress)?;
             (Scenario::Chapter(run), Some(bin))
@@ -138,12 +186,12 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             timeout: Duration::from_secs(args.timeout),
         };
         let mut outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
-            line: line.name,
+            line: &line.name,
             problems: vec![format!("{err:#}")],
             transcript: None,
             output: Vec::new(),
         });
-        if let (Some(file), Some(n)) = (&args.check_transcript, args.chapter) {
+        if let (Some(file), Some(n)) = (&args.check_transcript, chapter) {
             let command = format!("cargo xtask lab --kernel {} --chapter {n}", line.name);
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
@@ -206,6 +254,11 @@ pub(crate) struct Outcome {
     pub output: Vec<String>,
 }
 
+/// A scenario script's bytes.
+pub(crate) fn read_script(file: &Path) -> Result<Vec<u8>> {
+    fs::read(file).with_context(|| format!("reading the script {}", file.display()))
+}
+
 /// A transcript as the book keeps them: the command that made it, then what
 /// the program printed.
 fn book_transcript(command: &str, output: &[String]) -> String {
@@ -265,15 +318,8 @@ pub(crate) struct LineRun<'a> {
 
 impl LineRun<'_> {
     pub fn run(&self, progress: &Progress) -> Result<Outcome> {
-        let name = self.line.name;
-        // One lab at a time per line: they share its kit, build folder and initrd.
-        fs::create_dir_all(self.cache.join("lines"))?;
-        let lock = fs::File::create(self.cache.join("lines").join(format!("{name}.lock")))?;
-        if lock.try_lock().is_err() {
-            let step = progress.step(format!("{name}: waiting for another lab on this line"));
-            lock.lock()?;
-            step.done();
-        }
+        let name = self.line.name.as_str();
+        let _lock = kit::lock_line(self.cache, name, progress)?;
         let kit = kit::prepare(self.line, self.cache, progress)?;
         let line_dir = self.cache.join("lines").join(name);
 
@@ -340,7 +386,7 @@ impl LineRun<'_> {
                 }
             }
         }
-        if name == lines::SIMULATED && !boot.run.refusals.is_empty() {
+        if name == lines::simulated().name && !boot.run.refusals.is_empty() {
             let refusals: Vec<equivalence::Refusal> = boot
                 .run
                 .refusals
