@@ -13,11 +13,13 @@
 //! reports on its serial console (see `lab/guest.rs` for the protocol).
 
 pub(crate) mod guest;
+mod guest_files;
 mod initramfs;
 pub(crate) mod kit;
 pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
+mod transcript;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,10 +31,10 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::{cache_dir, equivalence, repo_root, run_checked};
 use dm_workbook::manifest::{self, Expect, Manifest};
 use guest::{ChapterRun, Scenario};
-use initramfs::{Content, Initramfs};
-use kit::Kit;
 use lines::KernelLine;
 use progress::Progress;
+pub(crate) use transcript::without_releases;
+use transcript::{book_transcript, transcript_difference};
 
 #[derive(clap::Args)]
 pub struct LabArgs {
@@ -96,10 +98,6 @@ pub struct LabArgs {
     #[arg(long, requires = "check_transcript")]
     bless: bool,
 }
-
-/// The kernel's own modules the guest loads, by name, before the module
-/// under test; modprobe adds what they depend on.
-const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
 
 /// The script run when neither --script nor --chapter is given: is the
 /// target registered?
@@ -259,50 +257,6 @@ pub(crate) fn read_script(file: &Path) -> Result<Vec<u8>> {
     fs::read(file).with_context(|| format!("reading the script {}", file.display()))
 }
 
-/// A transcript as the book keeps them: the command that made it, then what
-/// the program printed.
-fn book_transcript(command: &str, output: &[String]) -> String {
-    let mut text = format!("$ {command}\n");
-    for line in output {
-        text += line;
-        text.push('\n');
-    }
-    text
-}
-
-/// The first line where two transcripts differ, once kernel releases (which
-/// change with every Debian kernel update) are read as `<release>`.
-fn transcript_difference(kept: &str, fresh: &str) -> Option<String> {
-    let kept: Vec<String> = kept.lines().map(without_releases).collect();
-    let fresh: Vec<String> = fresh.lines().map(without_releases).collect();
-    let at = (0..kept.len().max(fresh.len())).find(|i| kept.get(*i) != fresh.get(*i))?;
-    let show = |l: Option<&String>| l.map_or("(no line)".to_string(), |l| format!("`{l}`"));
-    Some(format!(
-        "line {}: kept {}, now {}",
-        at + 1,
-        show(kept.get(at)),
-        show(fresh.get(at))
-    ))
-}
-
-/// `6.1.0-56-amd64` and `7.3.4+deb13-amd64` read `<release>`: Debian
-/// publishes a new build of each line every few weeks.
-pub(crate) fn without_releases(line: &str) -> String {
-    line.split(' ')
-        .map(|word| {
-            let core = word
-                .trim_end_matches([',', '.', ')', ':', '`'])
-                .trim_start_matches(['`', '(']);
-            if core.ends_with("-amd64") && core.starts_with(|c: char| c.is_ascii_digit()) {
-                word.replacen(core, "<release>", 1)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Everything one line's boot needs.
 pub(crate) struct LineRun<'a> {
     pub line: &'static KernelLine,
@@ -408,88 +362,6 @@ impl LineRun<'_> {
             output: boot.run.output.clone(),
         })
     }
-
-    fn initramfs(&self, kit: &Kit, kos: &[PathBuf], ko_names: &[String]) -> Result<Initramfs> {
-        let mut fs = Initramfs::default();
-        for dir in ["proc", "sys", "dev", "tmp", "mnt", "root", "etc"] {
-            fs.dir(dir);
-        }
-        fs.char_device("/dev/console", 5, 1);
-        fs.file(
-            "/init",
-            Content::Bytes(guest::init_script(self.scenario, ko_names).into_bytes()),
-            0o755,
-        );
-        // busybox-static: one file, every applet a link to it.
-        fs.file("/bin/busybox", Content::Host("/bin/busybox".into()), 0o755);
-        for applet in busybox_applets()? {
-            if applet != "busybox" {
-                fs.symlink(&format!("/bin/{applet}"), "busybox");
-            }
-        }
-        fs.program(Path::new("/usr/sbin/dmsetup"), "/usr/sbin/dmsetup")?;
-        // busybox has a mke2fs without -t: the real one goes first on PATH.
-        fs.program(Path::new("/usr/sbin/mke2fs"), "/sbin/mke2fs")?;
-        fs.symlink("/sbin/mkfs.ext4", "mke2fs");
-        if Path::new("/etc/mke2fs.conf").exists() {
-            fs.file(
-                "/etc/mke2fs.conf",
-                Content::Host("/etc/mke2fs.conf".into()),
-                0o644,
-            );
-        }
-
-        let mut list = String::new();
-        for module in kit.module_order(&KERNEL_MODULES)? {
-            let file = initramfs::module_file_name(&module);
-            let bytes = initramfs::module_bytes(&module)?;
-            fs.file(
-                &format!("/lab/modules/{file}"),
-                Content::Bytes(bytes),
-                0o644,
-            );
-            list += &file;
-            list.push('\n');
-        }
-        fs.file(
-            guest::MODULES_LIST,
-            Content::Bytes(list.into_bytes()),
-            0o644,
-        );
-        for (ko, name) in kos.iter().zip(ko_names) {
-            fs.file(
-                &format!("{}/{name}", guest::STAGE_DIR),
-                Content::Host(ko.clone()),
-                0o644,
-            );
-        }
-        fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
-        match (self.chapter_bin, self.scenario) {
-            (Some(bin), Scenario::Chapter(run)) => fs.file(
-                &guest::chapter_binary(run.number),
-                Content::Host(bin.into()),
-                0o755,
-            ),
-            (Some(bin), Scenario::BackendTests) => {
-                fs.file(guest::BACKEND_TESTS, Content::Host(bin.into()), 0o755)
-            }
-            _ => {}
-        }
-        Ok(fs)
-    }
-}
-
-/// The applets the host's busybox has (`busybox --list`).
-fn busybox_applets() -> Result<Vec<String>> {
-    let output = Command::new("/bin/busybox")
-        .arg("--list")
-        .output()
-        .context("running /bin/busybox --list (is busybox-static installed?)")?;
-    ensure!(output.status.success(), "busybox --list failed");
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
 }
 
 /// Build the chapter binaries static with the kernel backend, in their own
@@ -585,42 +457,4 @@ fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) 
         None => println!("-- guest result: none"),
     }
     println!("-- full console transcript: {}", transcript.display());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transcripts_compare_without_kernel_releases() {
-        let kept =
-            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-56-amd64, as root.\nok\n";
-        let same =
-            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nok\n";
-        assert_eq!(transcript_difference(kept, same), None);
-        let other = "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nnot ok\n";
-        let diff = transcript_difference(kept, other).unwrap();
-        assert!(diff.starts_with("line 3:"), "{diff}");
-        let shorter = "$ cargo xtask lab --kernel 6.1 --chapter 3\n";
-        assert!(
-            transcript_difference(kept, shorter)
-                .unwrap()
-                .contains("(no line)")
-        );
-    }
-
-    #[test]
-    fn a_book_transcript_starts_with_its_command() {
-        let text = book_transcript("cargo xtask lab --kernel 6.1 --chapter 3", &["a".into()]);
-        assert_eq!(text, "$ cargo xtask lab --kernel 6.1 --chapter 3\na\n");
-        assert_eq!(without_releases("7.3.4+deb13-amd64)"), "<release>)");
-        assert_eq!(
-            without_releases("6.1 is Debian's `6.1.0-56-amd64`,"),
-            "6.1 is Debian's `<release>`,"
-        );
-        assert_eq!(
-            without_releases("linux-headers-6.1.0-56-amd64"),
-            "linux-headers-6.1.0-56-amd64"
-        );
-    }
 }
