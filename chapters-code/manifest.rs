@@ -5,6 +5,10 @@
 //! modelled kernel, the lab, the matrix and the tests all read it here.
 //! [`Manifest::parse`] refuses a manifest that leaves a stage × line cell
 //! undecided, so every reader can rely on what it finds.
+//!
+//! Unknown keys are refused, so a typo never passes for a setting. A new kind
+//! of entry (exercises, say) is a new `[[table]]` and a new field of
+//! [`Manifest`], with its own checks in `validate`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -67,7 +67,8 @@ pub struct LabArgs {
 
     /// Run this shell script in the guest after the module is loaded, with
     /// /dev/loop0 over a 128 MiB file; its exit status decides pass or fail.
-    /// Without --script or --chapter, the guest runs `dmsetup targets`.
+    /// Without --script, --chapter or a --stage with its own scenario, the
+    /// guest runs `dmsetup targets`.
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
 
