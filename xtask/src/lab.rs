@@ -146,18 +146,11 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         (None, None) => (repo.join(dm_workbook::driver::STAGE1_HELLO.dir), true),
     };
 
-    // The flags choose the scenario; without them, the stage's own.
-    let declared = stage.and_then(|s| s.scenario.as_ref());
-    let chapter = args.chapter.or(match declared {
-        Some(manifest::Scenario::Chapter(n)) if args.script.is_none() => Some(*n),
-        _ => None,
-    });
-    let script = match (&args.script, declared) {
-        (Some(file), _) => read_script(file)?,
-        (None, Some(manifest::Scenario::Script(path))) if args.chapter.is_none() => {
-            read_script(&module_dir.join(path))?
-        }
-        _ => DEFAULT_SCRIPT.as_bytes().to_vec(),
+    let (chapter, script) = match choose_scenario(&args, stage.and_then(|s| s.scenario.as_ref())) {
+        Chosen::Chapter(n) => (Some(n), DEFAULT_SCRIPT.as_bytes().to_vec()),
+        Chosen::Script(file) => (None, read_script(file)?),
+        Chosen::StageScript(path) => (None, read_script(&module_dir.join(path))?),
+        Chosen::Default => (None, DEFAULT_SCRIPT.as_bytes().to_vec()),
     };
     let (scenario, chapter_bin) = match chapter {
         Some(n) => {
@@ -251,6 +244,28 @@ pub(crate) struct Outcome {
     pub transcript: Option<PathBuf>,
     /// What the scenario printed in the guest.
     pub output: Vec<String>,
+}
+
+/// Which scenario a lab run takes: the flags', else the stage's declared one.
+#[derive(Debug, PartialEq, Eq)]
+enum Chosen<'a> {
+    Chapter(u32),
+    /// A script named on the command line.
+    Script(&'a Path),
+    /// A script by its path in the stage's folder.
+    StageScript(&'a str),
+    /// `dmsetup targets` (or the backend's tests, with --backend-tests).
+    Default,
+}
+
+fn choose_scenario<'a>(args: &'a LabArgs, declared: Option<&'a manifest::Scenario>) -> Chosen<'a> {
+    match (args.chapter, &args.script, declared) {
+        (Some(n), _, _) => Chosen::Chapter(n),
+        (None, Some(file), _) => Chosen::Script(file),
+        (None, None, Some(manifest::Scenario::Chapter(n))) => Chosen::Chapter(*n),
+        (None, None, Some(manifest::Scenario::Script(path))) => Chosen::StageScript(path),
+        (None, None, None) => Chosen::Default,
+    }
 }
 
 /// A scenario script's bytes.
@@ -458,4 +473,53 @@ fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) 
         None => println!("-- guest result: none"),
     }
     println!("-- full console transcript: {}", transcript.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Lab {
+        #[command(flatten)]
+        args: LabArgs,
+    }
+
+    fn lab(flags: &[&str]) -> LabArgs {
+        Lab::parse_from(std::iter::once("lab").chain(flags.iter().copied())).args
+    }
+
+    #[test]
+    fn flags_win_over_the_stages_own_scenario() {
+        let script = manifest::Scenario::Script("tests/check.sh".into());
+        let chapter = manifest::Scenario::Chapter(3);
+        let plain = lab(&["--stage", "s"]);
+        assert_eq!(
+            choose_scenario(&plain, Some(&script)),
+            Chosen::StageScript("tests/check.sh")
+        );
+        assert_eq!(choose_scenario(&plain, Some(&chapter)), Chosen::Chapter(3));
+        assert_eq!(choose_scenario(&plain, None), Chosen::Default);
+        let with_chapter = lab(&["--stage", "s", "--chapter", "2"]);
+        assert_eq!(
+            choose_scenario(&with_chapter, Some(&script)),
+            Chosen::Chapter(2)
+        );
+        let with_script = lab(&["--stage", "s", "--script", "x.sh"]);
+        assert_eq!(
+            choose_scenario(&with_script, Some(&chapter)),
+            Chosen::Script(Path::new("x.sh"))
+        );
+    }
+
+    #[test]
+    fn a_stage_and_a_module_folder_exclude_each_other() {
+        let both = Lab::try_parse_from(["lab", "--stage", "s", "--module", "m"]);
+        assert!(both.is_err());
+        let unknown_line = Lab::try_parse_from(["lab", "--kernel", "4.19"]);
+        assert!(unknown_line.is_err());
+        assert_eq!(lab(&[]).kernel, lines::simulated().name);
+    }
 }
