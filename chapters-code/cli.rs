@@ -10,16 +10,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::driver::{self, Backend, BackendKind, ModuleStage, OpenOptions, STAGE1_HELLO};
+use crate::driver::{self, Backend, BackendKind, OpenOptions};
+use crate::manifest::{Manifest, Stage};
 
 /// A chapter program that runs a scenario on a backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chapter {
     /// N in `chapterN`.
     pub number: u32,
-    /// The module stage its scenario loads, if any: `--module-ko` replaces
-    /// building that stage.
-    pub stage: Option<&'static ModuleStage>,
     /// Whether it can write what it found as JSON (`--report`).
     pub report: bool,
 }
@@ -29,23 +27,26 @@ impl Chapter {
     pub fn binary(&self) -> String {
         format!("chapter{}", self.number)
     }
+
+    /// The module stage its scenario loads, if any (the manifest says which
+    /// stage runs which chapter): `--module-ko` replaces building it.
+    pub fn stage(&self) -> Option<&'static Stage> {
+        Manifest::bundled().stage_of_chapter(self.number)
+    }
 }
 
 /// The chapter programs that run scenarios (chapter 4 reads C sources instead).
 pub const CHAPTERS: &[Chapter] = &[
     Chapter {
         number: 1,
-        stage: None,
         report: false,
     },
     Chapter {
         number: 2,
-        stage: None,
         report: false,
     },
     Chapter {
         number: 3,
-        stage: Some(&STAGE1_HELLO),
         report: true,
     },
 ];
@@ -75,7 +76,7 @@ pub struct ChapterArgs {
 impl ChapterArgs {
     /// Refuse the flags `chapter` cannot use, then open the backend.
     pub fn open(&self, chapter: &Chapter) -> anyhow::Result<Box<dyn Backend>> {
-        if self.module_ko.is_some() && chapter.stage.is_none() {
+        if self.module_ko.is_some() && chapter.stage().is_none() {
             anyhow::bail!(
                 "--module-ko does not apply: chapter {} loads no module",
                 chapter.number

@@ -18,6 +18,7 @@ pub mod dm;
 pub mod drift;
 pub mod driver;
 pub mod errno;
+pub mod manifest;
 pub mod scenarios;
 pub mod sim;
 pub mod table;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use dm_workbook::drift::{Change, Direction, DriftTable, Release, diagnose};
+use dm_workbook::manifest::{Expect, Manifest};
 use predicates::prelude::*;
 
 fn root() -> PathBuf {
@@ -370,26 +371,14 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
     assert_eq!(on_310, expected_310);
 }
 
-/// The stages module/stages.toml expects to pass on every line: the modern
-/// ones, as opposed to historical code kept to fail.
+/// The stages the manifest expects to pass on every line: the modern ones,
+/// as opposed to historical code kept to fail.
 fn modern_stages() -> Vec<PathBuf> {
-    let manifest = fs::read_to_string(root().join("module/stages.toml")).expect("stages.toml");
-    let manifest: toml::Table = toml::from_str(&manifest).expect("stages.toml parses");
-    let stages = manifest
-        .get("stage")
-        .and_then(|s| s.as_array())
-        .cloned()
-        .unwrap_or_default();
-    stages
+    Manifest::bundled()
+        .stages
         .iter()
-        .filter(|stage| {
-            stage
-                .get("expect")
-                .and_then(|e| e.as_table())
-                .is_some_and(|e| e.values().all(|v| v.as_str() == Some("pass")))
-        })
-        .filter_map(|stage| stage.get("dir").and_then(|d| d.as_str()))
-        .map(|dir| root().join("module").join(dir))
+        .filter(|stage| stage.expect.values().all(|e| *e == Expect::Pass))
+        .map(|stage| root().join(stage.folder()))
         .collect()
 }
 
@@ -412,7 +401,7 @@ fn the_modern_stages_are_clean() {
     }
     assert!(
         checked > 0,
-        "no C source in the stages module/stages.toml expects to pass"
+        "no C source in the stages module/manifest.toml expects to pass"
     );
 }
 

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use dm_workbook::dm::TableSlot;
 use dm_workbook::dm::units::{Bytes, Sectors};
 use dm_workbook::driver::kernel::KernelBackend;
-use dm_workbook::driver::{Backend, BackendError, ModuleStage, OpenOptions};
+use dm_workbook::driver::{Backend, BackendError, OpenOptions};
 use dm_workbook::errno::Errno;
+use dm_workbook::manifest::{Language, Stage};
 use dm_workbook::table::{Table, TableLine};
 
 /// 8 MiB: big enough for ext4, small enough for a guest's RAM.
@@ -257,10 +258,17 @@ fn a_module_loads_registers_its_target_and_unloads() {
         .and_then(|n| n.to_str())
         .expect("a .ko file name")
         .to_string();
-    let stage = ModuleStage {
-        target: Box::leak(target.into_boxed_str()),
-        dir: "",
-        ko: Box::leak(ko_name.into_boxed_str()),
+    // A stage outside the manifest: only its target and module file matter
+    // when the module comes prebuilt.
+    let stage = Stage {
+        dir: String::new(),
+        target,
+        language: Language::C,
+        ko: ko_name,
+        table: None,
+        scenario: None,
+        expect: Default::default(),
+        errors: Default::default(),
     };
     let mut b = KernelBackend::open_with(&OpenOptions {
         module_ko: Some(PathBuf::from(&ko)),

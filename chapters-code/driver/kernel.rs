@@ -25,11 +25,10 @@ use std::sync::mpsc;
 
 use devicemapper::{DM, DevId, DmFlags, DmOptions};
 
-use super::{
-    Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, OpenOptions, Result,
-};
+use super::{Backend, BackendError, BackendKind, BackgroundWrite, OpenOptions, Result};
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, Ioctl, TableSlot, TargetVersion};
+use crate::manifest::Stage;
 use crate::table::{Table, TableLine};
 use direct_io::{BackgroundIo, FINISH, Outcome, SETTLE, open_for_write, write_context};
 use ioctl::{device_info, dm_name, one_line, raw_targets, with_kernel_reason};
@@ -116,7 +115,7 @@ impl KernelBackend {
     }
 
     /// The `.ko` to insert for `stage`: the prebuilt one, or a fresh build.
-    fn module_file(&mut self, stage: &ModuleStage) -> Result<(PathBuf, Option<PathBuf>)> {
+    fn module_file(&mut self, stage: &Stage) -> Result<(PathBuf, Option<PathBuf>)> {
         if let Some(ko) = &self.module_ko {
             return Ok((ko.clone(), None));
         }
@@ -124,7 +123,7 @@ impl KernelBackend {
             module: stage.target.to_string(),
             reason,
         };
-        let sources = module::find_sources(stage.dir).ok_or_else(|| {
+        let sources = module::find_sources(&stage.folder()).ok_or_else(|| {
             module_error(format!(
                 "no sources: {} is not in the current folder nor in {}",
                 stage.dir,
@@ -132,7 +131,7 @@ impl KernelBackend {
             ))
         })?;
         let work = self.scratch.join("build");
-        match module::build(&sources, &work, stage.ko) {
+        match module::build(&sources, &work, &stage.ko) {
             Ok(ko) => Ok((ko, Some(work))),
             Err(reason) => {
                 let _ = std::fs::remove_dir_all(&work);
@@ -171,11 +170,11 @@ impl Backend for KernelBackend {
         loopdev::detach(device).map_err(|e| BackendError::io(format!("detaching {device}"), e))
     }
 
-    fn load_stage(&mut self, stage: &ModuleStage) -> Result<()> {
+    fn load_stage(&mut self, stage: &Stage) -> Result<()> {
         let (ko, build) = self.module_file(stage)?;
         let name = module::module_name(&ko);
         self.kmsg.watch(&name);
-        self.kmsg.watch(stage.target);
+        self.kmsg.watch(&stage.target);
         self.kmsg.collect();
         let inserted = module::insert(&ko);
         // The module lives in the kernel now (or failed to); the build is spent.
@@ -194,18 +193,18 @@ impl Backend for KernelBackend {
         }
     }
 
-    fn unload_stage(&mut self, stage: &ModuleStage) -> Result<()> {
+    fn unload_stage(&mut self, stage: &Stage) -> Result<()> {
         let name = self
             .loaded
-            .get(stage.target)
+            .get(&stage.target)
             .cloned()
-            .unwrap_or_else(|| module::module_name(Path::new(stage.ko)));
+            .unwrap_or_else(|| module::module_name(Path::new(&stage.ko)));
         self.kmsg.collect();
         module::remove(&name).map_err(|reason| BackendError::Module {
             module: name.clone(),
             reason: with_kernel_reason(reason, &self.kmsg.collect()),
         })?;
-        self.loaded.remove(stage.target);
+        self.loaded.remove(&stage.target);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::dm::trace::TraceEvent;
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, DmError, TableSlot, TargetVersion};
+use crate::manifest::Stage;
 use crate::table::{ParseError, Table, TableLine};
 
 /// Which device mapper a backend drives.
@@ -36,24 +37,6 @@ impl fmt::Display for BackendKind {
         })
     }
 }
-
-/// A kernel module stage of the workbook and the target it registers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ModuleStage {
-    /// The target type's name in table lines.
-    pub target: &'static str,
-    /// The stage's folder, relative to the repository's top.
-    pub dir: &'static str,
-    /// The module's file name once built.
-    pub ko: &'static str,
-}
-
-/// Stage 1: `hello_target`, a passthrough to one device at an offset.
-pub const STAGE1_HELLO: ModuleStage = ModuleStage {
-    target: "hello_target",
-    dir: "module/stage1-hello",
-    ko: "hello_target.ko",
-};
 
 /// Why a backend could not do what was asked, in one line.
 #[derive(Debug, thiserror::Error)]
@@ -135,10 +118,10 @@ pub trait Backend {
 
     /// Make a module stage's target available: `insmod` on a kernel, registering
     /// the Rust twin on the simulator.
-    fn load_stage(&mut self, stage: &ModuleStage) -> Result<()>;
+    fn load_stage(&mut self, stage: &Stage) -> Result<()>;
 
     /// Undo [`Backend::load_stage`]: `rmmod`.
-    fn unload_stage(&mut self, stage: &ModuleStage) -> Result<()>;
+    fn unload_stage(&mut self, stage: &Stage) -> Result<()>;
 
     /// `dmsetup targets`.
     fn targets(&mut self) -> Result<Vec<TargetVersion>>;

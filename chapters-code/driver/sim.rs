@@ -4,20 +4,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Backend, BackendError, BackendKind, BackgroundWrite, ModuleStage, Result};
+use super::{Backend, BackendError, BackendKind, BackgroundWrite, Result};
 use crate::dm::bio::{Bio, BlkStatus};
 use crate::dm::target::{StatusType, TargetType};
 use crate::dm::trace::TraceEvent;
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
 use crate::errno::Errno;
+use crate::manifest::Stage;
 use crate::sim::{Simulator, Submission};
 use crate::table::{Table, TableLine};
 use crate::targets;
 
 /// The kernel line whose behaviour the simulator follows (messages, versions,
 /// error numbers), checked against that kernel in the lab.
-pub const MODELLED_KERNEL: &str = "6.1";
+pub const MODELLED_KERNEL: crate::manifest::ModelledKernel = crate::manifest::ModelledKernel;
 
 /// A [`Simulator`] with a scratch directory for its backing files.
 pub struct SimBackend {
@@ -86,8 +87,8 @@ impl SimBackend {
 }
 
 /// The Rust twin of a module stage's target.
-fn twin(stage: &ModuleStage) -> Result<Arc<dyn TargetType>> {
-    targets::twin(stage.target).ok_or_else(|| BackendError::Module {
+fn twin(stage: &Stage) -> Result<Arc<dyn TargetType>> {
+    targets::twin(&stage.target).ok_or_else(|| BackendError::Module {
         module: stage.target.to_string(),
         reason: "the simulator has no Rust twin of this target".to_string(),
     })
@@ -124,7 +125,7 @@ impl Backend for SimBackend {
         })
     }
 
-    fn load_stage(&mut self, stage: &ModuleStage) -> Result<()> {
+    fn load_stage(&mut self, stage: &Stage) -> Result<()> {
         self.sim
             .register_target(twin(stage)?)
             .map_err(|errno| BackendError::Module {
@@ -133,9 +134,9 @@ impl Backend for SimBackend {
             })
     }
 
-    fn unload_stage(&mut self, stage: &ModuleStage) -> Result<()> {
+    fn unload_stage(&mut self, stage: &Stage) -> Result<()> {
         self.sim
-            .unregister_target(stage.target)
+            .unregister_target(&stage.target)
             .map_err(|errno| BackendError::Module {
                 module: stage.target.to_string(),
                 reason: match errno {

@@ -18,7 +18,8 @@ use super::{
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
 use crate::dm::units::Bytes;
-use crate::driver::{Backend, BackendError, BackendKind, ModuleStage, STAGE1_HELLO};
+use crate::driver::{Backend, BackendError, BackendKind};
+use crate::manifest::{Manifest, Stage};
 use crate::table::Table;
 
 /// The mapped device's name, as in the original setup script.
@@ -57,7 +58,7 @@ pub struct Options {
     /// Seed for the 16 KiB written.
     pub seed: u64,
     /// The module stage whose target the table uses.
-    pub stage: ModuleStage,
+    pub stage: &'static Stage,
 }
 
 impl Default for Options {
@@ -65,7 +66,9 @@ impl Default for Options {
         Options {
             table: None,
             seed: DEFAULT_SEED,
-            stage: STAGE1_HELLO,
+            stage: Manifest::bundled()
+                .stage_of_chapter(3)
+                .expect("the manifest names chapter 3's stage (a test checks it)"),
         }
     }
 }
@@ -194,9 +197,9 @@ impl Run<'_, '_> {
         self.n.output(&loop_device)?;
         self.loop_device = Some(loop_device.clone());
 
-        let stage = &self.options.stage;
+        let stage = self.options.stage;
         self.n
-            .command(&format!("insmod {}/{}", stage.dir, stage.ko))?;
+            .command(&format!("insmod {}/{}", stage.folder(), stage.ko))?;
         if self.backend.kind() == BackendKind::Sim {
             self.n
                 .note("(the simulator registers the Rust twin, dm_workbook::targets::hello)")?;
@@ -216,7 +219,7 @@ impl Run<'_, '_> {
     /// `dmsetup targets`, then `dmsetup create` with the chapter's table, then
     /// a look at what the kernel made of it.
     fn create_device(&mut self, loop_device: &str) -> Result<()> {
-        let stage = &self.options.stage;
+        let stage = self.options.stage;
         self.n.command("dmsetup targets")?;
         let targets = self.backend.targets()?;
         let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
@@ -254,7 +257,7 @@ impl Run<'_, '_> {
     fn undo_setup(&mut self, module_loaded: bool) {
         let _ = self.n.note("setup failed: undoing what it did");
         let _ = self.n.kernel_log(self.backend);
-        let stage = &self.options.stage;
+        let stage = self.options.stage;
         if module_loaded {
             let _ = self.n.command(&format!("rmmod {}", stage.target));
             if let Err(err) = self.backend.unload_stage(stage) {
@@ -423,7 +426,7 @@ impl Run<'_, '_> {
             self.n.command(&format!("losetup -d {device}"))?;
             self.backend.detach_loop(&device)?;
         }
-        let stage = &self.options.stage;
+        let stage = self.options.stage;
         self.n.command(&format!("rmmod {}", stage.target))?;
         self.backend.unload_stage(stage)?;
         let file = self

@@ -99,12 +99,12 @@ pub struct Refusal {
 /// What the simulator logs first for `table` (with `/dev/loop0` a 128 MiB
 /// disk), or `None` if it accepts the line.
 pub fn simulator_refusal(table: &str) -> Result<Option<String>> {
-    use dm_workbook::driver::{Backend, STAGE1_HELLO};
+    use dm_workbook::driver::Backend;
     let mut backend = SimBackend::new()?;
     let file = backend.scratch_dir().join("disk.img");
     std::fs::File::create(&file)?.set_len(chapter3::BACKING_BYTES)?;
     backend.attach_loop(&file)?;
-    backend.load_stage(&STAGE1_HELLO)?;
+    backend.load_stage(Options::default().stage)?;
     let parsed = dm_workbook::table::Table::parse(table)?;
     match backend.create_with_table("refusal", &parsed) {
         Ok(_) => Ok(None),

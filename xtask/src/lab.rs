@@ -2,6 +2,10 @@
 //! scenario or a script in it, with the workbook's module built for that
 //! kernel.
 //!
+//! The module is a stage of `module/manifest.toml` (`--stage`, stage 1 by
+//! default) or any folder (`--module`); the scenario is the stage's declared
+//! one, or `--chapter` / `--script` / `--backend-tests`.
+//!
 //! For each kernel line: make (or reuse) its kit under the cache, build the
 //! module against its headers, pack an initramfs (busybox, dmsetup, mke2fs,
 //! the kernel's own loop/dm-mod/ext4 modules, the module under test, the
@@ -10,11 +14,13 @@
 
 mod alarms;
 pub(crate) mod guest;
+mod guest_files;
 mod initramfs;
 pub(crate) mod kit;
 pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
+mod transcript;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,16 +31,22 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::{cache_dir, equivalence, repo_root, run_checked};
 use dm_workbook::cli::Chapter;
+use dm_workbook::manifest::{self, Expect, Manifest};
 use guest::Scenario;
-use initramfs::{Content, Initramfs};
-use kit::Kit;
 use lines::KernelLine;
 use progress::Progress;
+pub(crate) use transcript::without_releases;
+use transcript::{book_transcript, transcript_difference};
 
 #[derive(clap::Args)]
 pub struct LabArgs {
-    /// The kernel line to boot: 5.10, 6.1, 6.12, 7.2 or 7.3.
-    #[arg(long, default_value = "6.1", value_name = "LINE")]
+    /// The kernel line to boot (the lines of module/manifest.toml).
+    #[arg(
+        long,
+        value_name = "LINE",
+        value_parser = lines::kernel_arg(),
+        default_value = lines::simulated().name.as_str()
+    )]
     kernel: String,
 
     /// Boot every kernel line in turn.
@@ -45,13 +57,20 @@ pub struct LabArgs {
     #[arg(long, value_name = "N", conflicts_with = "script")]
     chapter: Option<u32>,
 
-    /// Build and load this out-of-tree module folder instead of stage 1.
-    #[arg(long, value_name = "DIR")]
+    /// Build and load this stage of module/manifest.toml (its folder's name)
+    /// and run its declared scenario, unless --chapter or --script says
+    /// otherwise. Default: stage 1, running `dmsetup targets`.
+    #[arg(long, value_name = "NAME")]
+    stage: Option<String>,
+
+    /// Build and load this out-of-tree module folder instead of a stage.
+    #[arg(long, value_name = "DIR", conflicts_with = "stage")]
     module: Option<PathBuf>,
 
     /// Run this shell script in the guest after the module is loaded, with
     /// /dev/loop0 over a 128 MiB file; its exit status decides pass or fail.
-    /// Without --script or --chapter, the guest runs `dmsetup targets`.
+    /// Without --script, --chapter or a --stage with its own scenario, the
+    /// guest runs `dmsetup targets`.
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
 
@@ -78,7 +97,7 @@ pub struct LabArgs {
 
     /// Run the kernel backend's own tests (tests/kernel_backend.rs) in the
     /// guest, as root on a real kernel.
-    #[arg(long, conflicts_with_all = ["chapter", "script", "module"])]
+    #[arg(long, conflicts_with_all = ["chapter", "script", "module", "stage"])]
     backend_tests: bool,
 
     /// With --check-transcript: write the transcript instead of comparing.
@@ -86,38 +105,64 @@ pub struct LabArgs {
     bless: bool,
 }
 
-/// The kernel's own modules the guest loads, by name, before the module
-/// under test; modprobe adds what they depend on.
-const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
-
 /// The script run when neither --script nor --chapter is given: is the
 /// target registered?
 const DEFAULT_SCRIPT: &str = "dmsetup targets\n";
 
 pub fn run(args: LabArgs) -> Result<ExitCode> {
-    let selected: Vec<&'static KernelLine> = if args.all {
-        lines::LINES.iter().collect()
-    } else {
-        vec![lines::find(&args.kernel)?]
-    };
     let repo = repo_root()?;
     let cache = cache_dir()?;
     let progress = Progress::new();
-    let (module_dir, own_stage) = match &args.module {
-        Some(dir) => (
+    let manifest = Manifest::bundled();
+    let stage = match &args.stage {
+        Some(name) => Some(manifest.stage(name).with_context(|| {
+            let known: Vec<&str> = manifest.stages.iter().map(|s| s.dir.as_str()).collect();
+            format!(
+                "no stage {name} in {}; known: {}",
+                manifest::PATH,
+                known.join(", ")
+            )
+        })?),
+        None => None,
+    };
+    let mut selected: Vec<&'static KernelLine> = if args.all {
+        lines::all().iter().collect()
+    } else {
+        vec![lines::find(&args.kernel)?]
+    };
+    if let Some(stage) = stage {
+        selected.retain(|line| match stage.expect_on(&line.name) {
+            Some(Expect::NotApplicable(why)) => {
+                println!(
+                    "Linux {}: {} is not applicable ({why})",
+                    line.name, stage.dir
+                );
+                false
+            }
+            _ => true,
+        });
+    }
+    let (module_dir, own_stage) = match (&args.module, stage) {
+        (Some(dir), _) => (
             fs::canonicalize(dir).with_context(|| format!("module folder {}", dir.display()))?,
             false,
         ),
-        None => (repo.join(dm_workbook::driver::STAGE1_HELLO.dir), true),
+        (None, Some(stage)) => (repo.join(stage.folder()), true),
+        (None, None) => {
+            let stage = Manifest::bundled()
+                .stage_of_chapter(3)
+                .context("the manifest names no stage for chapter 3")?;
+            (repo.join(stage.folder()), true)
+        }
     };
 
-    let script = match &args.script {
-        Some(file) => {
-            fs::read(file).with_context(|| format!("reading the script {}", file.display()))?
-        }
-        None => DEFAULT_SCRIPT.as_bytes().to_vec(),
+    let (chapter, script) = match choose_scenario(&args, stage.and_then(|s| s.scenario.as_ref())) {
+        Chosen::Chapter(n) => (Some(n), DEFAULT_SCRIPT.as_bytes().to_vec()),
+        Chosen::Script(file) => (None, read_script(file)?),
+        Chosen::StageScript(path) => (None, read_script(&module_dir.join(path))?),
+        Chosen::Default => (None, DEFAULT_SCRIPT.as_bytes().to_vec()),
     };
-    let (scenario, chapter_bin) = match args.chapter {
+    let (scenario, chapter_bin) = match chapter {
         Some(n) => {
             let (bin, run) = build_chapter_binary(&repo, n, &progress)?;
             (Scenario::Chapter(run), Some(bin))
@@ -143,12 +188,12 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             timeout: Duration::from_secs(args.timeout),
         };
         let mut outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
-            line: line.name,
+            line: &line.name,
             problems: vec![format!("{err:#}")],
             transcript: None,
             output: Vec::new(),
         });
-        if let (Some(file), Some(n)) = (&args.check_transcript, args.chapter) {
+        if let (Some(file), Some(n)) = (&args.check_transcript, chapter) {
             let command = format!("cargo xtask lab --kernel {} --chapter {n}", line.name);
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
@@ -211,48 +256,31 @@ pub(crate) struct Outcome {
     pub output: Vec<String>,
 }
 
-/// A transcript as the book keeps them: the command that made it, then what
-/// the program printed.
-fn book_transcript(command: &str, output: &[String]) -> String {
-    let mut text = format!("$ {command}\n");
-    for line in output {
-        text += line;
-        text.push('\n');
+/// Which scenario a lab run takes: the flags', else the stage's declared one.
+#[derive(Debug, PartialEq, Eq)]
+enum Chosen<'a> {
+    Chapter(u32),
+    /// A script named on the command line.
+    Script(&'a Path),
+    /// A script by its path in the stage's folder.
+    StageScript(&'a str),
+    /// `dmsetup targets` (or the backend's tests, with --backend-tests).
+    Default,
+}
+
+fn choose_scenario<'a>(args: &'a LabArgs, declared: Option<&'a manifest::Scenario>) -> Chosen<'a> {
+    match (args.chapter, &args.script, declared) {
+        (Some(n), _, _) => Chosen::Chapter(n),
+        (None, Some(file), _) => Chosen::Script(file),
+        (None, None, Some(manifest::Scenario::Chapter(n))) => Chosen::Chapter(*n),
+        (None, None, Some(manifest::Scenario::Script(path))) => Chosen::StageScript(path),
+        (None, None, None) => Chosen::Default,
     }
-    text
 }
 
-/// The first line where two transcripts differ, once kernel releases (which
-/// change with every Debian kernel update) are read as `<release>`.
-fn transcript_difference(kept: &str, fresh: &str) -> Option<String> {
-    let kept: Vec<String> = kept.lines().map(without_releases).collect();
-    let fresh: Vec<String> = fresh.lines().map(without_releases).collect();
-    let at = (0..kept.len().max(fresh.len())).find(|i| kept.get(*i) != fresh.get(*i))?;
-    let show = |l: Option<&String>| l.map_or("(no line)".to_string(), |l| format!("`{l}`"));
-    Some(format!(
-        "line {}: kept {}, now {}",
-        at + 1,
-        show(kept.get(at)),
-        show(fresh.get(at))
-    ))
-}
-
-/// `6.1.0-56-amd64` and `7.3.4+deb13-amd64` read `<release>`: Debian
-/// publishes a new build of each line every few weeks.
-pub(crate) fn without_releases(line: &str) -> String {
-    line.split(' ')
-        .map(|word| {
-            let core = word
-                .trim_end_matches([',', '.', ')', ':', '`'])
-                .trim_start_matches(['`', '(']);
-            if core.ends_with("-amd64") && core.starts_with(|c: char| c.is_ascii_digit()) {
-                word.replacen(core, "<release>", 1)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A scenario script's bytes.
+pub(crate) fn read_script(file: &Path) -> Result<Vec<u8>> {
+    fs::read(file).with_context(|| format!("reading the script {}", file.display()))
 }
 
 /// Everything one line's boot needs.
@@ -270,15 +298,8 @@ pub(crate) struct LineRun<'a> {
 
 impl LineRun<'_> {
     pub fn run(&self, progress: &Progress) -> Result<Outcome> {
-        let name = self.line.name;
-        // One lab at a time per line: they share its kit, build folder and initrd.
-        fs::create_dir_all(self.cache.join("lines"))?;
-        let lock = fs::File::create(self.cache.join("lines").join(format!("{name}.lock")))?;
-        if lock.try_lock().is_err() {
-            let step = progress.step(format!("{name}: waiting for another lab on this line"));
-            lock.lock()?;
-            step.done();
-        }
+        let name = self.line.name.as_str();
+        let _lock = kit::lock_line(self.cache, name, progress)?;
         let kit = kit::prepare(self.line, self.cache, progress)?;
         let line_dir = self.cache.join("lines").join(name);
 
@@ -345,7 +366,7 @@ impl LineRun<'_> {
                 }
             }
         }
-        if name == lines::SIMULATED && !boot.run.refusals.is_empty() {
+        if name == lines::simulated().name && !boot.run.refusals.is_empty() {
             let refusals: Vec<equivalence::Refusal> = boot
                 .run
                 .refusals
@@ -367,88 +388,6 @@ impl LineRun<'_> {
             output: boot.run.output.clone(),
         })
     }
-
-    fn initramfs(&self, kit: &Kit, kos: &[PathBuf], ko_names: &[String]) -> Result<Initramfs> {
-        let mut fs = Initramfs::default();
-        for dir in ["proc", "sys", "dev", "tmp", "mnt", "root", "etc"] {
-            fs.dir(dir);
-        }
-        fs.char_device("/dev/console", 5, 1);
-        fs.file(
-            "/init",
-            Content::Bytes(guest::init_script(self.scenario, ko_names).into_bytes()),
-            0o755,
-        );
-        // busybox-static: one file, every applet a link to it.
-        fs.file("/bin/busybox", Content::Host("/bin/busybox".into()), 0o755);
-        for applet in busybox_applets()? {
-            if applet != "busybox" {
-                fs.symlink(&format!("/bin/{applet}"), "busybox");
-            }
-        }
-        fs.program(Path::new("/usr/sbin/dmsetup"), "/usr/sbin/dmsetup")?;
-        // busybox has a mke2fs without -t: the real one goes first on PATH.
-        fs.program(Path::new("/usr/sbin/mke2fs"), "/sbin/mke2fs")?;
-        fs.symlink("/sbin/mkfs.ext4", "mke2fs");
-        if Path::new("/etc/mke2fs.conf").exists() {
-            fs.file(
-                "/etc/mke2fs.conf",
-                Content::Host("/etc/mke2fs.conf".into()),
-                0o644,
-            );
-        }
-
-        let mut list = String::new();
-        for module in kit.module_order(&KERNEL_MODULES)? {
-            let file = initramfs::module_file_name(&module);
-            let bytes = initramfs::module_bytes(&module)?;
-            fs.file(
-                &format!("/lab/modules/{file}"),
-                Content::Bytes(bytes),
-                0o644,
-            );
-            list += &file;
-            list.push('\n');
-        }
-        fs.file(
-            guest::MODULES_LIST,
-            Content::Bytes(list.into_bytes()),
-            0o644,
-        );
-        for (ko, name) in kos.iter().zip(ko_names) {
-            fs.file(
-                &format!("{}/{name}", guest::STAGE_DIR),
-                Content::Host(ko.clone()),
-                0o644,
-            );
-        }
-        fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
-        match (self.chapter_bin, self.scenario) {
-            (Some(bin), Scenario::Chapter(run)) => fs.file(
-                &guest::chapter_binary(run.number),
-                Content::Host(bin.into()),
-                0o755,
-            ),
-            (Some(bin), Scenario::BackendTests) => {
-                fs.file(guest::BACKEND_TESTS, Content::Host(bin.into()), 0o755)
-            }
-            _ => {}
-        }
-        Ok(fs)
-    }
-}
-
-/// The applets the host's busybox has (`busybox --list`).
-fn busybox_applets() -> Result<Vec<String>> {
-    let output = Command::new("/bin/busybox")
-        .arg("--list")
-        .output()
-        .context("running /bin/busybox --list (is busybox-static installed?)")?;
-    ensure!(output.status.success(), "busybox --list failed");
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
 }
 
 /// Build the chapter binaries static with the kernel backend, in their own
@@ -540,38 +479,49 @@ fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) 
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
+    #[derive(Parser)]
+    struct Lab {
+        #[command(flatten)]
+        args: LabArgs,
+    }
+
+    fn lab(flags: &[&str]) -> LabArgs {
+        Lab::parse_from(std::iter::once("lab").chain(flags.iter().copied())).args
+    }
+
     #[test]
-    fn transcripts_compare_without_kernel_releases() {
-        let kept =
-            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-56-amd64, as root.\nok\n";
-        let same =
-            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nok\n";
-        assert_eq!(transcript_difference(kept, same), None);
-        let other = "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nnot ok\n";
-        let diff = transcript_difference(kept, other).unwrap();
-        assert!(diff.starts_with("line 3:"), "{diff}");
-        let shorter = "$ cargo xtask lab --kernel 6.1 --chapter 3\n";
-        assert!(
-            transcript_difference(kept, shorter)
-                .unwrap()
-                .contains("(no line)")
+    fn flags_win_over_the_stages_own_scenario() {
+        let script = manifest::Scenario::Script("tests/check.sh".into());
+        let chapter = manifest::Scenario::Chapter(3);
+        let plain = lab(&["--stage", "s"]);
+        assert_eq!(
+            choose_scenario(&plain, Some(&script)),
+            Chosen::StageScript("tests/check.sh")
+        );
+        assert_eq!(choose_scenario(&plain, Some(&chapter)), Chosen::Chapter(3));
+        assert_eq!(choose_scenario(&plain, None), Chosen::Default);
+        let with_chapter = lab(&["--stage", "s", "--chapter", "2"]);
+        assert_eq!(
+            choose_scenario(&with_chapter, Some(&script)),
+            Chosen::Chapter(2)
+        );
+        let with_script = lab(&["--stage", "s", "--script", "x.sh"]);
+        assert_eq!(
+            choose_scenario(&with_script, Some(&chapter)),
+            Chosen::Script(Path::new("x.sh"))
         );
     }
 
     #[test]
-    fn a_book_transcript_starts_with_its_command() {
-        let text = book_transcript("cargo xtask lab --kernel 6.1 --chapter 3", &["a".into()]);
-        assert_eq!(text, "$ cargo xtask lab --kernel 6.1 --chapter 3\na\n");
-        assert_eq!(without_releases("7.3.4+deb13-amd64)"), "<release>)");
-        assert_eq!(
-            without_releases("6.1 is Debian's `6.1.0-56-amd64`,"),
-            "6.1 is Debian's `<release>`,"
-        );
-        assert_eq!(
-            without_releases("linux-headers-6.1.0-56-amd64"),
-            "linux-headers-6.1.0-56-amd64"
-        );
+    fn a_stage_and_a_module_folder_exclude_each_other() {
+        let both = Lab::try_parse_from(["lab", "--stage", "s", "--module", "m"]);
+        assert!(both.is_err());
+        let unknown_line = Lab::try_parse_from(["lab", "--kernel", "4.19"]);
+        assert!(unknown_line.is_err());
+        assert_eq!(lab(&[]).kernel, lines::simulated().name);
     }
 }

@@ -1,15 +1,20 @@
 //! The maintainer's runner: `cargo xtask <command>`.
 //!
-//! - `lab`: boot a real Debian kernel in qemu and run a chapter or a script in it.
+//! - `lab`: boot a real Debian kernel in qemu and run a stage's scenario, a chapter or a script in it.
 //! - `listings`: prove that every code block in the book is tested.
 //! - `matrix`: every module stage against every kernel line, built, booted or failing as declared.
+//! - `new-stage`: import a module folder as a stage of `module/manifest.toml`.
+//! - `kbuild-dir`: print a kernel line's build folder (its unpacked headers).
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 
 mod apt;
 mod equivalence;
+mod kbuild_dir;
 mod lab;
 mod listings;
 mod matrix;
+mod module_files;
+mod new_stage;
 mod provision;
 
 use std::path::PathBuf;
@@ -27,13 +32,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Boot a real kernel in qemu and run a chapter's scenario or a script in it.
+    /// Boot a real kernel in qemu and run a stage's scenario, a chapter's or a script in it.
     Lab(lab::LabArgs),
     /// List every fenced block in the book with how it is tested.
     Listings(listings::ListingsArgs),
     /// Build every module stage for every kernel line; boot and run the stages
     /// that must pass, check the errors of those that must fail.
     Matrix(matrix::MatrixArgs),
+    /// Import a module folder as the stage module/NAME, with its manifest
+    /// entry (expected to pass on every kernel line).
+    NewStage(new_stage::NewStageArgs),
+    /// Print a kernel line's build folder for `make -C` (making its kit if
+    /// it is missing).
+    KbuildDir(kbuild_dir::KbuildDirArgs),
     /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
     ProvisionCheck(provision::ProvisionArgs),
 }
@@ -44,6 +55,8 @@ fn main() -> std::process::ExitCode {
         Task::Lab(args) => lab::run(args),
         Task::Listings(args) => listings::run(args),
         Task::Matrix(args) => matrix::run(args),
+        Task::NewStage(args) => new_stage::run(args),
+        Task::KbuildDir(args) => kbuild_dir::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
     };
     match result {
@@ -92,4 +105,29 @@ pub fn run_checked(cmd: &mut Command) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// `--kernel` takes exactly the manifest's lines, and its help says so.
+    #[test]
+    fn kernel_flags_take_the_manifests_lines() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let lines = dm_workbook::manifest::Manifest::bundled().line_names();
+        for task in ["lab", "matrix", "kbuild-dir"] {
+            let command = cli.find_subcommand(task).expect(task);
+            let kernel = (command.get_arguments())
+                .find(|a| a.get_id() == "kernel" || a.get_id() == "kernels")
+                .expect("--kernel");
+            let values: Vec<String> = (kernel.get_possible_values().iter())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            assert_eq!(values, lines, "{task}");
+        }
+    }
 }

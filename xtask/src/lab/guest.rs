@@ -40,7 +40,7 @@ pub const BACKEND_TESTS: &str = "/lab/bin/kernel_backend";
 /// the library's chapter table says it takes.
 fn chapter_args(chapter: &Chapter, ko: &str) -> String {
     let mut args = "--backend kernel".to_string();
-    if chapter.stage.is_some() {
+    if chapter.stage().is_some() {
         args += &format!(" --module-ko {ko}");
     }
     if chapter.report {

@@ -9,7 +9,7 @@
 //! | ```` ```rust ```` holding only `{{#include FILE:ANCHOR}}` | the crate: FILE is in its module tree, ANCHOR is marked in FILE |
 //! | ```` ```c ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a module stage's source (its folder has a `Kbuild`), ANCHOR is marked |
 //! | ```` ```console ```` or ```` ```text ```` holding only `{{#include transcripts/NAME}}` | `tests/transcripts.rs`: it reruns the command on the transcript's first line |
-//! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/stages.toml` |
+//! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/manifest.toml` |
 //! | ```` ```text,diagram ```` | nothing: prose art, counted, needs no test |
 //!
 //! Everything else is untested and named as such: attributes that make a test
@@ -20,6 +20,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+
+use dm_workbook::manifest::{self, Manifest};
 
 /// One code block of a chapter, as the Markdown parser saw it.
 #[derive(Clone, Debug)]
@@ -372,10 +374,22 @@ fn compat_header_of_a_stage(file: &Path, repo: &dyn Repo) -> bool {
     };
     let line = format!("#include \"{}\"", name.to_string_lossy());
     rest.components().count() == 1
-        && crate::matrix::stage_sources(repo.read(Path::new(crate::matrix::MANIFEST)))
+        && stage_sources(repo)
             .iter()
             .filter_map(|source| repo.read(source))
             .any(|text| text.lines().any(|l| l.trim() == line))
+}
+
+/// Each stage's main source in the repository's manifest: its module's name
+/// (the `.ko` file's stem) as a `.c` or `.rs` file in its folder.
+fn stage_sources(repo: &dyn Repo) -> Vec<PathBuf> {
+    let manifest = repo.read(Path::new(manifest::PATH));
+    let Some(manifest) = manifest.and_then(|text| Manifest::parse(&text).ok()) else {
+        return Vec::new();
+    };
+    (manifest.stages.iter())
+        .map(|s| Path::new(&s.folder()).join(s.main_source()))
+        .collect()
 }
 
 fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -> Verdict {
@@ -395,8 +409,8 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
     if let Ok(generated) = file.strip_prefix(repo.book_src())
         && generated.starts_with(crate::matrix::GENERATED)
     {
-        let manifest = repo.read(Path::new(crate::matrix::MANIFEST));
-        return if crate::matrix::generated_by_manifest(manifest)
+        let manifest = repo.read(Path::new(manifest::PATH));
+        return if crate::matrix::report::generated_by_manifest(manifest)
             .iter()
             .any(|g| g == generated)
         {

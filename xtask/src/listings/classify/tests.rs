@@ -58,12 +58,6 @@ fn repo() -> FakeRepo {
             "$ cargo run --bin chapter1\nhello\n",
         ),
         (
-            "module/stages.toml",
-            "[[stage]]\ndir = \"s0\"\ntarget = \"hello_target\"\nexpect = { \"5.10\" = \"fail\", \"6.1\" = \"fail\", \
-             \"6.12\" = \"fail\", \"7.2\" = \"fail\", \"7.3\" = \"fail\" }\n[stage.errors]\n\
-             \"5.10\" = [\"e\"]\n\"6.1\" = [\"e\"]\n\"6.12\" = [\"e\"]\n\"7.2\" = [\"e\"]\n\"7.3\" = [\"e\"]\n",
-        ),
-        (
             "book/src/transcripts/ch3-bad.console",
             "$ cargo run --bin chapter3 -- --table 'x'\nerror: x\n$ echo $?\n1\n",
         ),
@@ -87,10 +81,19 @@ fn repo() -> FakeRepo {
         ("book/src/transcripts/bare.console", "some output\n"),
         ("book/src/elsewhere.console", "$ cargo run --bin chapter1\n"),
     ];
+    // The project's kernel lines, and one stage that fails on each.
+    let mut manifest = String::from(
+        "[[line]]\nname = \"6.1\"\nsuites = [\"bookworm\"]\ncompiler = \"gcc-12\"\nmodelled = true\n\
+         [[line]]\nname = \"7.2\"\nsuites = [\"sid\"]\ncompiler = \"gcc-16\"\n\
+         [[stage]]\ndir = \"s0\"\ntarget = \"hello_target\"\nlanguage = \"c\"\nko = \"hello_target.ko\"\n\
+         expect = { \"6.1\" = \"fail\", \"7.2\" = \"fail\" }\n",
+    );
+    manifest += "[stage.errors]\n\"6.1\" = [\"e\"]\n\"7.2\" = [\"e\"]\n";
     FakeRepo {
         files: files
             .iter()
             .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .chain([(PathBuf::from(manifest::PATH), manifest)])
             .collect(),
         crate_files: ["chapters-code/lib.rs", "chapters-code/targets/hello.rs"]
             .iter()

@@ -1,0 +1,105 @@
+//! What goes into one boot's initramfs: busybox and the tools the scenarios
+//! call, the kernel's own modules, the module under test, the scenario.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+
+use super::LineRun;
+use super::guest::{self, Scenario};
+use super::initramfs::{self, Content, Initramfs};
+use super::kit::Kit;
+
+/// The kernel's own modules the guest loads, by name, before the module
+/// under test; modprobe adds what they depend on.
+const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
+
+impl LineRun<'_> {
+    pub(super) fn initramfs(
+        &self,
+        kit: &Kit,
+        kos: &[PathBuf],
+        ko_names: &[String],
+    ) -> Result<Initramfs> {
+        let mut fs = Initramfs::default();
+        for dir in ["proc", "sys", "dev", "tmp", "mnt", "root", "etc"] {
+            fs.dir(dir);
+        }
+        fs.char_device("/dev/console", 5, 1);
+        fs.file(
+            "/init",
+            Content::Bytes(guest::init_script(self.scenario, ko_names).into_bytes()),
+            0o755,
+        );
+        // busybox-static: one file, every applet a link to it.
+        fs.file("/bin/busybox", Content::Host("/bin/busybox".into()), 0o755);
+        for applet in busybox_applets()? {
+            if applet != "busybox" {
+                fs.symlink(&format!("/bin/{applet}"), "busybox");
+            }
+        }
+        fs.program(Path::new("/usr/sbin/dmsetup"), "/usr/sbin/dmsetup")?;
+        // busybox has a mke2fs without -t: the real one goes first on PATH.
+        fs.program(Path::new("/usr/sbin/mke2fs"), "/sbin/mke2fs")?;
+        fs.symlink("/sbin/mkfs.ext4", "mke2fs");
+        if Path::new("/etc/mke2fs.conf").exists() {
+            fs.file(
+                "/etc/mke2fs.conf",
+                Content::Host("/etc/mke2fs.conf".into()),
+                0o644,
+            );
+        }
+
+        let mut list = String::new();
+        for module in kit.module_order(&KERNEL_MODULES)? {
+            let file = initramfs::module_file_name(&module);
+            let bytes = initramfs::module_bytes(&module)?;
+            fs.file(
+                &format!("/lab/modules/{file}"),
+                Content::Bytes(bytes),
+                0o644,
+            );
+            list += &file;
+            list.push('\n');
+        }
+        fs.file(
+            guest::MODULES_LIST,
+            Content::Bytes(list.into_bytes()),
+            0o644,
+        );
+        for (ko, name) in kos.iter().zip(ko_names) {
+            fs.file(
+                &format!("{}/{name}", guest::STAGE_DIR),
+                Content::Host(ko.clone()),
+                0o644,
+            );
+        }
+        fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
+        match (self.chapter_bin, self.scenario) {
+            (Some(bin), Scenario::Chapter(run)) => fs.file(
+                &guest::chapter_binary(run.number),
+                Content::Host(bin.into()),
+                0o755,
+            ),
+            (Some(bin), Scenario::BackendTests) => {
+                fs.file(guest::BACKEND_TESTS, Content::Host(bin.into()), 0o755)
+            }
+            _ => {}
+        }
+        Ok(fs)
+    }
+}
+
+/// The applets the host's busybox has (`busybox --list`).
+fn busybox_applets() -> Result<Vec<String>> {
+    let output = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .context("running /bin/busybox --list (is busybox-static installed?)")?;
+    ensure!(output.status.success(), "busybox --list failed");
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}

@@ -1,0 +1,85 @@
+//! The book's kernel transcripts: what a chapter printed in the guest, kept
+//! with its command, and compared with a fresh run once the kernel release
+//! names (which change with every Debian rebuild) are masked.
+
+/// A transcript as the book keeps them: the command that made it, then what
+/// the program printed.
+pub(crate) fn book_transcript(command: &str, output: &[String]) -> String {
+    let mut text = format!("$ {command}\n");
+    for line in output {
+        text += line;
+        text.push('\n');
+    }
+    text
+}
+
+/// The first line where two transcripts differ, once kernel releases (which
+/// change with every Debian kernel update) are read as `<release>`.
+pub(crate) fn transcript_difference(kept: &str, fresh: &str) -> Option<String> {
+    let kept: Vec<String> = kept.lines().map(without_releases).collect();
+    let fresh: Vec<String> = fresh.lines().map(without_releases).collect();
+    let at = (0..kept.len().max(fresh.len())).find(|i| kept.get(*i) != fresh.get(*i))?;
+    let show = |l: Option<&String>| l.map_or("(no line)".to_string(), |l| format!("`{l}`"));
+    Some(format!(
+        "line {}: kept {}, now {}",
+        at + 1,
+        show(kept.get(at)),
+        show(fresh.get(at))
+    ))
+}
+
+/// `6.1.0-56-amd64` and `7.3.4+deb13-amd64` read `<release>`: Debian
+/// publishes a new build of each line every few weeks.
+pub(crate) fn without_releases(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            let core = word
+                .trim_end_matches([',', '.', ')', ':', '`'])
+                .trim_start_matches(['`', '(']);
+            if core.ends_with("-amd64") && core.starts_with(|c: char| c.is_ascii_digit()) {
+                word.replacen(core, "<release>", 1)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcripts_compare_without_kernel_releases() {
+        let kept =
+            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-56-amd64, as root.\nok\n";
+        let same =
+            "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nok\n";
+        assert_eq!(transcript_difference(kept, same), None);
+        let other = "$ cargo xtask lab --kernel 6.1 --chapter 3\n# On Linux 6.1.0-57-amd64, as root.\nnot ok\n";
+        let diff = transcript_difference(kept, other).unwrap();
+        assert!(diff.starts_with("line 3:"), "{diff}");
+        let shorter = "$ cargo xtask lab --kernel 6.1 --chapter 3\n";
+        assert!(
+            transcript_difference(kept, shorter)
+                .unwrap()
+                .contains("(no line)")
+        );
+    }
+
+    #[test]
+    fn a_book_transcript_starts_with_its_command() {
+        let text = book_transcript("cargo xtask lab --kernel 6.1 --chapter 3", &["a".into()]);
+        assert_eq!(text, "$ cargo xtask lab --kernel 6.1 --chapter 3\na\n");
+        assert_eq!(without_releases("7.3.4+deb13-amd64)"), "<release>)");
+        assert_eq!(
+            without_releases("6.1 is Debian's `6.1.0-56-amd64`,"),
+            "6.1 is Debian's `<release>`,"
+        );
+        assert_eq!(
+            without_releases("linux-headers-6.1.0-56-amd64"),
+            "linux-headers-6.1.0-56-amd64"
+        );
+    }
+}

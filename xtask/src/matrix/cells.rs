@@ -1,0 +1,138 @@
+//! Running the matrix's cells on one line: building the stages that must
+//! fail there, and booting each stage that must pass with its scenario.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use dm_workbook::manifest::{Expect, KernelLine, Scenario, Stage};
+
+use super::diagnostics::{error_set, normalise_message, shown_diagnostics};
+use super::report::{Cell, judge_failure};
+use crate::lab::guest;
+use crate::lab::progress::Progress;
+use crate::lab::{LineRun, kit, read_script};
+use dm_workbook::cli::Chapter;
+
+/// What the build phase of one line found.
+pub struct Built {
+    pub line: &'static KernelLine,
+    pub release: Option<String>,
+    pub cells: Vec<(String, Cell)>,
+    /// The errors as the book shows them, per stage.
+    pub errors: Vec<(String, String)>,
+}
+
+/// One line's build phase, under the line's lock: make its kit, and build
+/// each stage expected to fail there.
+pub fn build_line(
+    line: &'static KernelLine,
+    stages: &[&Stage],
+    cache: &Path,
+    repo: &Path,
+    progress: &Progress,
+) -> Built {
+    let mut built = Built {
+        line,
+        release: None,
+        cells: Vec::new(),
+        errors: Vec::new(),
+    };
+    let name = line.name.as_str();
+    let failing: Vec<&Stage> = (stages.iter().copied())
+        .filter(|s| s.expect_on(name) == Some(&Expect::Fail))
+        .collect();
+    let result = (|| -> Result<()> {
+        let _lock = kit::lock_line(cache, name, progress)?;
+        let kit = kit::prepare(line, cache, progress)?;
+        built.release = Some(kit.release.clone());
+        let work = cache.join("lines").join(name).join("matrix-build");
+        for stage in &failing {
+            let step = progress.step(format!("{name}: building {}", stage.dir));
+            let made = kit.make_module(
+                &repo.join(stage.folder()),
+                &repo.join("module/compat"),
+                &work,
+            )?;
+            let found = error_set(&made.log);
+            let declared: BTreeSet<String> = (stage.errors.get(name).into_iter().flatten())
+                .map(|e| normalise_message(e))
+                .collect();
+            let cell = judge_failure(made.success, &found, &declared);
+            step.done_with(cell.short());
+            built.cells.push((stage.dir.clone(), cell));
+            if !made.success {
+                built
+                    .errors
+                    .push((stage.dir.clone(), shown_diagnostics(&made.log)));
+            }
+        }
+        Ok(())
+    })();
+    if let Err(err) = result {
+        let why = format!("{err:#}");
+        for stage in failing {
+            if !built.cells.iter().any(|(d, _)| *d == stage.dir) {
+                built
+                    .cells
+                    .push((stage.dir.clone(), Cell::Unexpected(why.clone())));
+            }
+        }
+    }
+    built
+}
+
+/// What booting the passing stages of one line needs.
+pub struct LineBoot<'a> {
+    pub line: &'static KernelLine,
+    /// Whether the build phase made the line's kit.
+    pub kit_made: bool,
+    pub cache: &'a Path,
+    pub repo: &'a Path,
+    /// The chapter binaries, by chapter, and how to call them.
+    pub binaries: &'a BTreeMap<u32, (PathBuf, &'static Chapter)>,
+    pub timeout: Duration,
+}
+
+impl LineBoot<'_> {
+    /// Boot the line with `stage` loaded and run its declared scenario, as
+    /// `cargo xtask lab --stage DIR --kernel LINE` does.
+    pub fn run(&self, stage: &Stage, progress: &Progress) -> Cell {
+        if !self.kit_made {
+            return Cell::Unexpected("the line's kit could not be made".into());
+        }
+        let module_dir = self.repo.join(stage.folder());
+        let (scenario, chapter_bin, script) = match &stage.scenario {
+            Some(Scenario::Chapter(n)) => match self.binaries.get(n) {
+                None => return Cell::Unexpected(format!("no chapter{n} binary to run")),
+                Some((bin, run)) => (
+                    guest::Scenario::Chapter(run),
+                    Some(bin.as_path()),
+                    Vec::new(),
+                ),
+            },
+            Some(Scenario::Script(path)) => match read_script(&module_dir.join(path)) {
+                Ok(bytes) => (guest::Scenario::Script, None, bytes),
+                Err(err) => return Cell::Unexpected(format!("{err:#}")),
+            },
+            None => return Cell::Unexpected("the stage declares no scenario".into()),
+        };
+        let lab = LineRun {
+            line: self.line,
+            cache: self.cache,
+            repo: self.repo,
+            module_dir: &module_dir,
+            own_stage: true,
+            scenario: &scenario,
+            script: &script,
+            chapter_bin,
+            timeout: self.timeout,
+        };
+        match lab.run(progress) {
+            Ok(o) if o.problems.is_empty() => Cell::Pass,
+            Ok(o) => Cell::Unexpected(o.problems.join("; ")),
+            Err(err) => Cell::Unexpected(format!("{err:#}")),
+        }
+    }
+}
