@@ -88,6 +88,12 @@ pub fn cache_dir() -> Result<PathBuf> {
 }
 
 /// Run a command; fail with its last lines of output if it fails.
+///
+/// Why plain `std::process::Command` and not `xshell`: of xtask's twenty-odd
+/// commands, most stream their output into progress bars (apt's status lines,
+/// qemu's console), run under `unshare` in a chroot, or need the exit status
+/// and both streams apart; the few plain ones are a line each here. `cmd!`
+/// would save little and add a second way to run a program.
 pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let output = cmd
         .output()
