@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
+use crate::new_stage::ModuleFolder;
 use crate::{cache_dir, equivalence, repo_root, run_checked};
 use dm_workbook::cli::Chapter;
 use dm_workbook::manifest::{self, Expect, Manifest};
@@ -105,6 +106,34 @@ pub struct LabArgs {
     bless: bool,
 }
 
+/// A chapter's program drives its own stage's target by name (its tables
+/// name it): with a learner's module, it can run only if that module
+/// registers the same target. Otherwise say so, and what to do instead.
+fn chapter_fits_module(chapter: u32, module: &ModuleFolder, dir: &Path) -> Result<()> {
+    let entry = dm_workbook::cli::chapter(chapter)
+        .with_context(|| format!("chapter {chapter} runs no scenario on a kernel"))?;
+    let Some(stage) = entry.stage() else {
+        bail!(
+            "--chapter {chapter} loads no module, so it would not use {}: \
+             run it without --module, or give --script",
+            dir.display()
+        );
+    };
+    ensure!(
+        module.targets.contains(&stage.target),
+        "--chapter {chapter} drives {} (its tables name it), but {} registers {}: \
+         run your own steps with --script FILE",
+        stage.target,
+        dir.display(),
+        if module.targets.is_empty() {
+            "no target type".to_string()
+        } else {
+            module.targets.join(", ")
+        }
+    );
+    Ok(())
+}
+
 /// The script run when neither --script nor --chapter is given: is the
 /// target registered?
 const DEFAULT_SCRIPT: &str = "dmsetup targets\n";
@@ -143,10 +172,15 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         });
     }
     let (module_dir, own_stage) = match (&args.module, stage) {
-        (Some(dir), _) => (
-            fs::canonicalize(dir).with_context(|| format!("module folder {}", dir.display()))?,
-            false,
-        ),
+        (Some(dir), _) => {
+            let module = ModuleFolder::read(dir)?;
+            if let Some(n) = args.chapter {
+                chapter_fits_module(n, &module, dir)?;
+            }
+            let dir = fs::canonicalize(dir)
+                .with_context(|| format!("module folder {}", dir.display()))?;
+            (dir, false)
+        }
         (None, Some(stage)) => (repo.join(stage.folder()), true),
         (None, None) => {
             let stage = Manifest::bundled()
@@ -376,8 +410,16 @@ impl LineRun<'_> {
                     reason: reason.clone(),
                 })
                 .collect();
-            for d in equivalence::refusal_differences(&refusals)? {
+            let check = equivalence::check_refusals(&refusals)?;
+            for d in check.differences {
                 problems.push(format!("simulator and kernel refuse differently: {d}"));
+            }
+            if !check.without_twin.is_empty() {
+                let names: Vec<String> = check.without_twin.into_iter().collect();
+                println!(
+                    "Linux {name}: the simulator has no twin of {}: those refusals are not compared",
+                    names.join(", ")
+                );
             }
         }
         print_summary(name, &boot.run, seconds, &transcript);

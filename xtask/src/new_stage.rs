@@ -80,39 +80,19 @@ pub fn import(repo: &Path, name: &str, from: &Path, target: Option<&str>) -> Res
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'),
         "a stage's name is lower-case letters, digits, '-' and '_': {name:?} is not"
     );
-    let build_file = ["Kbuild", "Makefile"]
-        .into_iter()
-        .find(|f| from.join(f).is_file());
-    let Some(build_file) = build_file else {
-        bail!(
-            "{} has neither a Kbuild nor a Makefile: not a kernel module folder",
-            from.display()
-        );
-    };
-    let sources = c_sources(from)?;
-    ensure!(!sources.is_empty(), "{} has no C source", from.display());
-
+    let module = ModuleFolder::read(from)?;
     let target = match target {
         Some(t) => t.to_string(),
-        None => {
-            let mut names = Vec::new();
-            for source in &sources {
-                let text = fs::read_to_string(source)
-                    .with_context(|| format!("reading {}", source.display()))?;
-                names.extend(target_names(&text));
-            }
-            names.sort();
-            names.dedup();
-            match names.as_slice() {
-                [one] => one.clone(),
-                [] => bail!(
-                    "no `struct target_type` with a `.name = \"...\"` in {}'s C sources: give --target",
-                    from.display()
-                ),
-                many => bail!("the C sources register {many:?}: choose one with --target"),
-            }
-        }
+        None => match module.targets.as_slice() {
+            [one] => one.clone(),
+            [] => bail!(
+                "no `struct target_type` with a `.name = \"...\"` in {}'s C sources: give --target",
+                from.display()
+            ),
+            many => bail!("the C sources register {many:?}: choose one with --target"),
+        },
     };
+    let build_file = module.build_file;
     let build_text = fs::read_to_string(from.join(build_file))?;
     let ko = match module_names(&build_text).as_slice() {
         [one] => format!("{one}.ko"),
@@ -180,6 +160,45 @@ fn entry(name: &str, target: &str, ko: &str, table: Option<&str>, lines: &[&str]
 }
 
 /// The folder's own C files (not what a build left).
+/// What a module folder holds, as far as the lab and `new-stage` need it.
+pub struct ModuleFolder {
+    /// `Kbuild` or `Makefile`: what kbuild reads.
+    pub build_file: &'static str,
+    /// The target types its C sources register, by name, sorted.
+    pub targets: Vec<String>,
+}
+
+impl ModuleFolder {
+    /// Read `dir`, or say in one line why it is not a module folder.
+    pub fn read(dir: &Path) -> Result<ModuleFolder> {
+        ensure!(dir.is_dir(), "{} is not a folder", dir.display());
+        let Some(build_file) = ["Kbuild", "Makefile"]
+            .into_iter()
+            .find(|f| dir.join(f).is_file())
+        else {
+            bail!(
+                "{} has neither a Kbuild nor a Makefile: not a kernel module folder \
+                 (a one-line Kbuild will do: `obj-m := my_target.o`)",
+                dir.display()
+            );
+        };
+        let sources = c_sources(dir)?;
+        ensure!(!sources.is_empty(), "{} has no C source", dir.display());
+        let mut targets = Vec::new();
+        for source in &sources {
+            let text = fs::read_to_string(source)
+                .with_context(|| format!("reading {}", source.display()))?;
+            targets.extend(target_names(&text));
+        }
+        targets.sort();
+        targets.dedup();
+        Ok(ModuleFolder {
+            build_file,
+            targets,
+        })
+    }
+}
+
 fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut sources = Vec::new();
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
