@@ -14,6 +14,7 @@ mod lab;
 mod listings;
 mod matrix;
 mod module_files;
+mod new_module;
 mod new_stage;
 mod provision;
 
@@ -42,6 +43,9 @@ enum Task {
     /// Import a module folder as the stage module/NAME, with its manifest
     /// entry (expected to pass on every kernel line).
     NewStage(new_stage::NewStageArgs),
+    /// Write a module folder to start a target from: a passthrough that the
+    /// lab takes as it is, with a Kbuild and a check script.
+    NewModule(new_module::NewModuleArgs),
     /// Print a kernel line's build folder for `make -C` (making its kit if
     /// it is missing).
     KbuildDir(kbuild_dir::KbuildDirArgs),
@@ -56,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Task::Listings(args) => listings::run(args),
         Task::Matrix(args) => matrix::run(args),
         Task::NewStage(args) => new_stage::run(args),
+        Task::NewModule(args) => new_module::run(args),
         Task::KbuildDir(args) => kbuild_dir::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
     };

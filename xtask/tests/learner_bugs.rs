@@ -1,7 +1,8 @@
 //! The lab as a learner's debugger: a small target with one classic bug each
 //! (`learner-bugs/cases.toml`) must fail in the lab within two minutes, with
 //! the kernel's complaint named in the summary, and the same target without
-//! its bug must pass.
+//! its bug must pass; so must the skeleton `cargo xtask new-module` writes
+//! from the same source.
 //!
 //! The lab runs need qemu and a 6.1 kit, so they run when asked (CI does):
 //! `cargo test -p xtask --test learner_bugs -- --ignored --nocapture`.
@@ -141,4 +142,30 @@ fn each_bug_fails_fast_with_its_complaint_named_and_the_fix_passes() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+#[ignore = "boots Linux 6.1 in qemu: run with --ignored (CI does)"]
+fn the_new_module_skeleton_passes_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("mine");
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let made = Command::new(xtask)
+        .args(["new-module", "--target", "tally"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let output = Command::new(xtask)
+        .args(["lab", "--kernel", "6.1", "--module"])
+        .arg(&folder)
+        .arg("--script")
+        .arg(folder.join("tests/check.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }

@@ -7,11 +7,13 @@
  * Table: <start> <length> learner <device> <offset>
  */
 #include <linux/bio.h>
-#include <linux/delay.h>
 #include <linux/device-mapper.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#ifdef BUG_SLEEPS_UNDER_SPINLOCK
+#include <linux/delay.h>
 #include <linux/spinlock.h>
+#endif
 
 #define DM_MSG_PREFIX "learner"
 
@@ -104,8 +106,7 @@ static int learner_map(struct dm_target *ti, struct bio *bio)
 	return DM_MAPIO_REMAPPED;
 }
 
-static int learner_iterate_devices(struct dm_target *ti,
-				   iterate_devices_callout_fn fn, void *data)
+static int learner_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn, void *data)
 {
 	struct learner_c *lc = ti->private;
 
