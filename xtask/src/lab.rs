@@ -64,14 +64,23 @@ pub struct LabArgs {
     #[arg(long, value_name = "NAME")]
     stage: Option<String>,
 
-    /// Build and load this out-of-tree module folder instead of a stage.
+    /// Build and load this out-of-tree module folder instead of a stage. The
+    /// folder needs its C sources and a Kbuild (one line will do: `obj-m :=
+    /// my_target.o`) or a Makefile; built files in it are never copied.
+    /// `cargo xtask new-module DIR` writes one to start from. With --chapter,
+    /// the module must register the target that chapter's tables name.
     #[arg(long, value_name = "DIR", conflicts_with = "stage")]
     module: Option<PathBuf>,
 
-    /// Run this shell script in the guest after the module is loaded, with
-    /// /dev/loop0 over a 128 MiB file; its exit status decides pass or fail.
-    /// Without --script, --chapter or a --stage with its own scenario, the
-    /// guest runs `dmsetup targets`.
+    /// Run this shell script in the guest after the module is loaded. It runs
+    /// as root under busybox sh, with dmsetup (DM_DISABLE_UDEV=1: no udev, use
+    /// /dev/dm-N), mke2fs, losetup and dd, and /dev/loop0 over a 128 MiB file
+    /// in RAM; its output is shown as it comes, and its exit status decides
+    /// pass or fail. Afterwards the lab checks that no mapped device and no
+    /// loop device are left, that the module unloads, and that the kernel
+    /// log holds no complaint (see xtask/src/lab/alarms.toml). Without
+    /// --script, --chapter or a --stage with its own scenario, the guest runs
+    /// `dmsetup targets`.
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
 
