@@ -20,6 +20,8 @@ pub struct Chapter {
     pub number: u32,
     /// Whether it can write what it found as JSON (`--report`).
     pub report: bool,
+    /// Why it cannot run on a real kernel yet, if it cannot.
+    pub simulator_only: Option<&'static str>,
 }
 
 impl Chapter {
@@ -40,14 +42,23 @@ pub const CHAPTERS: &[Chapter] = &[
     Chapter {
         number: 1,
         report: false,
+        simulator_only: None,
     },
     Chapter {
         number: 2,
         report: false,
+        // Measured on Linux 6.1 in the lab: the first read fails with ENXIO
+        // and `zero` is not loaded on demand there, where the simulator shows
+        // an empty read and loads it.
+        simulator_only: Some(
+            "its steps do not match a real kernel yet: there a device without a \
+             table has no dm-N node to read",
+        ),
     },
     Chapter {
         number: 3,
         report: true,
+        simulator_only: None,
     },
 ];
 
@@ -85,6 +96,12 @@ impl ChapterArgs {
         if self.report.is_some() && !chapter.report {
             anyhow::bail!(
                 "--report does not apply: chapter {} writes no report",
+                chapter.number
+            );
+        }
+        if let (BackendKind::Kernel, Some(why)) = (self.backend, chapter.simulator_only) {
+            anyhow::bail!(
+                "chapter {} runs on the simulator only: {why}",
                 chapter.number
             );
         }
@@ -150,6 +167,21 @@ mod tests {
                 .open(chapter(3).unwrap())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_chapter_that_does_not_match_a_kernel_yet_says_so() {
+        let two = chapter(2).unwrap();
+        let kernel = ChapterArgs {
+            backend: BackendKind::Kernel,
+            ..args(None, None)
+        };
+        let err = kernel.open(two).err().unwrap().to_string();
+        assert!(
+            err.starts_with("chapter 2 runs on the simulator only: "),
+            "{err}"
+        );
+        assert!(args(None, None).open(two).is_ok());
     }
 
     #[test]

@@ -160,3 +160,68 @@ fn chapter2_walks_the_life_cycle() {
         .stdout(predicate::str::contains("error.map -> DM_MAPIO_KILL"))
         .stdout(predicate::str::contains("No devices found"));
 }
+
+#[test]
+fn chapter3_writes_where_it_is_told_and_finds_the_data_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    chapter(3)
+        .args(["write", "--at", "100", "--bytes", "1024", "--report"])
+        .arg(&report)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("bs=512 count=2 seek=100"))
+        .stdout(predicate::str::contains(
+            "same bytes at byte 51200 of mydisk.img: sector 100 of the mapped device",
+        ));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["placement"]["at"], 100);
+    assert_eq!(json["placement"]["matched"], 1024);
+}
+
+#[test]
+fn chapter3_counts_the_bytes_each_table_line_holds() {
+    // 16 KiB over a two-line table: the first 8 KiB go to the loop device,
+    // the rest to `zero`, which drops writes.
+    let out = chapter(3)
+        .args([
+            "--table",
+            "0 16 hello_target /dev/loop0 0\n16 262128 zero",
+            "write",
+        ])
+        .assert()
+        .failure();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("# same bytes at byte 0 of mydisk.img"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the other 8192 bytes go to the next table line"),
+        "{stdout}"
+    );
+    let stderr = one_line(&out.get_output().stderr);
+    assert!(
+        stderr.contains("did not give back what was written"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn chapter3_refuses_io_past_the_end_or_in_part_sectors() {
+    for (args, says) in [
+        (
+            ["--at", "262140", "--bytes", "4096"],
+            "runs past the device's end at sector 262144",
+        ),
+        (
+            ["--at", "0", "--bytes", "1000"],
+            "not a whole number of 512-byte sectors",
+        ),
+    ] {
+        let out = chapter(3).arg("write").args(args).assert().failure();
+        let stderr = one_line(&out.get_output().stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}

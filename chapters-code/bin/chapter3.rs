@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dm_workbook::cli::{self, ChapterArgs};
-use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, DEFAULT_SEED, Options, Step};
+use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, DEFAULT_SEED, Options, Step, WRITE_BYTES};
 
 /// Create a device with hello_target, write through it, format it, tear it down.
 #[derive(Parser)]
@@ -25,9 +25,17 @@ struct Cli {
     #[arg(long, value_name = "LINE")]
     table: Option<String>,
 
-    /// Seed for the 16 KiB of pseudo-random data the write step writes.
+    /// Seed for the pseudo-random data the write step writes.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
+
+    /// Where the write step writes: a sector of the mapped device.
+    #[arg(long, default_value_t = 0, value_name = "SECTOR")]
+    at: u64,
+
+    /// How many bytes the write step writes (whole 512-byte sectors).
+    #[arg(long, default_value_t = WRITE_BYTES as u64, value_name = "N")]
+    bytes: u64,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +52,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let options = Options {
         table: cli.table.clone(),
         seed: cli.seed,
+        at: cli.at,
+        bytes: cli.bytes,
         ..Options::default()
     };
     let mut backend = cli

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
-use crate::dm::units::Bytes;
+use crate::dm::units::{Bytes, Sectors};
 use crate::driver::{Backend, BackendError, BackendKind};
 use crate::manifest::{Manifest, Stage};
 use crate::table::Table;
@@ -59,6 +59,10 @@ pub struct Options {
     pub seed: u64,
     /// The module stage whose target the table uses.
     pub stage: &'static Stage,
+    /// Where the write step writes: a sector of the mapped device.
+    pub at: u64,
+    /// How much it writes, in bytes (whole sectors).
+    pub bytes: u64,
 }
 
 impl Default for Options {
@@ -69,6 +73,8 @@ impl Default for Options {
             stage: Manifest::bundled()
                 .stage_of_chapter(3)
                 .expect("the manifest names chapter 3's stage (a test checks it)"),
+            at: 0,
+            bytes: WRITE_BYTES as u64,
         }
     }
 }
@@ -103,18 +109,24 @@ pub struct Report {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Placement {
+    /// The mapped device's sector the write started at.
+    pub at: u64,
     /// Bytes written.
     pub bytes: u64,
     /// CRC-32 of those bytes.
     pub crc32: u32,
-    /// The device the table line sends sector 0 to (`major:minor` as the
-    /// table shows it).
+    /// The device the table line holding `at` sends it to (`major:minor` as
+    /// the table shows it).
     pub device: String,
     /// The byte offset on that device where the data must be.
     pub offset: u64,
+    /// How many of the written bytes that table line covers.
+    pub expected: u64,
+    /// How many of those the backing file holds at `offset`.
+    pub matched: u64,
     /// Whether reading the mapped device gave the data back.
     pub read_back: bool,
-    /// Whether the backing file holds the data at `offset`.
+    /// Whether the backing file holds all `expected` bytes at `offset`.
     pub in_backing_file: bool,
 }
 
@@ -124,6 +136,15 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> std::result::Result<Option<T>, D::Error> {
     Option::deserialize(deserializer)
+}
+
+/// Where a sector of the mapped device lands on a passthrough line's device.
+struct Landing {
+    device: String,
+    /// Byte offset on that device.
+    offset: u64,
+    /// Bytes from the sector to the line's end.
+    covered: u64,
 }
 
 /// One run of the chapter: the backend, the options, the report being
@@ -276,45 +297,87 @@ impl Run<'_, '_> {
         }
     }
 
-    /// The device and byte offset where the table sends sector 0, if its first
-    /// line is a passthrough (`hello_target` or `linear`: `<device> <offset>`).
-    fn landing_of_sector_zero(&mut self) -> Result<Option<(String, u64)>> {
+    /// Where the table sends sector `at` of the mapped device, if the line
+    /// holding it is a passthrough (`hello_target` or `linear`:
+    /// `<device> <offset>`): the device, the byte offset on it, and how many
+    /// bytes from `at` on that line covers.
+    fn landing_of(&mut self, at: u64) -> Result<Option<Landing>> {
         let live = self.backend.table(DEVICE, TableSlot::Live)?;
-        let Some(first) = live.first() else {
+        let Some(line) = live
+            .iter()
+            .find(|l| l.start <= at && l.end().is_some_and(|end| at < end))
+        else {
             return Ok(None);
         };
-        if first.target != "hello_target" && first.target != "linear" {
+        if line.target != "hello_target" && line.target != "linear" {
             return Ok(None);
         }
-        let mut words = first.params.split_whitespace();
+        let mut words = line.params.split_whitespace();
         let (Some(device), Some(start)) = (words.next(), words.next()) else {
             return Ok(None);
         };
-        Ok(start
-            .parse::<u64>()
-            .ok()
-            .map(|s| (device.to_string(), s * SECTOR_SIZE)))
+        let Ok(start) = start.parse::<u64>() else {
+            return Ok(None);
+        };
+        let end = line.end().unwrap_or(at);
+        Ok(Some(Landing {
+            device: device.to_string(),
+            offset: (start + at - line.start) * SECTOR_SIZE,
+            covered: (end - at) * SECTOR_SIZE,
+        }))
+    }
+
+    /// The mapped device's size in sectors: where its live table ends.
+    fn device_sectors(&mut self) -> Result<u64> {
+        let live = self.backend.table(DEVICE, TableSlot::Live)?;
+        Ok(live.iter().filter_map(|l| l.end()).max().unwrap_or(0))
     }
 
     fn write(&mut self) -> Result<()> {
         self.n.heading("write")?;
-        let seed = self.options.seed;
-        let mut data = vec![0u8; WRITE_BYTES];
+        let (seed, at, len) = (self.options.seed, self.options.at, self.options.bytes);
+        let sectors = self.device_sectors()?;
+        // The block device file refuses a write that starts at its end and
+        // shortens one that runs past it, before any bio is made
+        // (blkdev_write_iter in block/fops.c): say so rather than show a
+        // shortened run.
+        if len == 0 || len % SECTOR_SIZE != 0 {
+            return Err(ScenarioError::Usage(format!(
+                "--bytes {len} is not a whole number of 512-byte sectors"
+            )));
+        }
+        if at.saturating_add(len / SECTOR_SIZE) > sectors {
+            return Err(ScenarioError::Usage(format!(
+                "--at {at} --bytes {len} runs past the device's end at sector {sectors}: \
+                 the kernel refuses or shortens such a write before any bio is made"
+            )));
+        }
+        let mut data = vec![0u8; len as usize];
         rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut data);
         let crc = crc32fast::hash(&data);
+        let (seek, count) = if at == 0 && len == WRITE_BYTES as u64 {
+            (String::new(), "bs=16K count=1".to_string())
+        } else {
+            (
+                format!(" seek={at}"),
+                format!("bs=512 count={}", len / SECTOR_SIZE),
+            )
+        };
         self.n.command(&format!(
-            "dd if=random.bin of=/dev/mapper/{DEVICE} bs=16K count=1 oflag=direct"
+            "dd if=random.bin of=/dev/mapper/{DEVICE} {count}{seek} oflag=direct"
         ))?;
         self.n.note(&format!(
-            "random.bin: {WRITE_BYTES} pseudo-random bytes (seed {seed}), CRC-32 {crc:#010x}"
+            "random.bin: {len} pseudo-random bytes (seed {seed}), CRC-32 {crc:#010x}"
         ))?;
-        self.backend.write(DEVICE, Bytes(0), &data)?;
+        let start = Sectors(at).bytes();
+        self.backend.write(DEVICE, start, &data)?;
         self.n.trace(self.backend)?;
 
+        let skip = seek.replace("seek", "skip");
         self.n.command(&format!(
-            "dd if=/dev/mapper/{DEVICE} bs=16K count=1 iflag=direct | cmp - random.bin"
+            "dd if=/dev/mapper/{DEVICE} {count}{skip} iflag=direct | cmp - random.bin"
         ))?;
-        let back = self.backend.read(DEVICE, Bytes(0), Bytes::of(&data))?;
+        let back = self.backend.read(DEVICE, start, Bytes::of(&data))?;
         self.n.trace(self.backend)?;
         let read_back = back == data;
         self.n.note(if read_back {
@@ -323,22 +386,29 @@ impl Run<'_, '_> {
             "DIFFERENT bytes came back from the mapped device"
         })?;
 
-        let landing = self.landing_of_sector_zero()?;
+        let landing = self.landing_of(at)?;
         let mut placement = Placement {
-            bytes: WRITE_BYTES as u64,
+            at,
+            bytes: len,
             crc32: crc,
             device: String::new(),
             offset: 0,
+            expected: 0,
+            matched: 0,
             read_back,
             in_backing_file: false,
         };
-        if let Some((device, offset)) = &landing {
-            placement.device = device.clone();
-            placement.offset = *offset;
-            placement.in_backing_file = self.check_backing_file(device, *offset, &data)?;
+        if let Some(landing) = &landing {
+            let share = &data[..landing.covered.min(len) as usize];
+            placement.device = landing.device.clone();
+            placement.offset = landing.offset;
+            placement.expected = share.len() as u64;
+            placement.matched = self.check_backing_file(landing, at, share)?;
+            placement.in_backing_file = placement.matched == placement.expected;
         } else {
-            self.n
-                .note("The first table line is not a passthrough; no backing file to check.")?;
+            self.n.note(&format!(
+                "The table line holding sector {at} is not a passthrough; no backing file to check."
+            ))?;
         }
         let verdict = if !read_back {
             Err("the mapped device did not give back what was written".to_string())
@@ -351,30 +421,47 @@ impl Run<'_, '_> {
         verdict.map_err(ScenarioError::Verify)
     }
 
-    /// Whether the backing file holds `data` at byte `offset`, which is
-    /// where the table says sector 0 of the mapped device lands on `device`.
-    fn check_backing_file(&mut self, device: &str, offset: u64, data: &[u8]) -> Result<bool> {
+    /// How many of `data`'s leading bytes the backing file holds where the
+    /// table says sector `at` lands; says what it found.
+    fn check_backing_file(&mut self, landing: &Landing, at: u64, data: &[u8]) -> Result<u64> {
         let file = self
             .backing_file
             .clone()
             .unwrap_or_else(|| self.backend.scratch_dir().join(BACKING_FILE));
+        let offset = landing.offset;
         self.n.command(&format!(
             "dd if={BACKING_FILE} bs=512 skip={} count={} | cmp - random.bin",
             offset / SECTOR_SIZE,
-            WRITE_BYTES as u64 / SECTOR_SIZE
+            data.len() as u64 / SECTOR_SIZE
         ))?;
-        let stored = read_file_at(&file, offset, WRITE_BYTES)?;
-        let found = stored == data;
-        self.n.note(&if found {
-            format!(
+        let stored = read_file_at(&file, offset, data.len())?;
+        let matched = stored.iter().zip(data).take_while(|(a, b)| a == b).count() as u64;
+        let whole = matched == data.len() as u64;
+        let device = &landing.device;
+        let sector = offset / SECTOR_SIZE;
+        let note = match (whole, at) {
+            (true, 0) => format!(
                 "same bytes at byte {offset} of {BACKING_FILE}: sector 0 of the mapped \
-                 device is sector {} of {device}",
-                offset / SECTOR_SIZE
-            )
-        } else {
-            format!("the data is NOT at byte {offset} of {BACKING_FILE}")
-        })?;
-        Ok(found)
+                 device is sector {sector} of {device}"
+            ),
+            (true, _) => format!(
+                "same bytes at byte {offset} of {BACKING_FILE}: sector {at} of the mapped \
+                 device is sector {sector} of {device}"
+            ),
+            (false, _) => format!(
+                "{matched} of the {} bytes this table line covers are at byte {offset} of \
+                 {BACKING_FILE}; the rest are not",
+                data.len()
+            ),
+        };
+        self.n.note(&note)?;
+        if whole && (data.len() as u64) < self.options.bytes {
+            self.n.note(&format!(
+                "the other {} bytes go to the next table line",
+                self.options.bytes - data.len() as u64
+            ))?;
+        }
+        Ok(matched)
     }
 
     fn format(&mut self) -> Result<()> {

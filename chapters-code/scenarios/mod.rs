@@ -21,6 +21,10 @@ pub enum ScenarioError {
     /// The backend refused or failed a step.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The scenario was asked for something it cannot do, such as I/O past
+    /// the device's end.
+    #[error("{0}")]
+    Usage(String),
     /// Data did not come back as written, or landed in the wrong place.
     #[error("verification failed: {0}")]
     Verify(String),

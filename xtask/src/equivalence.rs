@@ -56,17 +56,23 @@ pub fn differences(sim: &Report, kernel: &Report) -> Vec<String> {
 
 fn placement_differences(found: &mut Vec<String>, sim: &Placement, kernel: &Placement) {
     let Placement {
+        at,
         bytes,
         crc32,
         device,
         offset,
+        expected,
+        matched,
         read_back,
         in_backing_file,
     } = sim;
+    differ(found, "placement.at", at, &kernel.at);
     differ(found, "placement.bytes", bytes, &kernel.bytes);
     differ(found, "placement.crc32", crc32, &kernel.crc32);
     differ(found, "placement.device", device, &kernel.device);
     differ(found, "placement.offset", offset, &kernel.offset);
+    differ(found, "placement.expected", expected, &kernel.expected);
+    differ(found, "placement.matched", matched, &kernel.matched);
     differ(found, "placement.read_back", read_back, &kernel.read_back);
     differ(
         found,
@@ -208,15 +214,18 @@ mod tests {
     fn a_difference_in_each_compared_field_is_reported() {
         let sim = simulator_report();
         assert!(sim.placement.is_some() && sim.target.is_some());
-        let changes: [(&str, Edit<Report>); 10] = [
+        let changes: [(&str, Edit<Report>); 13] = [
             ("target", |r| r.target = None),
             ("table", |r| r.table[0].push_str(" 8")),
             ("status", |r| r.status.push("0 8 zero".into())),
             ("placement", |r| r.placement = None),
+            ("placement.at", |r| placement(r).at += 1),
             ("placement.bytes", |r| placement(r).bytes += 512),
             ("placement.crc32", |r| placement(r).crc32 ^= 1),
             ("placement.device", |r| placement(r).device = "7:1".into()),
             ("placement.offset", |r| placement(r).offset += 512),
+            ("placement.expected", |r| placement(r).expected -= 512),
+            ("placement.matched", |r| placement(r).matched -= 1),
             ("placement.read_back", |r| placement(r).read_back ^= true),
             ("placement.in_backing_file", |r| {
                 placement(r).in_backing_file ^= true

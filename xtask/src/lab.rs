@@ -451,6 +451,9 @@ pub(crate) fn build_chapter_binary(
 ) -> Result<(PathBuf, &'static Chapter)> {
     let entry = dm_workbook::cli::chapter(chapter)
         .with_context(|| format!("chapter {chapter} runs no scenario on a kernel"))?;
+    if let Some(why) = entry.simulator_only {
+        bail!("chapter {chapter} runs on the simulator only: {why}");
+    }
     const TARGET: &str = "x86_64-unknown-linux-gnu";
     let target_dir = repo.join("target/lab");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
