@@ -435,3 +435,61 @@ fn striped_refuses_shapes_that_do_not_divide() {
     // Nothing stays open after the failures.
     sim.detach_loop("/dev/loop0").unwrap();
 }
+
+/// A target without `iterate_devices` whose map sends every bio 300000
+/// sectors further on its device: the core cannot check the line against the
+/// device, so the first bio goes past the loop device's end.
+struct Overshoot;
+
+struct OvershootLine(dm_workbook::dm::target::DmDev);
+
+impl dm_workbook::dm::target::TargetType for Overshoot {
+    fn name(&self) -> &'static str {
+        "overshoot"
+    }
+    fn version(&self) -> [u32; 3] {
+        [1, 0, 0]
+    }
+    fn ctr(
+        &self,
+        ti: &mut dyn dm_workbook::dm::target::CtrContext,
+        argv: &[&str],
+    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
+        Ok(Box::new(OvershootLine(ti.get_device(argv[0])?)))
+    }
+}
+
+impl dm_workbook::dm::target::Target for OvershootLine {
+    fn map(
+        &self,
+        ti: &dm_workbook::dm::target::TargetInfo,
+        bio: &mut dm_workbook::dm::bio::Bio,
+    ) -> dm_workbook::dm::bio::MapResult {
+        bio.dev = self.0.dev;
+        bio.sector = 300_000 + ti.target_offset(bio.sector);
+        dm_workbook::dm::bio::MapResult::Remapped
+    }
+}
+
+#[test]
+fn a_bio_past_the_end_of_a_loop_device_is_logged_as_61_logs_it() {
+    let (mut sim, _dir, _file) = sim_with_disk(262_144);
+    sim.register_target(Arc::new(Overshoot)).unwrap();
+    create(&mut sim, "far", "0 8 overshoot /dev/loop0").unwrap();
+    let before = sim.kmsg().len();
+    let Submission::Done(bio) = sim.write("far", 0, &[7u8; 4096]).unwrap() else {
+        panic!("the device is not suspended");
+    };
+    assert_eq!(bio.status, BlkStatus::IoErr);
+    let log = &sim.kmsg()[before..];
+    // As the lab's 6.1 run printed them for a direct write of 4 KiB.
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[0].ends_with(": attempt to access beyond end of device"),
+        "{log:?}"
+    );
+    assert_eq!(
+        log[1],
+        "loop0: rw=34817, sector=300000, nr_sectors = 8 limit=262144"
+    );
+}

@@ -97,10 +97,28 @@ impl Simulator {
             return;
         };
         let end = bio.sector.checked_add(bio.sectors());
-        if end.is_none_or(|end| end > loop_dev.sectors) {
+        let limit = loop_dev.sectors;
+        if end.is_none_or(|end| end > limit) {
+            // bio_check_eod() in block/blk-core.c, as Linux 6.1 prints it in
+            // the lab for a direct read and write: the task's name, then the
+            // device, the bio's op and flags (REQ_SYNC for a read; REQ_SYNC
+            // and REQ_IDLE for a write), where it starts and how long it is.
+            // No twin here remaps past its device (each checks its line
+            // through iterate_devices), so only a new twin can get here.
+            let rw = match bio.op {
+                BioOp::Read => 2048,
+                BioOp::Write => 34817,
+            };
             self.log(format!(
-                "loop{}: attempt to access beyond end of device",
-                bio.dev.minor
+                "{}: attempt to access beyond end of device",
+                task_name()
+            ));
+            self.log(format!(
+                "loop{}: rw={rw}, sector={}, nr_sectors = {} limit={}",
+                bio.dev.minor,
+                bio.sector,
+                bio.sectors(),
+                limit
             ));
             bio.status = BlkStatus::IoErr;
             return;
@@ -122,4 +140,15 @@ impl Simulator {
             bio.status = BlkStatus::IoErr;
         }
     }
+}
+
+/// The running program's name as the kernel keeps it (`current->comm`: at
+/// most 15 bytes).
+fn task_name() -> String {
+    let name = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    name.chars().take(15).collect()
 }
