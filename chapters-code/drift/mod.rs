@@ -10,12 +10,15 @@
 //! - [`table`]: the drift table as typed data, loaded and checked for completeness.
 //! - [`doctor`]: parses C with tree-sitter and reports each use of a form that
 //!   does not fit the kernel the learner targets.
+//! - [`input`]: what the doctor refuses to read (not C, or no target).
 
 pub mod doctor;
+pub mod input;
 pub mod release;
 pub mod table;
 
-pub use doctor::{Direction, Expect, Finding, check_input, diagnose, diagnose_file};
+pub use doctor::{Direction, Finding, diagnose, diagnose_file};
+pub use input::{Expect, check_input};
 pub use release::Release;
 pub use table::{Change, Detector, DriftTable};
 
