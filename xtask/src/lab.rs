@@ -95,6 +95,11 @@ pub struct LabArgs {
     #[arg(long, default_value_t = 90, value_name = "SECONDS")]
     timeout: u64,
 
+    /// The guest's memory in MiB. Its /tmp lives in that memory and may use
+    /// half of it: raise this for a script that writes large files there.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_MIB, value_name = "MIB")]
+    memory: u32,
+
     /// Compare what the chapter printed in the guest with this transcript
     /// from the book (kernel releases aside); fail on any difference.
     #[arg(
@@ -229,6 +234,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             script: &script,
             chapter_bin: chapter_bin.as_deref(),
             timeout: Duration::from_secs(args.timeout),
+            memory_mib: args.memory,
         };
         let mut outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
             line: &line.name,
@@ -337,7 +343,13 @@ pub(crate) struct LineRun<'a> {
     pub script: &'a [u8],
     pub chapter_bin: Option<&'a Path>,
     pub timeout: Duration,
+    /// The guest's memory; its /tmp (a tmpfs) may fill half of it.
+    pub memory_mib: u32,
 }
+
+/// The guest's memory unless --memory says otherwise: room in /tmp (half of
+/// it) for a 128 MiB file written with dd, as a learner's setup script does.
+pub const DEFAULT_MEMORY_MIB: u32 = 512;
 
 impl LineRun<'_> {
     pub fn run(&self, progress: &Progress) -> Result<Outcome> {
@@ -383,7 +395,14 @@ impl LineRun<'_> {
         fs::create_dir_all(&runs)?;
         let transcript = runs.join(format!("{name}.log"));
         let step = progress.step(format!("{name}: booting {}", kit.release));
-        let boot = qemu::boot(&kit.vmlinuz(), &initrd, &transcript, self.timeout, &step)?;
+        let boot = qemu::boot(
+            &kit.vmlinuz(),
+            &initrd,
+            self.memory_mib,
+            &transcript,
+            self.timeout,
+            &step,
+        )?;
         let seconds = boot.seconds;
         step.done_with(format!("transcript {}", transcript.display()));
 

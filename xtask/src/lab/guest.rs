@@ -190,18 +190,33 @@ const INIT_CHAPTER: &str = r#"echo "DMW-STEP chapter $chapter begin"
 
 const INIT_TAIL: &str = r#"if [ -n "$chapter" ]; then
 	{ "$chapter_bin" $chapter_args 2>&1
-	  echo $? >/tmp/scenario.rc; } | tag_lines DMW-OUT
-	rc=$(cat /tmp/scenario.rc)
+	  echo $? >/lab/scenario.rc; } | tag_lines DMW-OUT
+	rc=$(cat /lab/scenario.rc)
 	echo "DMW-STEP chapter $chapter end $rc"
-	[ "$rc" = 0 ] || fail "chapter $chapter exited $rc"
+	case "$rc" in
+	0) ;;
+	"") fail "chapter $chapter gave no exit status (the guest could not record it)" ;;
+	*) fail "chapter $chapter exited $rc" ;;
+	esac
 	[ -f /tmp/report.json ] && sed 's/^/DMW-REPORT /' /tmp/report.json
 else
-	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/tmp/scenario.rc; } | tag_lines DMW-OUT
-	rc=$(cat /tmp/scenario.rc)
+	# The status goes to /lab, not /tmp: a script that fills /tmp must not
+	# lose it.
+	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/lab/scenario.rc; } | tag_lines DMW-OUT
+	rc=$(cat /lab/scenario.rc)
 	echo "DMW-STEP script end $rc"
-	[ "$rc" = 0 ] || fail "script exited $rc"
+	case "$rc" in
+	0) ;;
+	"") fail "the script gave no exit status (the guest could not record it)" ;;
+	*) fail "script exited $rc" ;;
+	esac
 	losetup -d /dev/loop0 || fail "losetup -d /dev/loop0"
 fi
+
+# A script that filled /tmp (a RAM disk of half the guest's memory) gets a
+# reason it can act on rather than only the errors that followed.
+full=$(df -k /tmp | awk 'NR == 2 && $4 == 0 { print int($2 / 1024) }')
+[ -z "$full" ] || fail "the guest's /tmp filled up ($full MiB, half its memory): raise --memory"
 
 # Nothing may be left behind: no device, no loop device, no module in use.
 left=$(dmsetup ls 2>&1)

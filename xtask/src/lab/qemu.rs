@@ -25,13 +25,16 @@ pub struct Boot {
 pub fn boot(
     kernel: &Path,
     initrd: &Path,
+    memory_mib: u32,
     transcript: &Path,
     limit: Duration,
     step: &Step,
 ) -> Result<Boot> {
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-m", "256", "-cpu", "max", "-nic", "none"])
+        .arg("-m")
+        .arg(memory_mib.to_string())
+        .args(["-cpu", "max", "-nic", "none"])
         .args(["-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel)

@@ -128,6 +128,7 @@ impl LineBoot<'_> {
             script: &script,
             chapter_bin,
             timeout: self.timeout,
+            memory_mib: crate::lab::DEFAULT_MEMORY_MIB,
         };
         match lab.run(progress) {
             Ok(o) if o.problems.is_empty() => Cell::Pass,
