@@ -10,6 +10,7 @@
 //! | ```` ```c ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a module stage's source (its folder has a `Kbuild`), ANCHOR is marked |
 //! | ```` ```console ```` or ```` ```text ```` holding only `{{#include transcripts/NAME}}` | `tests/transcripts.rs`: it reruns the command on the transcript's first line |
 //! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/manifest.toml` |
+//! | ```` ```sh ```` holding only `{{#include FILE:ANCHOR}}` | the lab: FILE is a script in a module stage's `tests/` folder that `.ci/run` runs with `cargo xtask lab ... --script FILE` |
 //! | ```` ```text,diagram ```` | nothing: prose art, counted, needs no test |
 //!
 //! Everything else is untested and named as such: attributes that make a test
@@ -63,6 +64,8 @@ pub enum How {
     /// A real-kernel transcript that CI reruns in the qemu lab and compares
     /// (`cargo xtask lab ... --check-transcript FILE` in `.ci/run`).
     LabTranscript { file: PathBuf, command: String },
+    /// A guest script included by anchor, which `.ci/run` runs in the lab.
+    LabScript { file: PathBuf, anchor: String },
     /// Prose art.
     Diagram,
 }
@@ -77,6 +80,7 @@ impl How {
             How::Transcript { .. } => "transcripts",
             How::Matrix { .. } => "matrix output",
             How::LabTranscript { .. } => "real-kernel transcripts",
+            How::LabScript { .. } => "lab scripts",
             How::Diagram => "diagrams",
         }
     }
@@ -107,6 +111,11 @@ impl fmt::Display for How {
             How::LabTranscript { file, command } => write!(
                 f,
                 "{} rerun on a real kernel by .ci/run: `{command} --check-transcript`",
+                file.display()
+            ),
+            How::LabScript { file, anchor } => write!(
+                f,
+                "{}:{anchor}, run on real kernels by .ci/run: `cargo xtask lab ... --script`",
                 file.display()
             ),
             How::Diagram => write!(f, "diagram (prose art, needs no test)"),
@@ -175,6 +184,7 @@ pub fn classify(block: &Block, chapter: &Path, repo: &dyn Repo) -> Verdict {
     match lang {
         "rust" => rust(attrs, directive, &block.body, chapter, repo),
         "c" => c(attrs, directive, chapter, repo),
+        "sh" => lab_script(attrs, directive, chapter, repo),
         "console" | "text" => {
             if attrs == ["diagram"] && lang == "text" {
                 diagram(directive, &block.body)
@@ -185,7 +195,7 @@ pub fn classify(block: &Block, chapter: &Path, repo: &dyn Repo) -> Verdict {
             }
         }
         other => Untested(format!(
-            "language `{other}` has no test: use rust, c, console or text,diagram"
+            "language `{other}` has no test: use rust, c, sh, console or text,diagram"
         )),
     }
 }
@@ -475,6 +485,65 @@ fn lab_transcript(file: PathBuf, first: &str, repo: &dyn Repo) -> Verdict {
              (it needs `{command} {wanted}`)",
             file.display()
         ))
+    }
+}
+
+/// A guest script shown by anchor is tested when it is a stage's test script
+/// and `.ci/run` runs it in the lab.
+fn lab_script(
+    attrs: &[&str],
+    directive: Option<Include<'_>>,
+    chapter: &Path,
+    repo: &dyn Repo,
+) -> Verdict {
+    if let Some(other) = attrs.first() {
+        return Verdict::Untested(format!("attribute `{other}` on a sh block"));
+    }
+    let Some(include) = directive else {
+        return Verdict::Untested(
+            "an inline script is not run: include it by anchor from a stage's tests/".into(),
+        );
+    };
+    let Some(file) = resolve(chapter, include.path) else {
+        return Verdict::Untested(format!("{} leaves the repository", include.path));
+    };
+    let in_stage_tests = file.starts_with("module")
+        && file.parent().is_some_and(|tests| {
+            tests.file_name().is_some_and(|n| n == "tests")
+                && tests
+                    .parent()
+                    .is_some_and(|stage| repo.read(&stage.join("Kbuild")).is_some())
+        });
+    if !in_stage_tests {
+        return Verdict::Untested(format!(
+            "{} is not a script in a module stage's tests/ folder",
+            file.display()
+        ));
+    }
+    let wanted = format!("--script {}", file.display());
+    let ci = repo
+        .read(Path::new(".ci/run"))
+        .unwrap_or_default()
+        .replace("\\\n", " ");
+    let run = ci.lines().any(|line| {
+        let words = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        words.starts_with("cargo xtask lab ") && words.ends_with(&wanted)
+    });
+    if !run {
+        return Verdict::Untested(format!(
+            "{}: a lab script that .ci/run does not run (it needs `cargo xtask lab ... {wanted}`)",
+            file.display()
+        ));
+    }
+    let Some(text) = repo.read(&file) else {
+        return Verdict::Untested(format!("{} cannot be read", file.display()));
+    };
+    match anchored(&include, &text) {
+        Ok(anchor) => Verdict::Tested(How::LabScript {
+            file,
+            anchor: anchor.to_string(),
+        }),
+        Err(why) => Verdict::Untested(why),
     }
 }
 

@@ -76,7 +76,16 @@ fn repo() -> FakeRepo {
         (
             ".ci/run",
             "cargo test\ncargo xtask lab --kernel 6.1 --chapter 3 \\\n    \
-             --check-transcript book/src/transcripts/lab-checked.console\n",
+             --check-transcript book/src/transcripts/lab-checked.console\n\
+             cargo xtask lab --all --script module/stage1-hello/tests/run.sh\n",
+        ),
+        (
+            "module/stage1-hello/tests/run.sh",
+            "# ANCHOR: setup\ndmsetup ls\n# ANCHOR_END: setup\n",
+        ),
+        (
+            "module/stage1-hello/tests/unrun.sh",
+            "# ANCHOR: setup\ndmsetup ls\n# ANCHOR_END: setup\n",
         ),
         ("book/src/transcripts/bare.console", "some output\n"),
         ("book/src/elsewhere.console", "$ cargo run --bin chapter1\n"),
@@ -323,7 +332,7 @@ fn diagrams_are_marked_and_hold_no_prompts() {
 #[test]
 fn other_blocks_are_untested() {
     assert!(untested("", "anything\n").contains("no language"));
-    assert!(untested("sh", "dmsetup ls\n").contains("`sh`"));
+    assert!(untested("bash", "dmsetup ls\n").contains("`bash`"));
     assert!(untested("toml", "[package]\n").contains("`toml`"));
     let indented = Block {
         info: String::new(),
@@ -355,4 +364,27 @@ fn headers_name_the_command() {
     );
     assert_eq!(header("cargo run --bin chapter1"), None);
     assert_eq!(header("$ ls"), None);
+}
+
+#[test]
+fn a_lab_script_counts_when_ci_runs_it_in_the_lab() {
+    let chapter = "{{#include ../../module/stage1-hello/tests/run.sh:setup}}";
+    assert_eq!(
+        verdict("sh", chapter),
+        Verdict::Tested(How::LabScript {
+            file: PathBuf::from("module/stage1-hello/tests/run.sh"),
+            anchor: "setup".to_string(),
+        })
+    );
+    assert!(
+        untested(
+            "sh",
+            "{{#include ../../module/stage1-hello/tests/unrun.sh:setup}}"
+        )
+        .contains("does not run")
+    );
+    assert!(untested("sh", "dmsetup ls\n").contains("inline script"));
+    assert!(
+        untested("sh", "{{#include ../../module/notes/loose.c:map}}").contains("tests/ folder")
+    );
 }
