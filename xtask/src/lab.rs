@@ -19,8 +19,8 @@ mod initramfs;
 pub(crate) mod kit;
 pub(crate) mod lines;
 pub(crate) mod progress;
-mod static_builds;
 mod qemu;
+mod static_builds;
 mod transcript;
 
 use std::fs;
@@ -34,10 +34,10 @@ use crate::new_stage::ModuleFolder;
 use crate::{cache_dir, equivalence, repo_root};
 use dm_workbook::manifest::{self, Expect, Manifest};
 use guest::Scenario;
-pub(crate) use static_builds::build_chapter_binary;
-use static_builds::build_backend_tests;
 use lines::KernelLine;
 use progress::Progress;
+use static_builds::build_backend_tests;
+pub(crate) use static_builds::build_chapter_binary;
 pub(crate) use transcript::without_releases;
 use transcript::{book_transcript, transcript_difference};
 
