@@ -469,14 +469,9 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
 fn lab_transcript(file: PathBuf, first: &str, repo: &dyn Repo) -> Verdict {
     let command = first.trim_start_matches("$ ").trim().to_string();
     let wanted = format!("--check-transcript {}", file.display());
-    let ci = repo
-        .read(Path::new(".ci/run"))
-        .unwrap_or_default()
-        .replace("\\\n", " ");
-    let rerun = ci.lines().any(|line| {
-        let words = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        words.starts_with(&format!("{command} ")) && words.contains(&wanted)
-    });
+    let rerun = ci_commands(repo)
+        .iter()
+        .any(|line| line.starts_with(&format!("{command} ")) && line.contains(&wanted));
     if rerun && command.starts_with("cargo xtask lab ") {
         Verdict::Tested(How::LabTranscript { file, command })
     } else {
@@ -486,6 +481,18 @@ fn lab_transcript(file: PathBuf, first: &str, repo: &dyn Repo) -> Verdict {
             file.display()
         ))
     }
+}
+
+/// The commands `.ci/run` runs, one a line: continued lines joined, runs of
+/// blanks made one space.
+fn ci_commands(repo: &dyn Repo) -> Vec<String> {
+    let ci = repo
+        .read(Path::new(".ci/run"))
+        .unwrap_or_default()
+        .replace("\\\n", " ");
+    ci.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// A guest script shown by anchor is tested when it is a stage's test script
@@ -521,14 +528,9 @@ fn lab_script(
         ));
     }
     let wanted = format!("--script {}", file.display());
-    let ci = repo
-        .read(Path::new(".ci/run"))
-        .unwrap_or_default()
-        .replace("\\\n", " ");
-    let run = ci.lines().any(|line| {
-        let words = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        words.starts_with("cargo xtask lab ") && words.ends_with(&wanted)
-    });
+    let run = ci_commands(repo)
+        .iter()
+        .any(|line| line.starts_with("cargo xtask lab ") && line.ends_with(&wanted));
     if !run {
         return Verdict::Untested(format!(
             "{}: a lab script that .ci/run does not run (it needs `cargo xtask lab ... {wanted}`)",
