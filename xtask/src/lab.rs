@@ -409,6 +409,11 @@ impl LineRun<'_> {
                 }
             }
         }
+        if name == lines::simulated().name {
+            for d in equivalence::cache_differences(&boot.run.caches)? {
+                problems.push(format!("simulator and kernel cache differently: {d}"));
+            }
+        }
         if name == lines::simulated().name && !boot.run.refusals.is_empty() {
             let refusals: Vec<equivalence::Refusal> = boot
                 .run

@@ -9,7 +9,10 @@
 //!
 //! A scenario's own output may hold `REFUSAL <table>|<first kernel log line>`
 //! lines (`module/stage1-hello/tests/bad-tables.sh` prints them): tables the
-//! kernel refused, which the host checks the simulator refuses alike.
+//! kernel refused, which the host checks the simulator refuses alike; and
+//! `WRITE_CACHE <table>|<mode>` and `FLUSH <table>|reached` lines
+//! (`module/stage1-hello/tests/flush.sh`), which the host holds the
+//! simulator to alike.
 //!
 //! Everything else (kernel messages) only goes to the transcript.
 
@@ -284,6 +287,8 @@ pub struct Run {
     pub console: Vec<String>,
     /// Tables the kernel refused, with the first line it logged.
     pub refusals: Vec<(String, String)>,
+    /// What the kernel showed of tables' write caches and flushes.
+    pub caches: Vec<crate::equivalence::CacheSeen>,
     /// The guest's verdict: `None` if it never gave one (crash or hang).
     pub result: Option<(bool, String)>,
 }
@@ -300,6 +305,9 @@ impl Run {
                     .and_then(|r| r.split_once('|'))
                 {
                     self.refusals.push((table.to_string(), reason.to_string()));
+                }
+                if let Some(seen) = crate::equivalence::CacheSeen::parse(text) {
+                    self.caches.push(seen);
                 }
                 self.output.push(text.to_string());
             }
