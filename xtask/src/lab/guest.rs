@@ -412,6 +412,7 @@ mod tests {
             "DMW-STEP boot 6.1.0-28-amd64",
             "DMW-OUT hello",
             "DMW-OUT REFUSAL 0 8 hello_target /dev/loop0|device-mapper: table: 254:0: x",
+            "DMW-OUT FLUSH 0 8 hello_target /dev/loop0 0|reached",
             "DMW-REPORT {\"a\":",
             "DMW-REPORT 1}",
             "DMW-DMESG hello_target: loading out-of-tree module taints kernel.",
@@ -419,7 +420,15 @@ mod tests {
         ] {
             run.feed(line);
         }
-        assert_eq!(run.output.len(), 2);
+        assert_eq!(run.output.len(), 3);
+        assert_eq!(
+            run.caches,
+            [crate::equivalence::CacheSeen {
+                what: crate::equivalence::CacheQuestion::Flush,
+                table: "0 8 hello_target /dev/loop0 0".to_string(),
+                answer: "reached".to_string(),
+            }]
+        );
         assert_eq!(
             run.refusals,
             [(
