@@ -186,9 +186,11 @@ impl Simulator {
         // bio's data. Loop runs a flush as an fsync of its file.
         let preflush = u64::from(bio.preflush);
         let postflush = u64::from(bio.fua && bio.sectors() > 0);
-        // Loop punches a hole for a discard and fallocates zeroes for a
-        // write-zeroes (`lo_fallocate()`, `drivers/block/loop.c` lines
-        // 475-485): either way the sectors read back as zeroes.
+        // Loop punches a hole for a discard and for a write-zeroes
+        // (`lo_fallocate()`, `drivers/block/loop.c` lines 475-485): the
+        // sectors read back as zeroes. (A write-zeroes with REQ_NOUNMAP asks
+        // the file for FALLOC_FL_ZERO_RANGE instead, which can fail; the
+        // model has no REQ_NOUNMAP.)
         let result = match bio.op {
             BioOp::Read => file.read_exact_at(&mut bio.data, offset),
             BioOp::Write => file.write_all_at(&bio.data, offset),
