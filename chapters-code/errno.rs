@@ -30,6 +30,8 @@ pub enum Errno {
     ENOSPC,
     /// Value too large for defined data type.
     EOVERFLOW,
+    /// Operation not supported: what `BLK_STS_NOTSUPP` becomes.
+    EOPNOTSUPP,
 }
 
 impl Errno {
@@ -48,6 +50,7 @@ impl Errno {
             Errno::EINVAL => 22,
             Errno::ENOSPC => 28,
             Errno::EOVERFLOW => 75,
+            Errno::EOPNOTSUPP => 95,
         }
     }
 
@@ -67,6 +70,7 @@ impl Errno {
             Errno::EINVAL => "Invalid argument",
             Errno::ENOSPC => "No space left on device",
             Errno::EOVERFLOW => "Value too large for defined data type",
+            Errno::EOPNOTSUPP => "Operation not supported",
         }
     }
 
@@ -76,7 +80,7 @@ impl Errno {
     }
 }
 
-const ALL: [Errno; 12] = [
+const ALL: [Errno; 13] = [
     Errno::EPERM,
     Errno::ENOENT,
     Errno::EIO,
@@ -89,6 +93,7 @@ const ALL: [Errno; 12] = [
     Errno::EINVAL,
     Errno::ENOSPC,
     Errno::EOVERFLOW,
+    Errno::EOPNOTSUPP,
 ];
 
 impl fmt::Display for Errno {

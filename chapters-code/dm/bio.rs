@@ -28,12 +28,31 @@ impl fmt::Display for DevT {
 }
 
 /// What a bio asks for (`bio_op()`).
+///
+/// A cache flush is not an op of its own: `REQ_OP_FLUSH` cannot be submitted
+/// as a bio in Linux 6.1 (`submit_bio_noacct()` fails it, `block/blk-core.c`
+/// lines 762-767). A flush is a write with [`Bio::preflush`] set, and an
+/// empty flush is such a write with no data ([`Bio::flush`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BioOp {
     /// `REQ_OP_READ`: fill the bio's pages from the device.
     Read,
     /// `REQ_OP_WRITE`: store the bio's pages on the device.
     Write,
+    /// `REQ_OP_DISCARD`: the sectors' contents are no longer needed.
+    Discard,
+    /// `REQ_OP_SECURE_ERASE`: a discard that must also erase.
+    SecureErase,
+    /// `REQ_OP_WRITE_ZEROES`: make the sectors read back as zeroes.
+    WriteZeroes,
+}
+
+impl BioOp {
+    /// Whether the op carries pages (`bio_has_data()`): the others only
+    /// name a run of sectors.
+    pub fn has_data(self) -> bool {
+        matches!(self, BioOp::Read | BioOp::Write)
+    }
 }
 
 impl fmt::Display for BioOp {
@@ -41,6 +60,9 @@ impl fmt::Display for BioOp {
         f.write_str(match self {
             BioOp::Read => "READ",
             BioOp::Write => "WRITE",
+            BioOp::Discard => "DISCARD",
+            BioOp::SecureErase => "SECURE_ERASE",
+            BioOp::WriteZeroes => "WRITE_ZEROES",
         })
     }
 }
@@ -52,6 +74,8 @@ pub enum BlkStatus {
     Ok,
     /// `BLK_STS_IOERR`: what `DM_MAPIO_KILL` and a failed device give.
     IoErr,
+    /// `BLK_STS_NOTSUPP` (`-EOPNOTSUPP`): an op the device does not offer.
+    NotSupp,
 }
 
 impl fmt::Display for BlkStatus {
@@ -59,6 +83,7 @@ impl fmt::Display for BlkStatus {
         f.write_str(match self {
             BlkStatus::Ok => "BLK_STS_OK",
             BlkStatus::IoErr => "BLK_STS_IOERR",
+            BlkStatus::NotSupp => "BLK_STS_NOTSUPP",
         })
     }
 }
@@ -76,8 +101,16 @@ pub struct Bio {
     pub dev: DevT,
     /// `bio->bi_iter.bi_sector`: first sector, on `dev`.
     pub sector: u64,
-    /// The payload; its length is `bio->bi_iter.bi_size`, a multiple of 512.
+    /// The payload of a read or write; its length is `bio->bi_iter.bi_size`,
+    /// a multiple of 512. Empty for the ops without data.
     pub data: Vec<u8>,
+    /// `bio->bi_iter.bi_size` in sectors for the ops without data (discard,
+    /// secure erase, write-zeroes); 0 for reads and writes.
+    pub extent: u64,
+    /// `REQ_PREFLUSH`: flush the device's write cache before this bio's data.
+    pub preflush: bool,
+    /// `REQ_FUA`: this bio's data must be on stable storage when it ends.
+    pub fua: bool,
     /// `bio->bi_status`, set when the bio ends.
     pub status: BlkStatus,
 }
@@ -90,6 +123,9 @@ impl Bio {
             dev,
             sector,
             data: vec![0; (sectors * SECTOR_SIZE) as usize],
+            extent: 0,
+            preflush: false,
+            fua: false,
             status: BlkStatus::Ok,
         }
     }
@@ -101,13 +137,71 @@ impl Bio {
             dev,
             sector,
             data,
+            extent: 0,
+            preflush: false,
+            fua: false,
             status: BlkStatus::Ok,
+        }
+    }
+
+    /// An empty flush: a write with `REQ_PREFLUSH` and no data, what
+    /// `blkdev_issue_flush()` sends for an `fsync` on a block device.
+    pub fn flush(dev: DevT) -> Bio {
+        Bio {
+            preflush: true,
+            ..Bio::write(dev, 0, Vec::new())
+        }
+    }
+
+    /// An op without data (`Discard`, `SecureErase`, `WriteZeroes`) on
+    /// `sectors` sectors from `sector` of `dev`.
+    ///
+    /// # Panics
+    /// If `op` carries data.
+    pub fn extent(op: BioOp, dev: DevT, sector: u64, sectors: u64) -> Bio {
+        assert!(
+            !op.has_data(),
+            "{op} carries data: use Bio::read or Bio::write"
+        );
+        Bio {
+            op,
+            extent: sectors,
+            ..Bio::write(dev, sector, Vec::new())
         }
     }
 
     /// `bio_sectors(bio)`.
     pub fn sectors(&self) -> u64 {
-        self.data.len() as u64 / SECTOR_SIZE
+        if self.op.has_data() {
+            self.data.len() as u64 / SECTOR_SIZE
+        } else {
+            self.extent
+        }
+    }
+
+    /// `op_is_flush(bio->bi_opf)`: `REQ_PREFLUSH` or `REQ_FUA` is set.
+    pub fn is_flush(&self) -> bool {
+        self.preflush || self.fua
+    }
+
+    /// A piece of this bio: `sectors` sectors from `sector` (on the same
+    /// device), with the same op and flags and its share of the data.
+    pub fn piece(&self, sector: u64, sectors: u64) -> Bio {
+        let mut piece = Bio {
+            sector,
+            data: Vec::new(),
+            extent: 0,
+            status: BlkStatus::Ok,
+            ..self.clone()
+        };
+        if self.op.has_data() {
+            let from = ((sector - self.sector) * SECTOR_SIZE) as usize;
+            let to = from + (sectors * SECTOR_SIZE) as usize;
+            piece.data = self.data[from..to].to_vec();
+        } else {
+            piece.extent = sectors;
+        }
+        piece
     }
 
     /// `zero_fill_bio(bio)`: what dm-zero does to a read.

@@ -14,8 +14,9 @@ use super::bio::{Bio, BlkStatus, DevT, MapResult};
 use crate::errno::Errno;
 
 /// The fields of `struct dm_target` a callback reads: where the line starts
-/// on the mapped device and how long it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// on the mapped device and how long it is, and how many clones of each
+/// special bio the core sends it (`include/linux/device-mapper.h`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TargetInfo {
     /// `ti->begin`.
     pub begin: u64,
@@ -24,13 +25,25 @@ pub struct TargetInfo {
     /// `ti->max_io_len`: if not 0, the core never hands `map` a bio that
     /// crosses a multiple of this many sectors, counted from `begin`.
     pub max_io_len: u64,
+    /// `ti->num_flush_bios`: empty flushes this line gets for each flush
+    /// sent to the device. 0: none, and if no line asks for any, the device
+    /// has no write cache to flush.
+    pub num_flush_bios: u32,
+    /// `ti->num_discard_bios`: clones of each discard; 0 refuses discards.
+    pub num_discard_bios: u32,
+    /// `ti->num_secure_erase_bios`: clones of each secure erase; 0 refuses them.
+    pub num_secure_erase_bios: u32,
+    /// `ti->num_write_zeroes_bios`: clones of each write-zeroes; 0 refuses them.
+    pub num_write_zeroes_bios: u32,
 }
 
 impl TargetInfo {
     /// `dm_target_offset(ti, sector)`: a mapped device's sector, counted from
-    /// the start of this line.
+    /// the start of this line. The kernel's `sector_t` arithmetic wraps, so
+    /// does this: an empty flush (sector 0) on a line that starts later gets
+    /// a meaningless offset, which is why a target leaves its sector alone.
     pub fn target_offset(&self, sector: u64) -> u64 {
-        sector - self.begin
+        sector.wrapping_sub(self.begin)
     }
 }
 
@@ -72,6 +85,15 @@ pub trait CtrContext {
     fn set_error(&mut self, reason: &'static str);
     /// `dm_set_target_max_io_len(ti, len)`: split bios at multiples of `len`.
     fn set_max_io_len(&mut self, len: u64);
+    /// `ti->num_flush_bios = n`: send this line `n` empty flushes for each
+    /// flush the device gets.
+    fn set_num_flush_bios(&mut self, n: u32);
+    /// `ti->num_discard_bios = n`: send this line `n` clones of each discard.
+    fn set_num_discard_bios(&mut self, n: u32);
+    /// `ti->num_secure_erase_bios = n`: `n` clones of each secure erase.
+    fn set_num_secure_erase_bios(&mut self, n: u32);
+    /// `ti->num_write_zeroes_bios = n`: `n` clones of each write-zeroes.
+    fn set_num_write_zeroes_bios(&mut self, n: u32);
     /// `dm_get_device(ti, path, dm_table_get_mode(ti->table), &dev)`: open a
     /// block device by path or `major:minor`, for the life of the table.
     fn get_device(&mut self, path: &str) -> Result<DmDev, Errno>;

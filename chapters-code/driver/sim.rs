@@ -286,20 +286,23 @@ fn needs_kernel(what: &str) -> BackendError {
 }
 
 /// A bio that ended with an error is an I/O error for the caller, as `EIO`
-/// from `read(2)` or `write(2)` would be.
+/// from `read(2)` or `write(2)` would be (`EOPNOTSUPP` for an op the device
+/// does not offer, as `blk_status_to_errno()` gives).
 fn bio_result(name: &str, bio: &Bio) -> Result<()> {
-    match bio.status {
-        BlkStatus::Ok => Ok(()),
-        BlkStatus::IoErr => Err(BackendError::io(
-            format!(
-                "{} of sectors {}+{} on /dev/mapper/{name}",
-                bio.op,
-                bio.sector,
-                bio.sectors()
-            ),
-            std::io::Error::from_raw_os_error(Errno::EIO.code()),
-        )),
-    }
+    let errno = match bio.status {
+        BlkStatus::Ok => return Ok(()),
+        BlkStatus::IoErr => Errno::EIO,
+        BlkStatus::NotSupp => Errno::EOPNOTSUPP,
+    };
+    Err(BackendError::io(
+        format!(
+            "{} of sectors {}+{} on /dev/mapper/{name}",
+            bio.op,
+            bio.sector,
+            bio.sectors()
+        ),
+        std::io::Error::from_raw_os_error(errno.code()),
+    ))
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The bio path: a bio submitted to a mapped device, split at table lines,
 //! mapped by each line's target, and sent down to the devices below.
 
-use super::tables::LiveLine;
-use super::{DM_MAJOR, LOOP_MAJOR, MAX_REQUEUES, Simulator, Submission};
+use super::limits::clones_for;
+use super::tables::{BuiltTable, LiveLine};
+use super::{DM_MAJOR, LOOP_MAJOR, MAX_REQUEUES, Simulator, Submission, WriteCache};
 use crate::SECTOR_SIZE;
 use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
 use crate::dm::target::{EndIo, TargetInfo};
@@ -25,6 +26,11 @@ impl Simulator {
             sector: bio.sector,
             sectors: bio.sectors(),
         });
+        if let Some(status) = self.block_layer_checks(&mut bio) {
+            bio.status = status;
+            self.complete(name, &bio);
+            return Ok(Submission::Done(bio));
+        }
         if suspended {
             let id = self.next_bio_id;
             self.next_bio_id += 1;
@@ -39,6 +45,42 @@ impl Simulator {
             return Ok(Submission::Deferred(id));
         }
         Ok(Submission::Done(self.process(name, bio)))
+    }
+
+    /// `fsync` on `/dev/mapper/NAME` once its data is written: an empty flush
+    /// (`blkdev_issue_flush()`).
+    pub fn flush(&mut self, name: &str) -> Result<Submission, DmError> {
+        self.submit(name, Bio::flush(DevT::new(0, 0)))
+    }
+
+    /// `blkdiscard -o OFFSET -l LEN /dev/mapper/NAME` in one bio, or the
+    /// same with another op without data. Both must be whole sectors.
+    pub fn submit_extent(
+        &mut self,
+        name: &str,
+        op: BioOp,
+        offset: u64,
+        len: u64,
+    ) -> Result<Submission, DmError> {
+        check_alignment(name, offset, len)?;
+        let bio = Bio::extent(op, DevT::new(0, 0), offset / SECTOR_SIZE, len / SECTOR_SIZE);
+        self.submit(name, bio)
+    }
+
+    /// What `submit_bio_noacct()` (Linux 6.1 `block/blk-core.c` line 712)
+    /// does before a device's driver sees a bio: with no write cache,
+    /// PREFLUSH and FUA are dropped and an empty flush ends at once (lines
+    /// 746-753); an op the device does not offer ends with
+    /// `BLK_STS_NOTSUPP` (lines 768-783). `Some` if the bio ended here.
+    fn block_layer_checks(&self, bio: &mut Bio) -> Option<BlkStatus> {
+        if bio.is_flush() && self.device_write_cache(bio.dev) == WriteCache::WriteThrough {
+            bio.preflush = false;
+            bio.fua = false;
+            if bio.sectors() == 0 {
+                return Some(BlkStatus::Ok);
+            }
+        }
+        (!self.device_offers(bio.dev, bio.op)).then_some(BlkStatus::NotSupp)
     }
 
     /// A deferred bio that has since ended, by the id [`Simulator::submit`] gave.
@@ -77,38 +119,77 @@ impl Simulator {
             return bio;
         }
         let table = table.expect("a device with sectors has a live table");
+        if bio.preflush {
+            // `dm_split_and_process_bio()` (dm.c lines 1754-1757): a PREFLUSH
+            // bio goes to every line as empty flushes first; its data, if
+            // any, is sent again without PREFLUSH once they end
+            // (`dm_io_complete()`, lines 968-974).
+            bio.status = self.send_empty_flush(&table, bio.dev);
+            bio.preflush = false;
+            if bio.sectors() == 0 || bio.status != BlkStatus::Ok {
+                self.complete(name, &bio);
+                return bio;
+            }
+        }
         let mut sector = bio.sector;
         let last = bio.sector + bio.sectors();
         while sector < last {
             let index = table.find(sector).expect("sector checked against size");
             let line = &table.lines[index];
             let piece_end = last.min(piece_limit(&line.info, sector));
-            let from = ((sector - bio.sector) * SECTOR_SIZE) as usize;
-            let to = ((piece_end - bio.sector) * SECTOR_SIZE) as usize;
-            let clone = Bio {
-                op: bio.op,
-                dev: bio.dev,
-                sector,
-                data: bio.data[from..to].to_vec(),
-                status: BlkStatus::Ok,
-            };
-            self.trace.push(TraceEvent::Clone {
-                line: index,
-                target: line.line.target.clone(),
-                sector,
-                sectors: piece_end - sector,
-            });
-            let clone = self.map_piece(index, line, clone);
-            if clone.status != BlkStatus::Ok {
-                bio.status = clone.status;
+            // `__process_abnormal_io()` (dm.c lines 1601-1631): a line that
+            // asked for no clones of a discard, secure erase or write-zeroes
+            // fails the whole bio with BLK_STS_NOTSUPP; one that asked for
+            // N gets N clones of its piece.
+            let clones = clones_for(&line.info, bio.op);
+            if clones == 0 {
+                bio.status = BlkStatus::NotSupp;
+                break;
             }
-            if bio.op == BioOp::Read {
-                bio.data[from..to].copy_from_slice(&clone.data);
+            for _ in 0..clones {
+                let clone = bio.piece(sector, piece_end - sector);
+                self.trace.push(TraceEvent::Clone {
+                    line: index,
+                    target: line.line.target.clone(),
+                    sector,
+                    sectors: piece_end - sector,
+                });
+                let clone = self.map_piece(index, line, clone);
+                if clone.status != BlkStatus::Ok {
+                    bio.status = clone.status;
+                }
+                if bio.op == BioOp::Read {
+                    let from = ((sector - bio.sector) * SECTOR_SIZE) as usize;
+                    let to = ((piece_end - bio.sector) * SECTOR_SIZE) as usize;
+                    bio.data[from..to].copy_from_slice(&clone.data);
+                }
             }
             sector = piece_end;
         }
         self.complete(name, &bio);
         bio
+    }
+
+    /// `__send_empty_flush()` (dm.c lines 1524-1561): an empty PREFLUSH
+    /// write, at sector 0 of the mapped device, cloned `num_flush_bios`
+    /// times for each line; a line that asked for none gets none.
+    fn send_empty_flush(&mut self, table: &BuiltTable, dev: DevT) -> BlkStatus {
+        let mut status = BlkStatus::Ok;
+        for (index, line) in table.lines.iter().enumerate() {
+            for _ in 0..line.info.num_flush_bios {
+                self.trace.push(TraceEvent::Clone {
+                    line: index,
+                    target: line.line.target.clone(),
+                    sector: 0,
+                    sectors: 0,
+                });
+                let done = self.map_piece(index, line, Bio::flush(dev));
+                if done.status != BlkStatus::Ok {
+                    status = done.status;
+                }
+            }
+        }
+        status
     }
 
     pub(super) fn complete(&mut self, name: &str, bio: &Bio) {
@@ -159,6 +240,10 @@ impl Simulator {
 
     /// `submit_bio_noacct` on the device a target remapped to.
     pub(super) fn submit_below(&mut self, mut bio: Bio) -> Bio {
+        if let Some(status) = self.block_layer_checks(&mut bio) {
+            bio.status = status;
+            return bio;
+        }
         match bio.dev.major {
             LOOP_MAJOR => {
                 self.loop_io(&mut bio);

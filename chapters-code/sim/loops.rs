@@ -4,7 +4,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{DM_MAJOR, LOOP_MAJOR, Node, Simulator};
+use super::{DM_MAJOR, LOOP_MAJOR, LoopStat, Node, Simulator, WriteCache};
 use crate::SECTOR_SIZE;
 use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT};
 use crate::dm::trace::TraceEvent;
@@ -19,6 +19,12 @@ pub(super) struct LoopDevice {
     pub(super) sectors: u64,
     /// Tables holding this device open.
     pub(super) holders: u32,
+    /// `queue/write_cache`. Linux 6.1's `loop_configure()` turns the cache
+    /// on when the file can be synced (`drivers/block/loop.c` lines
+    /// 1075-1076, without FUA): a flush becomes an `fsync` of the file.
+    pub(super) write_cache: WriteCache,
+    /// What `/sys/block/loopN/stat` counts of the ops this model has.
+    pub(super) stat: LoopStat,
 }
 
 impl Simulator {
@@ -40,6 +46,8 @@ impl Simulator {
                 handle,
                 sectors: bytes / SECTOR_SIZE,
                 holders: 0,
+                write_cache: WriteCache::WriteBack,
+                stat: LoopStat::default(),
             },
         );
         self.nodes
@@ -62,6 +70,40 @@ impl Simulator {
         self.loops.remove(&dev.minor);
         self.nodes.remove(path);
         Ok(())
+    }
+
+    /// `cat /sys/block/loopN/queue/write_cache` for loop device `path`.
+    pub fn loop_write_cache(&self, path: &str) -> Result<WriteCache, Errno> {
+        Ok(self.loop_by_path(path)?.write_cache)
+    }
+
+    /// `echo "write back" > /sys/block/loopN/queue/write_cache` (or
+    /// `"write through"`). Mapped devices built on it afterwards see it;
+    /// the kernel reads it when it binds a table (`dm_table_set_restrictions`).
+    pub fn set_loop_write_cache(&mut self, path: &str, mode: WriteCache) -> Result<(), Errno> {
+        let minor = self.loop_minor(path)?;
+        self.loops.get_mut(&minor).expect("found above").write_cache = mode;
+        Ok(())
+    }
+
+    /// What `/sys/block/loopN/stat` counts for loop device `path`.
+    pub fn loop_stat(&self, path: &str) -> Result<LoopStat, Errno> {
+        Ok(self.loop_by_path(path)?.stat)
+    }
+
+    fn loop_minor(&self, path: &str) -> Result<u32, Errno> {
+        match self.nodes.get(path) {
+            Some(Node::Block(dev))
+                if dev.major == LOOP_MAJOR && self.loops.contains_key(&dev.minor) =>
+            {
+                Ok(dev.minor)
+            }
+            _ => Err(Errno::ENXIO),
+        }
+    }
+
+    fn loop_by_path(&self, path: &str) -> Result<&LoopDevice, Errno> {
+        Ok(&self.loops[&self.loop_minor(path)?])
     }
 
     /// `bdev_nr_sectors`: the size of a block device, if it exists.
@@ -105,9 +147,14 @@ impl Simulator {
             // and REQ_IDLE for a write), where it starts and how long it is.
             // No twin here remaps past its device (each checks its line
             // through iterate_devices), so only a new twin can get here.
+            // The other ops print their bare number (`include/linux/blk_types.h`
+            // lines 366-372); their flags are not modelled.
             let rw = match bio.op {
                 BioOp::Read => 2048,
                 BioOp::Write => 34817,
+                BioOp::Discard => 3,
+                BioOp::SecureErase => 5,
+                BioOp::WriteZeroes => 9,
             };
             self.log(format!(
                 "{}: attempt to access beyond end of device",
@@ -131,11 +178,34 @@ impl Simulator {
             sectors: bio.sectors(),
         });
         let offset = bio.sector * SECTOR_SIZE;
+        let zeroes = vec![0; (bio.sectors() * SECTOR_SIZE) as usize];
         let file = &loop_dev.handle;
+        // The flush machinery (`blk_flush_policy()`, `block/blk-flush.c`
+        // lines 105-119) sends a queue with a write cache one flush before a
+        // PREFLUSH bio's data, and, as loop has no FUA, one after a FUA
+        // bio's data. Loop runs a flush as an fsync of its file.
+        let preflush = u64::from(bio.preflush);
+        let postflush = u64::from(bio.fua && bio.sectors() > 0);
+        // Loop punches a hole for a discard and for a write-zeroes
+        // (`lo_fallocate()`, `drivers/block/loop.c` lines 475-485): the
+        // sectors read back as zeroes. (A write-zeroes with REQ_NOUNMAP asks
+        // the file for FALLOC_FL_ZERO_RANGE instead, which can fail; the
+        // model has no REQ_NOUNMAP.)
         let result = match bio.op {
             BioOp::Read => file.read_exact_at(&mut bio.data, offset),
             BioOp::Write => file.write_all_at(&bio.data, offset),
+            BioOp::Discard | BioOp::WriteZeroes => file.write_all_at(&zeroes, offset),
+            BioOp::SecureErase => unreachable!("refused by submit_below: loop has no secure erase"),
         };
+        let stat = &mut self
+            .loops
+            .get_mut(&bio.dev.minor)
+            .expect("found above")
+            .stat;
+        stat.flushes += preflush + postflush;
+        if bio.op == BioOp::Discard {
+            stat.discards += 1;
+        }
         if result.is_err() {
             bio.status = BlkStatus::IoErr;
         }

@@ -8,9 +8,11 @@
 //! appends the same words to its own [`Simulator::kmsg`], so a failure reads as
 //! it would in `dmesg`.
 //!
-//! What it leaves out: concurrency, queue limits other than device size, request-
-//! based targets, flushes and discards, and the page cache (I/O here is always
-//! whole sectors, as with `O_DIRECT`).
+//! What it leaves out: concurrency, queue limits other than device size and
+//! the write cache and discard support, request-based targets, and the page
+//! cache (I/O here is always whole sectors, as with `O_DIRECT`). Flushes, FUA,
+//! discards and write-zeroes are modelled as Linux 6.1 routes them; secure
+//! erase only as far as being refused, since loop devices do not offer it.
 //!
 //! Its parts follow the kernel's seams:
 //!
@@ -18,10 +20,13 @@
 //! - `loops`: loop devices, the block devices below;
 //! - `devices`: mapped devices and their life cycle (`dm-ioctl.c`);
 //! - `tables`: building a table line by line (`dm-table.c`);
+//! - `limits`: what a table offers the block layer: a write cache, discards
+//!   (`dm_table_set_restrictions()` in `dm-table.c`);
 //! - `io`: a bio's way through a mapped device (`dm.c`).
 
 mod devices;
 mod io;
+mod limits;
 mod loops;
 mod registry;
 mod tables;
@@ -58,6 +63,35 @@ pub enum Node {
     Block(DevT),
     /// A character device, such as `/dev/null`.
     Char(DevT),
+}
+
+/// A block device's `queue/write_cache`, as sysfs prints it
+/// (`queue_wc_show()`, Linux 6.1 `block/blk-sysfs.c` lines 520-526).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteCache {
+    /// `QUEUE_FLAG_WC` set: writes may sit in a volatile cache until a flush.
+    WriteBack,
+    /// `QUEUE_FLAG_WC` clear: the block layer drops PREFLUSH and FUA.
+    WriteThrough,
+}
+
+impl std::fmt::Display for WriteCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteCache::WriteBack => "write back",
+            WriteCache::WriteThrough => "write through",
+        })
+    }
+}
+
+/// The counters of `/sys/block/loopN/stat` the model keeps
+/// (`Documentation/block/stat.rst`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopStat {
+    /// Field 12, discard I/Os completed.
+    pub discards: u64,
+    /// Field 16, flush requests completed.
+    pub flushes: u64,
 }
 
 /// What became of a bio handed to [`Simulator::submit`].

@@ -126,7 +126,7 @@ impl Simulator {
             info: TargetInfo {
                 begin: line.start,
                 len: line.length,
-                max_io_len: 0,
+                ..TargetInfo::default()
             },
             error: "Unknown error",
             opened: Vec::new(),
@@ -208,6 +208,22 @@ impl CtrContext for Ctr<'_> {
 
     fn set_max_io_len(&mut self, len: u64) {
         self.info.max_io_len = len;
+    }
+
+    fn set_num_flush_bios(&mut self, n: u32) {
+        self.info.num_flush_bios = n;
+    }
+
+    fn set_num_discard_bios(&mut self, n: u32) {
+        self.info.num_discard_bios = n;
+    }
+
+    fn set_num_secure_erase_bios(&mut self, n: u32) {
+        self.info.num_secure_erase_bios = n;
+    }
+
+    fn set_num_write_zeroes_bios(&mut self, n: u32) {
+        self.info.num_write_zeroes_bios = n;
     }
 
     /// `dm_get_device`: `major:minor` is taken as it is; anything else is a path

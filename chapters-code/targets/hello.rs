@@ -4,7 +4,9 @@
 //! Table line: `<start> <length> hello_target <device> <start-sector>`.
 //! The C module and this file make the same checks in the same order and fail
 //! with the same `ti->error` strings, so the simulator and a real kernel refuse
-//! the same lines for the same reasons.
+//! the same lines for the same reasons. Both ask the core for flushes,
+//! discards, secure erases and write-zeroes, one of each per line, as
+//! `linear` does.
 
 use crate::dm::bio::{Bio, MapResult};
 use crate::dm::target::{CtrContext, DmDev, StatusType, Target, TargetInfo, TargetType};
@@ -48,6 +50,13 @@ impl TargetType for HelloTarget {
         let dev = ti.get_device(path).inspect_err(|_| {
             ti.set_error("Device lookup failed");
         })?;
+        // Without these the core sends this line none of them: a table with
+        // no line asking for flushes is reported as "write through", and the
+        // block layer drops every PREFLUSH and FUA on its way in.
+        ti.set_num_flush_bios(1);
+        ti.set_num_discard_bios(1);
+        ti.set_num_secure_erase_bios(1);
+        ti.set_num_write_zeroes_bios(1);
         Ok(Box::new(HelloContext { dev, start }))
     }
     // ANCHOR_END: ctr
@@ -58,7 +67,10 @@ impl Target for HelloContext {
     /// `hello_map`: point the bio at our device and shift its sector.
     fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult {
         bio.dev = self.dev.dev;
-        bio.sector = self.start + ti.target_offset(bio.sector);
+        // An empty flush has no sectors: it only needs the right device.
+        if bio.sectors() > 0 {
+            bio.sector = self.start + ti.target_offset(bio.sector);
+        }
         MapResult::Remapped
     }
     // ANCHOR_END: map

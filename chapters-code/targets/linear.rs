@@ -37,14 +37,21 @@ impl TargetType for Linear {
         let dev = ti.get_device(path).inspect_err(|_| {
             ti.set_error("Device lookup failed");
         })?;
+        // `linear_ctr()`, Linux 6.1 `drivers/md/dm-linear.c` lines 60-63.
+        ti.set_num_flush_bios(1);
+        ti.set_num_discard_bios(1);
+        ti.set_num_secure_erase_bios(1);
+        ti.set_num_write_zeroes_bios(1);
         Ok(Box::new(LinearContext { dev, start }))
     }
 }
 
 impl Target for LinearContext {
+    /// `linear_map()` in 6.1 remaps every bio's sector, an empty flush's too
+    /// (`dm-linear.c` lines 87-95), with `sector_t`'s wrapping arithmetic.
     fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult {
         bio.dev = self.dev.dev;
-        bio.sector = self.start + ti.target_offset(bio.sector);
+        bio.sector = self.start.wrapping_add(ti.target_offset(bio.sector));
         MapResult::Remapped
     }
 

@@ -7,7 +7,9 @@
  *
  * Modelled on the kernel's linear target, drivers/md/dm-linear.c: the same
  * two arguments, and its three checks (argument count, start sector,
- * device) in its order, with its ti->error strings.
+ * device) in its order, with its ti->error strings. Like linear, it asks the
+ * core for flushes, discards, secure erases and write-zeroes (one bio of each
+ * per table line), so that a cache flush reaches the device underneath.
  *
  * The Rust twin in chapters-code/targets/hello.rs makes the same checks in
  * the same order and fails with the same ti->error strings.
@@ -67,6 +69,15 @@ static int hello_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 
+	/*
+	 * Without these the core sends this line none of them: a table with no
+	 * line asking for flushes is reported as "write through", and the
+	 * block layer drops every PREFLUSH and FUA on its way in.
+	 */
+	ti->num_flush_bios = 1;
+	ti->num_discard_bios = 1;
+	ti->num_secure_erase_bios = 1;
+	ti->num_write_zeroes_bios = 1;
 	ti->private = hc;
 	return 0;
 
@@ -92,8 +103,10 @@ static int hello_map(struct dm_target *ti, struct bio *bio)
 	struct hello_c *hc = ti->private;
 
 	bio_set_dev(bio, hc->dev->bdev);
-	bio->bi_iter.bi_sector = hc->start +
-		dm_target_offset(ti, bio->bi_iter.bi_sector);
+	/* An empty flush has no sectors: it only needs the right device. */
+	if (bio_sectors(bio))
+		bio->bi_iter.bi_sector = hc->start +
+			dm_target_offset(ti, bio->bi_iter.bi_sector);
 
 	return DM_MAPIO_REMAPPED;
 }

@@ -1,6 +1,7 @@
 //! The simulator and a real kernel, side by side: the same chapter run on both
-//! must report the same tables, statuses and data placement, and the same
-//! refusals for the same bad table lines.
+//! must report the same tables, statuses and data placement, the same
+//! refusals for the same bad table lines, and the same write cache and fate
+//! of a flush for the same good ones.
 
 use std::collections::BTreeSet;
 
@@ -316,5 +317,158 @@ mod tests {
             check.without_twin.into_iter().collect::<Vec<_>>(),
             ["learner"]
         );
+    }
+}
+
+/// What a guest script saw of one table's cache: `WRITE_CACHE <table>|<mode>`
+/// (`queue/write_cache` of the device) or `FLUSH <table>|reached` / `FLUSH
+/// <table>|not reached` (whether an fsync on the device raised `/dev/loop0`'s
+/// flush count), as `module/stage1-hello/tests/flush.sh` prints them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CacheSeen {
+    pub what: CacheQuestion,
+    pub table: String,
+    pub answer: String,
+}
+
+/// Which question a [`CacheSeen`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheQuestion {
+    WriteCache,
+    Flush,
+}
+
+impl CacheSeen {
+    /// Read one line of a script's output, if it is one of these.
+    pub fn parse(line: &str) -> Option<CacheSeen> {
+        let (what, rest) = if let Some(rest) = line.strip_prefix("WRITE_CACHE ") {
+            (CacheQuestion::WriteCache, rest)
+        } else {
+            (CacheQuestion::Flush, line.strip_prefix("FLUSH ")?)
+        };
+        let (table, answer) = rest.split_once('|')?;
+        Some(CacheSeen {
+            what,
+            table: table.to_string(),
+            answer: answer.to_string(),
+        })
+    }
+}
+
+/// What the simulator answers for `seen`'s table (built as the only device
+/// over a 128 MiB `/dev/loop0` with a write-back cache), where it differs
+/// from what the kernel answered; tables naming a target type the simulator
+/// has no twin of are left out.
+pub fn cache_differences(kernel: &[CacheSeen]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for seen in kernel {
+        let sim = simulator_cache_answer(seen.what, &seen.table)?;
+        if let Some(sim) = sim
+            && sim != seen.answer
+        {
+            found.push(format!(
+                "`{}`: {} is `{}` on the kernel, `{sim}` on the simulator",
+                seen.table,
+                match seen.what {
+                    CacheQuestion::WriteCache => "write_cache",
+                    CacheQuestion::Flush => "the fsync's flush",
+                },
+                seen.answer
+            ));
+        }
+    }
+    Ok(found)
+}
+
+fn simulator_cache_answer(what: CacheQuestion, table: &str) -> Result<Option<String>> {
+    use dm_workbook::sim::{Simulator, Submission};
+    let parsed = dm_workbook::table::Table::parse(table)?;
+    let mut sim = Simulator::new(targets::standard());
+    for line in &parsed.lines {
+        let Some(twin) = targets::twin(&line.target) else {
+            return Ok(None);
+        };
+        if !sim.targets().iter().any(|t| t.name == line.target) {
+            sim.register_target(twin)
+                .map_err(|e| anyhow::anyhow!("registering {}: {e}", line.target))?;
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("disk.img");
+    std::fs::File::create(&file)?.set_len(chapter3::BACKING_BYTES)?;
+    sim.attach_loop(&file)
+        .map_err(|e| anyhow::anyhow!("attaching the simulator's loop device: {e}"))?;
+    sim.create("flush")?;
+    sim.load("flush", &parsed)?;
+    sim.resume("flush")?;
+    Ok(Some(match what {
+        CacheQuestion::WriteCache => sim
+            .write_cache("flush")
+            .context("the device just made")?
+            .to_string(),
+        CacheQuestion::Flush => {
+            let before = stat_flushes(&sim)?;
+            // What `dd bs=4096 count=1 conv=fsync` sends: the block, then
+            // an empty flush.
+            sim.write("flush", 0, &[0; 4096])?;
+            let Submission::Done(_) = sim.flush("flush")? else {
+                anyhow::bail!("the simulator deferred a flush on a running device");
+            };
+            if stat_flushes(&sim)? > before {
+                "reached".to_string()
+            } else {
+                "not reached".to_string()
+            }
+        }
+    }))
+}
+
+fn stat_flushes(sim: &dm_workbook::sim::Simulator) -> Result<u64> {
+    Ok(sim
+        .loop_stat("/dev/loop0")
+        .map_err(|e| anyhow::anyhow!("/dev/loop0's stat: {e}"))?
+        .flushes)
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_flush_scripts_lines() {
+        assert_eq!(
+            CacheSeen::parse("WRITE_CACHE 0 8 linear /dev/loop0 0|write back"),
+            Some(CacheSeen {
+                what: CacheQuestion::WriteCache,
+                table: "0 8 linear /dev/loop0 0".to_string(),
+                answer: "write back".to_string(),
+            })
+        );
+        assert_eq!(
+            CacheSeen::parse("FLUSH 0 8 hello_target /dev/loop0 0|not reached")
+                .map(|s| (s.what, s.answer)),
+            Some((CacheQuestion::Flush, "not reached".to_string()))
+        );
+        assert_eq!(CacheSeen::parse("   write_cache: write back"), None);
+    }
+
+    #[test]
+    fn the_simulator_answers_as_61_did_and_a_wrong_answer_is_a_difference() {
+        let table = "0 4096 hello_target /dev/loop0 2048";
+        let seen = |what, answer: &str| CacheSeen {
+            what,
+            table: table.to_string(),
+            answer: answer.to_string(),
+        };
+        let as_61 = [
+            seen(CacheQuestion::WriteCache, "write back"),
+            seen(CacheQuestion::Flush, "reached"),
+        ];
+        assert_eq!(cache_differences(&as_61).unwrap(), Vec::<String>::new());
+        let wrong = [
+            seen(CacheQuestion::WriteCache, "write through"),
+            seen(CacheQuestion::Flush, "not reached"),
+        ];
+        assert_eq!(cache_differences(&wrong).unwrap().len(), 2);
     }
 }

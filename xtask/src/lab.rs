@@ -42,6 +42,7 @@ pub(crate) use transcript::without_releases;
 use transcript::{book_transcript, transcript_difference};
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("chapter_or_script").args(["chapter", "script"])))]
 pub struct LabArgs {
     /// The kernel line to boot (the lines of module/manifest.toml).
     #[arg(
@@ -102,12 +103,13 @@ pub struct LabArgs {
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB, value_name = "MIB")]
     memory: u32,
 
-    /// Compare what the chapter printed in the guest with this transcript
-    /// from the book (kernel releases aside); fail on any difference.
+    /// Compare what the chapter (or the --script) printed in the guest with
+    /// this transcript from the book (kernel releases aside); fail on any
+    /// difference.
     #[arg(
         long,
         value_name = "FILE",
-        requires = "chapter",
+        requires = "chapter_or_script",
         conflicts_with = "all"
     )]
     check_transcript: Option<PathBuf>,
@@ -244,8 +246,13 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             transcript: None,
             output: Vec::new(),
         });
-        if let (Some(file), Some(n)) = (&args.check_transcript, chapter) {
-            let command = format!("cargo xtask lab --kernel {} --chapter {n}", line.name);
+        let run = match (chapter, &args.script) {
+            (Some(n), _) => Some(format!("--chapter {n}")),
+            (None, Some(script)) => Some(format!("--script {}", script.display())),
+            (None, None) => None,
+        };
+        if let (Some(file), Some(run)) = (&args.check_transcript, run) {
+            let command = format!("cargo xtask lab --kernel {} {run}", line.name);
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
                 fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
@@ -428,6 +435,11 @@ impl LineRun<'_> {
                 for d in equivalence::chapter3_differences(&boot.run.report)? {
                     problems.push(format!("simulator and kernel differ: {d}"));
                 }
+            }
+        }
+        if name == lines::simulated().name {
+            for d in equivalence::cache_differences(&boot.run.caches)? {
+                problems.push(format!("simulator and kernel cache differently: {d}"));
             }
         }
         if name == lines::simulated().name && !boot.run.refusals.is_empty() {

@@ -9,7 +9,10 @@
 //!
 //! A scenario's own output may hold `REFUSAL <table>|<first kernel log line>`
 //! lines (`module/stage1-hello/tests/bad-tables.sh` prints them): tables the
-//! kernel refused, which the host checks the simulator refuses alike.
+//! kernel refused, which the host checks the simulator refuses alike; and
+//! `WRITE_CACHE <table>|<mode>` and `FLUSH <table>|reached` lines
+//! (`module/stage1-hello/tests/flush.sh`), which the host holds the
+//! simulator to alike.
 //!
 //! Everything else (kernel messages) only goes to the transcript.
 
@@ -299,6 +302,8 @@ pub struct Run {
     pub console: Vec<String>,
     /// Tables the kernel refused, with the first line it logged.
     pub refusals: Vec<(String, String)>,
+    /// What the kernel showed of tables' write caches and flushes.
+    pub caches: Vec<crate::equivalence::CacheSeen>,
     /// The guest's verdict: `None` if it never gave one (crash or hang).
     pub result: Option<(bool, String)>,
 }
@@ -315,6 +320,9 @@ impl Run {
                     .and_then(|r| r.split_once('|'))
                 {
                     self.refusals.push((table.to_string(), reason.to_string()));
+                }
+                if let Some(seen) = crate::equivalence::CacheSeen::parse(text) {
+                    self.caches.push(seen);
                 }
                 self.output.push(text.to_string());
             }
@@ -419,6 +427,7 @@ mod tests {
             "DMW-STEP boot 6.1.0-28-amd64",
             "DMW-OUT hello",
             "DMW-OUT REFUSAL 0 8 hello_target /dev/loop0|device-mapper: table: 254:0: x",
+            "DMW-OUT FLUSH 0 8 hello_target /dev/loop0 0|reached",
             "DMW-REPORT {\"a\":",
             "DMW-REPORT 1}",
             "DMW-DMESG hello_target: loading out-of-tree module taints kernel.",
@@ -426,7 +435,15 @@ mod tests {
         ] {
             run.feed(line);
         }
-        assert_eq!(run.output.len(), 2);
+        assert_eq!(run.output.len(), 3);
+        assert_eq!(
+            run.caches,
+            [crate::equivalence::CacheSeen {
+                what: crate::equivalence::CacheQuestion::Flush,
+                table: "0 8 hello_target /dev/loop0 0".to_string(),
+                answer: "reached".to_string(),
+            }]
+        );
         assert_eq!(
             run.refusals,
             [(
