@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use dm_workbook::driver::sim::SimBackend;
-use dm_workbook::scenarios::chapter2;
 use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options, Placement, Report};
+use dm_workbook::scenarios::{chapter1, chapter2};
 use dm_workbook::targets;
 use serde::Serialize;
 
@@ -132,56 +132,7 @@ fn step_differences(
         &format!("{at}.info"),
         info,
         &kernel.info,
-        |found, at, sim, kernel| {
-            let chapter2::InfoReport {
-                suspended,
-                live_table,
-                inactive_table,
-                open_count,
-                event_nr,
-                major,
-                target_count,
-                read_ahead,
-            } = sim;
-            differ(
-                found,
-                &format!("{at}.suspended"),
-                suspended,
-                &kernel.suspended,
-            );
-            differ(
-                found,
-                &format!("{at}.live_table"),
-                live_table,
-                &kernel.live_table,
-            );
-            differ(
-                found,
-                &format!("{at}.inactive_table"),
-                inactive_table,
-                &kernel.inactive_table,
-            );
-            differ(
-                found,
-                &format!("{at}.open_count"),
-                open_count,
-                &kernel.open_count,
-            );
-            differ(found, &format!("{at}.event_nr"), event_nr, &kernel.event_nr);
-            differ(found, &format!("{at}.major"), major, &kernel.major);
-            differ(
-                found,
-                &format!("{at}.target_count"),
-                target_count,
-                &kernel.target_count,
-            );
-            differ(
-                found,
-                &format!("{at}.read_ahead"),
-                read_ahead,
-                &kernel.read_ahead,
-            );
-        },
+        info_differences,
     );
     each(
         found,
@@ -235,6 +186,110 @@ fn step_differences(
         kernel_log,
         &kernel.kernel_log,
     );
+}
+
+/// `dmsetup info`'s fields, each on its own.
+fn info_differences(
+    found: &mut Vec<String>,
+    at: &str,
+    sim: &chapter2::InfoReport,
+    kernel: &chapter2::InfoReport,
+) {
+    let chapter2::InfoReport {
+        suspended,
+        live_table,
+        inactive_table,
+        open_count,
+        event_nr,
+        major,
+        target_count,
+        read_ahead,
+    } = sim;
+    differ(
+        found,
+        &format!("{at}.suspended"),
+        suspended,
+        &kernel.suspended,
+    );
+    differ(
+        found,
+        &format!("{at}.live_table"),
+        live_table,
+        &kernel.live_table,
+    );
+    differ(
+        found,
+        &format!("{at}.inactive_table"),
+        inactive_table,
+        &kernel.inactive_table,
+    );
+    differ(
+        found,
+        &format!("{at}.open_count"),
+        open_count,
+        &kernel.open_count,
+    );
+    differ(found, &format!("{at}.event_nr"), event_nr, &kernel.event_nr);
+    differ(found, &format!("{at}.major"), major, &kernel.major);
+    differ(
+        found,
+        &format!("{at}.target_count"),
+        target_count,
+        &kernel.target_count,
+    );
+    differ(
+        found,
+        &format!("{at}.read_ahead"),
+        read_ahead,
+        &kernel.read_ahead,
+    );
+}
+
+/// Run chapter 1 with its default options on the simulator and list every
+/// difference from the kernel's report; a report that does not read as
+/// chapter 1's is an error.
+pub fn chapter1_differences(kernel_report: &str) -> Result<Vec<String>> {
+    let kernel: chapter1::Report =
+        serde_json::from_str(kernel_report).context("reading the guest's chapter 1 report")?;
+    let mut backend = SimBackend::new()?;
+    let sim = chapter1::run(&mut backend, &chapter1::Options::default(), &mut Vec::new())
+        .context("running chapter 1 on the simulator")?;
+    Ok(chapter1_report_differences(&sim, &kernel))
+}
+
+/// The fields on which two chapter 1 reports differ, one line each.
+pub fn chapter1_report_differences(
+    sim: &chapter1::Report,
+    kernel: &chapter1::Report,
+) -> Vec<String> {
+    let chapter1::Report {
+        backend: _,
+        table,
+        info,
+        write,
+    } = sim;
+    let mut found = Vec::new();
+    differ(&mut found, "table", table, &kernel.table);
+    info_differences(&mut found, "info", info, &kernel.info);
+    let chapter1::WriteReport {
+        sector,
+        landing,
+        crc32,
+        read_back,
+        in_backing_file,
+    } = write;
+    let k = &kernel.write;
+    differ(&mut found, "write.sector", sector, &k.sector);
+    differ(&mut found, "write.landing", landing, &k.landing);
+    differ(&mut found, "write.crc32", crc32, &k.crc32);
+    differ(&mut found, "write.read_back", read_back, &k.read_back);
+    differ(
+        &mut found,
+        "write.in_backing_file",
+        in_backing_file,
+        &k.in_backing_file,
+    );
+    found
 }
 
 /// Compare two lists: their lengths, then each pair of entries with `fields`.
@@ -602,6 +657,53 @@ mod tests {
                 "{what}: {err:#}"
             );
         }
+    }
+
+    fn chapter1_report() -> chapter1::Report {
+        let mut backend = SimBackend::new().unwrap();
+        chapter1::run(&mut backend, &chapter1::Options::default(), &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn chapter1_a_difference_in_each_field_is_reported() {
+        let sim = chapter1_report();
+        assert_eq!(
+            chapter1_differences(&serde_json::to_string(&sim).unwrap()).unwrap(),
+            Vec::<String>::new()
+        );
+        let changes: [(&str, Edit<chapter1::Report>); 14] = [
+            ("table", |r| r.table.push("x".into())),
+            ("info.suspended", |r| r.info.suspended ^= true),
+            ("info.live_table", |r| r.info.live_table ^= true),
+            ("info.inactive_table", |r| r.info.inactive_table ^= true),
+            ("info.open_count", |r| r.info.open_count += 1),
+            ("info.event_nr", |r| r.info.event_nr += 1),
+            ("info.major", |r| r.info.major += 1),
+            ("info.target_count", |r| r.info.target_count += 1),
+            ("info.read_ahead", |r| r.info.read_ahead += 8),
+            ("write.sector", |r| r.write.sector += 1),
+            ("write.landing", |r| r.write.landing += 1),
+            ("write.crc32", |r| r.write.crc32 ^= 1),
+            ("write.read_back", |r| r.write.read_back ^= true),
+            ("write.in_backing_file", |r| r.write.in_backing_file ^= true),
+        ];
+        for (field, change) in changes {
+            let mut kernel = sim.clone();
+            change(&mut kernel);
+            let found = chapter1_report_differences(&sim, &kernel);
+            assert_eq!(found.len(), 1, "{field}: {found:?}");
+            assert!(
+                found[0].starts_with(&format!("{field}: simulator ")),
+                "{found:?}"
+            );
+        }
+        let mut kernel = sim.clone();
+        kernel.backend = "kernel".into();
+        assert!(chapter1_report_differences(&sim, &kernel).is_empty());
+        let mut json = serde_json::to_value(&sim).unwrap();
+        json["write"].as_object_mut().unwrap().remove("landing");
+        let err = chapter1_differences(&json.to_string()).unwrap_err();
+        assert!(format!("{err:#}").starts_with("reading the guest's chapter 1 report"));
     }
 
     #[test]

@@ -406,6 +406,11 @@ impl LineRun<'_> {
             } else {
                 let modelled = name == lines::simulated().name;
                 match run.number {
+                    1 => {
+                        for d in equivalence::chapter1_differences(&boot.run.report)? {
+                            problems.push(format!("simulator and kernel differ: {d}"));
+                        }
+                    }
                     3 => {
                         for d in equivalence::chapter3_differences(&boot.run.report)? {
                             problems.push(format!("simulator and kernel differ: {d}"));

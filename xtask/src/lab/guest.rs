@@ -487,7 +487,7 @@ mod tests {
              --report /tmp/report.json\""
         ));
         let one = init_script(&Scenario::Chapter(chapter(1).unwrap()), &kos);
-        assert!(one.contains("chapter_args=\"--backend kernel\""));
+        assert!(one.contains("chapter_args=\"--backend kernel --report /tmp/report.json\""));
     }
 
     #[test]
