@@ -162,6 +162,34 @@ fn chapter2_walks_the_life_cycle() {
 }
 
 #[test]
+fn chapter2_reports_each_step_with_the_refused_resume_and_its_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    chapter(2).arg("--report").arg(&path).assert().success();
+    let report: dm_workbook::scenarios::chapter2::Report =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(report.backend, "sim");
+    // Before the first load there is no disk to open (Linux 6.1).
+    assert_eq!(report.steps[0].io[0].result, "ENXIO");
+    assert_eq!(report.steps[0].info[0].read_ahead, 0);
+    let refused = report
+        .steps
+        .iter()
+        .find(|s| s.step.starts_with("a reload too long"))
+        .unwrap();
+    assert_eq!(refused.refusals[0].ioctl, "resume");
+    assert_eq!(refused.refusals[0].errno, "EINVAL");
+    assert_eq!(
+        refused.kernel_log,
+        [
+            "device-mapper: table: 254:N: loop0 too small for target: start=0, len=4096, dev_size=2048"
+        ]
+    );
+    let after = &refused.info[1];
+    assert!(after.suspended && after.live_table && !after.inactive_table);
+}
+
+#[test]
 fn chapter3_writes_where_it_is_told_and_finds_the_data_there() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");

@@ -163,8 +163,13 @@ fn an_offset_past_the_device_end_is_refused_by_the_core() {
     create(&mut sim, "t", "0 2047 hello_target /dev/loop0 1").unwrap();
 }
 
+/// Linux 6.1 (docs/kernel-facts.md, fact (b), read in `do_resume()` and
+/// `dm_swap_table()` and measured in the lab): the load is accepted, the
+/// resume is refused with the area's one log line, the new table is destroyed
+/// and the device is left suspended on its old table; a second resume lets it
+/// run again.
 #[test]
-fn a_reload_past_the_device_end_fails_at_resume_and_keeps_the_live_table() {
+fn a_reload_past_the_device_end_fails_at_resume_and_leaves_the_device_suspended() {
     let (mut sim, _dir, _file) = sim_with_disk(2048);
     create(&mut sim, "t", "0 2048 hello_target /dev/loop0 0").unwrap();
     sim.load(
@@ -172,11 +177,59 @@ fn a_reload_past_the_device_end_fails_at_resume_and_keeps_the_live_table() {
         &Table::parse("0 2048 hello_target /dev/loop0 8").unwrap(),
     )
     .unwrap();
+    assert!(
+        sim.info("t").unwrap().inactive_table,
+        "the load is accepted"
+    );
+    let before = sim.kmsg().len();
     let err = sim.resume("t").unwrap_err();
     assert_eq!(err.errno, Errno::EINVAL);
+    let expected = "device-mapper: table: 254:0: loop0 too small for target: \
+                    start=8, len=2048, dev_size=2048";
+    assert_eq!(err.log, [expected]);
+    assert_eq!(sim.kmsg()[before..], [expected], "no other log line");
+
+    let info = sim.info("t").unwrap();
+    assert!(info.suspended, "left suspended");
+    assert!(
+        info.live_table && !info.inactive_table,
+        "new table destroyed"
+    );
     let live = sim.status("t", TableSlot::Live, StatusType::Table).unwrap();
     assert_eq!(live, vec![TableLine::new(0, 2048, "hello_target", "7:0 0")]);
-    assert!(sim.info("t").unwrap().inactive_table);
+    // Only the old table holds the loop device now.
+    assert_eq!(sim.detach_loop("/dev/loop0"), Err(Errno::EBUSY));
+
+    // Suspended: a bio waits; the second resume brings the old table back.
+    let Submission::Deferred(id) = sim.write("t", 0, &[3u8; 512]).unwrap() else {
+        panic!("a suspended device holds bios");
+    };
+    sim.resume("t").unwrap();
+    let info = sim.info("t").unwrap();
+    assert!(!info.suspended && info.live_table && !info.inactive_table);
+    assert_eq!(sim.take_completed(id).unwrap().status, BlkStatus::Ok);
+    assert_eq!(sim.kmsg().len(), before + 1);
+}
+
+/// Linux 6.1 registers a mapped device's disk at its first table load, not at
+/// create (docs/kernel-facts.md, fact (a)): before that there is no
+/// `/dev/dm-N`, the device cannot be opened (`ENXIO`, as the lab saw from
+/// `dd`), and its read-ahead is 0 (`dmsetup info` there: `Read Ahead: 0`).
+#[test]
+fn a_device_without_a_table_has_no_disk_until_its_first_load() {
+    let (mut sim, _dir, _file) = sim_with_disk(64);
+    let info = sim.create("d").unwrap();
+    assert_eq!(info.read_ahead, 0);
+    assert_eq!(sim.open_block("/dev/mapper/d"), Err(Errno::ENXIO));
+    assert_eq!(sim.open_block("/dev/dm-0"), Err(Errno::ENOENT));
+
+    sim.load("d", &Table::parse("0 8 zero").unwrap()).unwrap();
+    let disk = DevT::new(DM_MAJOR, 0);
+    assert_eq!(sim.open_block("/dev/mapper/d"), Ok(disk));
+    assert_eq!(sim.open_block("/dev/dm-0"), Ok(disk));
+    assert_eq!(sim.info("d").unwrap().read_ahead, 256);
+    sim.remove("d").unwrap();
+    assert_eq!(sim.open_block("/dev/dm-0"), Err(Errno::ENOENT));
 }
 
 #[test]

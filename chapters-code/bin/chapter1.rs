@@ -63,6 +63,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .common
         .open(cli::chapter(1).expect("chapter 1 runs a scenario"))?;
     let mut stdout = std::io::stdout().lock();
-    chapter1::run(backend.as_mut(), &options, &mut stdout)?;
-    Ok(())
+    let report = chapter1::run(backend.as_mut(), &options, &mut stdout)?;
+    cli.common.write_report(&report)
 }

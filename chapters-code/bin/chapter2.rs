@@ -9,8 +9,8 @@ use clap::Parser;
 use dm_workbook::cli::{self, ChapterArgs};
 use dm_workbook::scenarios::chapter2;
 
-/// Walk one device through create, load, resume, reload, suspend, resume and
-/// remove, trying I/O in each state.
+/// Walk one device through create, load, resume, reload, suspend, resume, a
+/// refused resume and remove, trying I/O in each state.
 #[derive(Parser)]
 #[command(name = "chapter2", version, about, long_about = None)]
 struct Cli {
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         let chapter = cli::chapter(2).expect("chapter 2 runs a scenario");
         let mut backend = cli.common.open(chapter)?;
         let mut stdout = std::io::stdout().lock();
-        chapter2::run(backend.as_mut(), &mut stdout)?;
-        Ok(())
+        let report = chapter2::run(backend.as_mut(), &mut stdout)?;
+        cli.common.write_report(&report)
     })
 }

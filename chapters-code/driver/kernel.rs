@@ -361,7 +361,10 @@ impl Backend for KernelBackend {
         let path = self.node_for_io(name)?;
         let context = || format!("reading at byte {offset} of {}", path.display());
         node::check_whole_sectors(offset, len).map_err(|e| BackendError::io(context(), e))?;
-        let file = node::open_direct(&path, false).map_err(|e| BackendError::io(context(), e))?;
+        let file = node::open_direct(&path, false).map_err(|source| BackendError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         let size = node::size_of(&file).map_err(|e| BackendError::io(context(), e))?;
         // Reading stops at the device's end, as read(2) does.
         let len = len.min(size.saturating_sub(offset));

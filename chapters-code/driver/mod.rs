@@ -55,6 +55,15 @@ pub enum BackendError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A device node could not be opened for I/O, as `dd` fails to open it
+    /// (on Linux 6.1, a mapped device that has never had a table: `ENXIO`).
+    #[error("opening {path}: {source}")]
+    Open {
+        /// The path opened, as the reader would type it.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The step needs something this backend does not have.
     #[error("{0}")]
     Unsupported(String),

@@ -54,6 +54,21 @@ impl SimBackend {
         })
     }
 
+    /// Open `/dev/mapper/NAME` for I/O, as a program would: a device whose
+    /// disk is not registered yet cannot be opened.
+    fn open(&self, name: &str) -> Result<()> {
+        let path = format!("/dev/mapper/{name}");
+        // A device the core does not know is the ioctl's ENXIO, as before.
+        self.sim.info(name)?;
+        self.sim
+            .open_block(&path)
+            .map(|_| ())
+            .map_err(|errno| BackendError::Open {
+                path,
+                source: std::io::Error::from_raw_os_error(errno.code()),
+            })
+    }
+
     /// The mapped device's size: where its live table ends.
     fn size(&self, name: &str) -> Result<Bytes> {
         let live = self.sim.status(name, TableSlot::Live, StatusType::Info)?;
@@ -64,6 +79,7 @@ impl SimBackend {
     /// that starts at or past the end is refused before any bio is made
     /// (`blkdev_write_iter`), and one that runs over the end is shortened.
     fn submit_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<Submission> {
+        self.open(name)?;
         let size = self.size(name)?;
         if offset >= size && !data.is_empty() {
             return Err(BackendError::io(
@@ -200,6 +216,7 @@ impl Backend for SimBackend {
     fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>> {
         // Reading a block device file stops at its end: past it, `read(2)`
         // returns 0 bytes and no bio is made (`blkdev_read_iter`).
+        self.open(name)?;
         let size = self.size(name)?;
         let len = len.min(size.saturating_sub(offset));
         if len == Bytes(0) {

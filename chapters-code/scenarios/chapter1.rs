@@ -7,9 +7,11 @@
 
 use std::io::Write;
 
+use serde::{Deserialize, Serialize};
+
+use super::chapter2::InfoReport;
 use super::{
-    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_info, show_table,
-    table_argument,
+    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_table, table_argument,
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
@@ -49,8 +51,43 @@ impl Default for Options {
     }
 }
 
-/// Run the chapter on `backend`, printing to `out`.
-pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<()> {
+/// What a run found, for comparing the simulator with a real kernel. Every
+/// field must be there under its own name when read back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Which backend ran.
+    pub backend: String,
+    /// `dmsetup table` after creating the device.
+    pub table: Vec<String>,
+    /// `dmsetup info` after creating it, the minor left out.
+    pub info: InfoReport,
+    /// The sector written and where it was found.
+    pub write: WriteReport,
+}
+
+/// The one sector written through the device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteReport {
+    /// The mapped device's sector written.
+    pub sector: u64,
+    /// The backing file's sector the table sends it to.
+    pub landing: u64,
+    /// CRC-32 of the sector written.
+    pub crc32: u32,
+    /// Whether reading the mapped device gave it back.
+    pub read_back: bool,
+    /// Whether the backing file holds it at `landing`.
+    pub in_backing_file: bool,
+}
+
+/// Run the chapter on `backend`, printing to `out`; returns what it found.
+pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<Report> {
+    let mut report = Report {
+        backend: backend.kind().to_string(),
+        ..Report::default()
+    };
     let mut n = Narrator::new(out);
     n.heading("a disk to map")?;
     n.note(&format!("On {}.", backend.describe()))?;
@@ -86,8 +123,11 @@ pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) ->
         table_argument(&table)
     ))?;
     backend.create_with_table(DEVICE, &table)?;
-    show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
-    show_info(&mut n, backend, DEVICE)?;
+    report.table = show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
+    n.command(&format!("dmsetup info {DEVICE}"))?;
+    let info = backend.info(DEVICE)?;
+    n.output(&info.to_string())?;
+    report.info = InfoReport::from(&info);
 
     n.heading("a write and a read through it")?;
     let mut sector = vec![0u8; SECTOR_SIZE as usize];
@@ -123,6 +163,13 @@ pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) ->
     ))?;
     let stored = read_file_at(&file, landing * SECTOR_SIZE, SECTOR_SIZE as usize)?;
     n.output(&printable(&stored))?;
+    report.write = WriteReport {
+        sector: options.write_sector,
+        landing,
+        crc32: crc32fast::hash(&sector),
+        read_back: back == sector,
+        in_backing_file: stored == sector,
+    };
     if stored != sector || back != sector {
         return Err(ScenarioError::Verify(format!(
             "the sector is not at sector {landing} of {BACKING_FILE}"
@@ -136,7 +183,7 @@ pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) ->
     backend.detach_loop(&disk)?;
     std::fs::remove_file(&file)
         .map_err(|e| BackendError::io(format!("removing {}", file.display()), e))?;
-    Ok(())
+    Ok(report)
 }
 
 /// A sector's text up to its first zero byte, as a terminal would show it.

@@ -1,195 +1,552 @@
 //! Chapter 2: `dmsetup`'s verbs and a device's life cycle.
 //!
 //! One device, `demo`, goes through every state a mapped device can be in,
-//! with I/O tried in each: no table, an inactive table, a live `zero` table, a
-//! reload waiting behind it, suspended (I/O waits), resumed onto
-//! `linear` + `error`, a bio split across the two, a message, and removal.
-//! It runs on the simulator, which can show what a kernel hides: a bio waiting
-//! inside a suspended device.
+//! with I/O tried in each: no table (and on Linux 6.1 no disk yet), an
+//! inactive table, a live `zero` table, a reload waiting behind it, suspended
+//! (I/O waits), resumed onto `linear` + `error`, a bio split across the two, a
+//! reload too long for its device (refused at resume, the device left
+//! suspended), a message, and removal. It runs on the simulator, which can
+//! show what a kernel hides (a bio waiting inside a suspended device), and on
+//! a real kernel, which the lab holds the simulator to with [`Report`].
 
 use std::io::Write;
 
-use super::{
-    Narrator, Result, ScenarioError, make_backing_file, show_info, show_status, show_table,
-    table_argument,
-};
+use serde::{Deserialize, Serialize};
+
+use super::{Narrator, Result, ScenarioError, make_backing_file, table_argument};
 use crate::SECTOR_SIZE;
-use crate::dm::TableSlot;
 use crate::dm::units::{Bytes, Sectors};
+use crate::dm::{DeviceInfo, TableSlot};
 use crate::driver::{Backend, BackendError};
+use crate::errno::Errno;
 use crate::table::Table;
 
 /// The mapped device's name.
 pub const DEVICE: &str = "demo";
 
-/// Run the chapter on `backend`, printing to `out`. Its transcript is the
-/// simulator's, whose trace shows the bios.
-pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<()> {
-    let mut n = Narrator::new(out);
-    n.note(&format!("On {}.", backend.describe()))?;
+/// The loop device's backing file: 1 MiB, 2048 sectors.
+pub const BACKING_SECTORS: u64 = 2048;
 
-    n.heading("create: a device with no table")?;
-    n.command(&format!("dmsetup create {DEVICE} --notable"))?;
-    backend.create(DEVICE)?;
-    show_info(&mut n, backend, DEVICE)?;
-    n.note("No table, no sectors: a read ends at once, empty (od prints only an offset).")?;
-    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
+/// What a run found, step by step, for comparing the simulator with a real
+/// kernel. Every field must be there under its own name when read back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Which backend ran.
+    pub backend: String,
+    /// One entry per step (per heading), in order.
+    pub steps: Vec<StepReport>,
+}
 
-    n.heading("load: a table waits in the inactive slot")?;
-    let zero = Table::parse("0 2048 zero").map_err(BackendError::from)?;
-    load(&mut n, backend, &zero)?;
-    show_info(&mut n, backend, DEVICE)?;
-    show_table(&mut n, backend, DEVICE, TableSlot::Inactive)?;
-    n.note("Still no live table: the device has 0 sectors, so a read ends at once, empty.")?;
-    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
+/// What one step saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepReport {
+    /// The step's heading.
+    pub step: String,
+    /// Each `dmsetup info`, in order.
+    pub info: Vec<InfoReport>,
+    /// Each `dmsetup table` or `status`, in order: the command and its lines.
+    pub tables: Vec<TableReport>,
+    /// Each read and write, in order.
+    pub io: Vec<IoReport>,
+    /// Each request the kernel refused, in order.
+    pub refusals: Vec<RefusalReport>,
+    /// The device-mapper lines the kernel logged during the step, device
+    /// numbers normalised (see [`normalise_log_line`]).
+    pub kernel_log: Vec<String>,
+}
 
-    n.heading("resume: the inactive table goes live")?;
-    n.command(&format!("dmsetup resume {DEVICE}"))?;
-    backend.resume(DEVICE)?;
-    show_info(&mut n, backend, DEVICE)?;
-    show_status(&mut n, backend, DEVICE)?;
-    n.note("zero ends a read itself, filled with zeroes, and drops writes.")?;
-    try_write(&mut n, backend, Sectors(0), b"lost")?;
-    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
+/// `dmsetup info`'s fields, the minor number left out (it depends on what
+/// the machine made before).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfoReport {
+    pub suspended: bool,
+    pub live_table: bool,
+    pub inactive_table: bool,
+    pub open_count: u32,
+    pub event_nr: u32,
+    pub major: u32,
+    pub target_count: u32,
+    pub read_ahead: u32,
+}
 
-    n.heading("reload: a new table waits behind the live one")?;
-    let file = backend.scratch_dir().join("disk.img");
-    n.command("truncate -s 1M disk.img && losetup --find --show disk.img")?;
-    make_backing_file(&file, 2048 * SECTOR_SIZE)?;
-    let disk = backend.attach_loop(&file)?;
-    n.output(&disk)?;
-    let split = Table::parse(&format!("0 1024 linear {disk} 0\n1024 1024 error"))
-        .map_err(BackendError::from)?;
-    load(&mut n, backend, &split)?;
-    show_info(&mut n, backend, DEVICE)?;
-    n.note("I/O still goes to the live zero table.")?;
-    try_read(&mut n, backend, Sectors(0), Sectors(8))?;
-
-    n.heading("suspend: I/O waits")?;
-    n.command(&format!("dmsetup suspend {DEVICE}"))?;
-    backend.suspend(DEVICE)?;
-    show_info(&mut n, backend, DEVICE)?;
-    n.command(&format!(
-        "printf kept | dd of=/dev/mapper/{DEVICE} bs=512 conv=sync oflag=direct &"
-    ))?;
-    let mut sector = vec![0u8; SECTOR_SIZE as usize];
-    sector[..4].copy_from_slice(b"kept");
-    let waiting = backend.start_write(DEVICE, Bytes(0), &sector)?;
-    n.trace(backend)?;
-    if !backend.write_waiting(&waiting) {
-        return Err(ScenarioError::Verify(
-            "a write to a suspended device ended at once".to_string(),
-        ));
-    }
-    n.note("dd does not return: its bio is held inside the device.")?;
-
-    n.heading("resume: the new table goes live, then the waiting bio runs")?;
-    n.command(&format!("dmsetup resume {DEVICE}"))?;
-    backend.resume(DEVICE)?;
-    n.trace(backend)?;
-    n.note(&match backend.finish_write(waiting) {
-        Ok(()) => {
-            "dd returns: the write went through the NEW table, to the loop device.".to_string()
+impl From<&DeviceInfo> for InfoReport {
+    fn from(info: &DeviceInfo) -> InfoReport {
+        InfoReport {
+            suspended: info.suspended,
+            live_table: info.live_table,
+            inactive_table: info.inactive_table,
+            open_count: info.open_count,
+            event_nr: info.event_nr,
+            major: info.dev.major,
+            target_count: info.target_count,
+            read_ahead: info.read_ahead,
         }
-        Err(BackendError::Suspended(_)) => "dd is still waiting".to_string(),
-        Err(err) => format!("dd returns with an error: {}", short_io_error(&err)),
-    })?;
-    show_table(&mut n, backend, DEVICE, TableSlot::Live)?;
-    try_read(&mut n, backend, Sectors(0), Sectors(1))?;
-
-    n.heading("a bio across two table lines is split")?;
-    n.note("Sectors 1020..1028 straddle the linear line's end at 1024.")?;
-    try_read(&mut n, backend, Sectors(1020), Sectors(8))?;
-    n.note("The error half failed, so the whole read failed.")?;
-    n.note("Eight sectors that stay inside line 0 go through in one piece:")?;
-    try_read(&mut n, backend, Sectors(1016), Sectors(8))?;
-
-    n.heading("message: targets without a message handler refuse")?;
-    n.command(&format!("dmsetup message {DEVICE} 0 hello"))?;
-    match backend.message(DEVICE, Sectors(0), &["hello"]) {
-        Ok(answer) => n.output(&answer)?,
-        Err(BackendError::Dm(err)) => n.output(&err.dmsetup_line())?,
-        Err(err) => return Err(err.into()),
     }
-    n.kernel_log(backend)?;
-
-    n.heading("remove")?;
-    n.command(&format!("dmsetup remove {DEVICE}"))?;
-    backend.remove(DEVICE)?;
-    n.command(&format!("losetup -d {disk}"))?;
-    backend.detach_loop(&disk)?;
-    n.command("dmsetup ls")?;
-    let left = backend.devices()?;
-    n.output(if left.is_empty() {
-        "No devices found"
-    } else {
-        "(devices left!)"
-    })?;
-    Ok(())
 }
 
-fn load(n: &mut Narrator<'_>, backend: &mut dyn Backend, table: &Table) -> Result<()> {
-    n.command(&format!("dmsetup load {DEVICE} {}", table_argument(table)))?;
-    backend.load(DEVICE, table)?;
-    Ok(())
+/// One `dmsetup table` or `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableReport {
+    /// The command, such as `table --inactive`.
+    pub command: String,
+    /// Its lines.
+    pub lines: Vec<String>,
 }
 
-/// Read `sectors` sectors at `sector` and say how it went, trace included.
-fn try_read(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    sector: Sectors,
-    sectors: Sectors,
-) -> Result<()> {
-    // One read(2) of the whole range with O_DIRECT is one bio, as traced.
-    n.command(&if sectors == Sectors(1) {
-        format!("dd if=/dev/mapper/{DEVICE} bs=512 skip={sector} count=1 iflag=direct | od -c | head -1")
-    } else {
-        format!(
-            "dd if=/dev/mapper/{DEVICE} bs={} skip={} count=1 iflag=direct,skip_bytes | od -c | head -1",
-            sectors.bytes(),
-            sector.bytes()
-        )
-    })?;
-    let result = backend.read(DEVICE, sector.bytes(), sectors.bytes());
-    n.trace(backend)?;
+/// One read or write of the mapped device and how it ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoReport {
+    /// `read` or `write`.
+    pub op: String,
+    /// First sector asked for.
+    pub sector: u64,
+    /// Sectors asked for.
+    pub sectors: u64,
+    /// Whether a write was still held inside the device after it started.
+    pub held: bool,
+    /// `ok`, or the errno's name (`ENXIO` from opening, `EIO` from the I/O).
+    pub result: String,
+    /// Bytes a read gave back.
+    pub bytes: u64,
+    /// CRC-32 of those bytes.
+    pub crc32: u32,
+}
+
+/// A request refused: which ioctl, and the errno's name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalReport {
+    pub ioctl: String,
+    pub errno: String,
+}
+
+/// A kernel log line with what depends on the machine's history made
+/// constant: a mapped device's minor (`254:3:` and `dm-3` become `254:N:` and
+/// `dm-N`).
+pub fn normalise_log_line(line: &str) -> String {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    line.split(' ')
+        .map(|word| {
+            if let Some((major, rest)) = word.split_once(':')
+                && digits(major)
+                && let Some(minor) = rest.strip_suffix(':')
+                && digits(minor)
+            {
+                return format!("{major}:N:");
+            }
+            let trimmed = word.trim_start_matches('(');
+            let tail = trimmed.trim_end_matches([')', ':', ',']);
+            if let Some(n) = tail.strip_prefix("dm-")
+                && digits(n)
+            {
+                return word.replacen(&format!("dm-{n}"), "dm-N", 1);
+            }
+            word.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run the chapter on `backend`, printing to `out`; returns what it found.
+/// Its book transcript is the simulator's, whose trace shows the bios.
+pub fn run(backend: &mut dyn Backend, out: &mut dyn Write) -> Result<Report> {
+    let report = Report {
+        backend: backend.kind().to_string(),
+        steps: Vec::new(),
+    };
+    let mut run = Run {
+        n: Narrator::new(out),
+        backend,
+        report,
+    };
+    let outcome = run.steps();
+    // What the kernel said about a failure is the best explanation.
+    let ended = run.end_step();
+    outcome?;
+    ended?;
+    Ok(run.report)
+}
+
+/// One run: the narrator, the backend and the report being filled in.
+struct Run<'r, 'w> {
+    n: Narrator<'w>,
+    backend: &'r mut dyn Backend,
+    report: Report,
+}
+
+impl Run<'_, '_> {
+    fn steps(&mut self) -> Result<()> {
+        let describe = self.backend.describe();
+        self.n.note(&format!("On {describe}."))?;
+
+        self.step("create: a device with no table")?;
+        self.n
+            .command(&format!("dmsetup create {DEVICE} --notable"))?;
+        self.backend.create(DEVICE)?;
+        self.info()?;
+        let opened = self.read(Sectors(0), Sectors(8))?;
+        self.n.note(if opened == "ENXIO" {
+            "No table yet, and no disk: Linux 6.1 registers a mapped device's disk\n\
+             (and /dev/dm-N) at its first table load, so there is nothing to open."
+        } else {
+            "This kernel registered the disk at create already (as 5.10 does):\n\
+             no table, no sectors, so a read ends at once, empty."
+        })?;
+
+        self.step("load: a table waits in the inactive slot")?;
+        let zero = Table::parse("0 2048 zero").map_err(BackendError::from)?;
+        self.load(&zero)?;
+        self.info()?;
+        self.table(TableSlot::Inactive)?;
+        self.n.note(
+            "The disk is registered now, but with no live table it has 0 sectors:\n\
+             a read ends at once, empty (od prints only an offset).",
+        )?;
+        self.read(Sectors(0), Sectors(8))?;
+
+        self.step("resume: the inactive table goes live")?;
+        self.resume()?;
+        self.info()?;
+        self.status()?;
+        self.n
+            .note("zero ends a read itself, filled with zeroes, and drops writes.")?;
+        self.write(Sectors(0), b"lost")?;
+        self.read(Sectors(0), Sectors(8))?;
+
+        self.step("reload: a new table waits behind the live one")?;
+        let file = self.backend.scratch_dir().join("disk.img");
+        self.n
+            .command("truncate -s 1M disk.img && losetup --find --show disk.img")?;
+        make_backing_file(&file, BACKING_SECTORS * SECTOR_SIZE)?;
+        let disk = self.backend.attach_loop(&file)?;
+        self.n.output(&disk)?;
+        let half = BACKING_SECTORS / 2;
+        let split = Table::parse(&format!("0 {half} linear {disk} 0\n{half} {half} error"))
+            .map_err(BackendError::from)?;
+        self.load(&split)?;
+        self.info()?;
+        self.n.note("I/O still goes to the live zero table.")?;
+        self.read(Sectors(0), Sectors(8))?;
+
+        self.step("suspend: I/O waits")?;
+        self.n.command(&format!("dmsetup suspend {DEVICE}"))?;
+        self.backend.suspend(DEVICE)?;
+        self.info()?;
+        self.n.command(&format!(
+            "printf kept | dd of=/dev/mapper/{DEVICE} bs=512 conv=sync oflag=direct &"
+        ))?;
+        let mut sector = vec![0u8; SECTOR_SIZE as usize];
+        sector[..4].copy_from_slice(b"kept");
+        let waiting = self.backend.start_write(DEVICE, Bytes(0), &sector)?;
+        self.n.trace(self.backend)?;
+        let held = self.backend.write_waiting(&waiting);
+        if !held {
+            return Err(ScenarioError::Verify(
+                "a write to a suspended device ended at once".to_string(),
+            ));
+        }
+        self.n
+            .note("dd does not return: its bio is held inside the device.")?;
+
+        self.step("resume: the new table goes live, then the waiting bio runs")?;
+        self.resume()?;
+        self.n.trace(self.backend)?;
+        let finished = self.backend.finish_write(waiting);
+        self.n.note(&match &finished {
+            Ok(()) => {
+                "dd returns: the write went through the NEW table, to the loop device.".to_string()
+            }
+            Err(BackendError::Suspended(_)) => "dd is still waiting".to_string(),
+            Err(err) => format!("dd returns with an error: {}", errno_text(err)),
+        })?;
+        self.current().io.push(IoReport {
+            op: "write".to_string(),
+            sector: 0,
+            sectors: 1,
+            held,
+            result: match &finished {
+                Err(BackendError::Suspended(_)) => "still held".to_string(),
+                other => result_name(other),
+            },
+            ..IoReport::default()
+        });
+        self.table(TableSlot::Live)?;
+        self.read(Sectors(0), Sectors(1))?;
+
+        self.step("a bio across two table lines is split")?;
+        self.n.note(&format!(
+            "Sectors {}..{} straddle the linear line's end at {half}.",
+            half - 4,
+            half + 4
+        ))?;
+        self.read(Sectors(half - 4), Sectors(8))?;
+        self.n
+            .note("The error half failed, so the whole read failed.")?;
+        self.n
+            .note("Eight sectors that stay inside line 0 go through in one piece:")?;
+        self.read(Sectors(half - 8), Sectors(8))?;
+
+        self.step("a reload too long for its device: refused at resume")?;
+        self.n.note(&format!(
+            "{disk} has {BACKING_SECTORS} sectors; this table wants {} of them.",
+            2 * BACKING_SECTORS
+        ))?;
+        let long = Table::parse(&format!("0 {} linear {disk} 0", 2 * BACKING_SECTORS))
+            .map_err(BackendError::from)?;
+        self.load(&long)?;
+        self.info()?;
+        self.n.command(&format!("dmsetup resume {DEVICE}"))?;
+        match self.backend.resume(DEVICE) {
+            Ok(()) => {}
+            Err(BackendError::Dm(err)) => {
+                self.n.output(&err.dmsetup_line())?;
+                self.refused(err.ioctl.to_string(), err.errno);
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.kernel_log()?;
+        let after = self.info()?;
+        self.n.note(
+            if after.suspended && after.live_table && !after.inactive_table {
+                "The load was accepted; the resume suspended the device, found the table\n\
+             too long for its device, destroyed it and stopped there: the old table\n\
+             is still live, and the device is left SUSPENDED. A second resume lets\n\
+             it run again:"
+            } else {
+                "This kernel left the device otherwise than Linux 6.1 does (suspended,\n\
+             on its old table, the new one destroyed). Resume again:"
+            },
+        )?;
+        self.resume()?;
+        self.info()?;
+        self.table(TableSlot::Live)?;
+
+        self.step("message: targets without a message handler refuse")?;
+        self.n
+            .command(&format!("dmsetup message {DEVICE} 0 hello"))?;
+        match self.backend.message(DEVICE, Sectors(0), &["hello"]) {
+            Ok(answer) => self.n.output(&answer)?,
+            Err(BackendError::Dm(err)) => {
+                self.n.output(&err.dmsetup_line())?;
+                self.refused(err.ioctl.to_string(), err.errno);
+            }
+            Err(err) => return Err(err.into()),
+        }
+
+        self.step("remove")?;
+        self.n.command(&format!("dmsetup remove {DEVICE}"))?;
+        self.backend.remove(DEVICE)?;
+        self.n.command(&format!("losetup -d {disk}"))?;
+        self.backend.detach_loop(&disk)?;
+        self.n.command("dmsetup ls")?;
+        let left = self.backend.devices()?;
+        self.n.output(if left.is_empty() {
+            "No devices found"
+        } else {
+            "(devices left!)"
+        })?;
+        Ok(())
+    }
+
+    /// End the step before (its kernel log), then start a new one.
+    fn step(&mut self, title: &str) -> Result<()> {
+        self.end_step()?;
+        self.n.heading(title)?;
+        self.report.steps.push(StepReport {
+            step: title.to_string(),
+            ..StepReport::default()
+        });
+        Ok(())
+    }
+
+    /// The step's end: what the kernel logged since the last look.
+    fn end_step(&mut self) -> Result<()> {
+        self.kernel_log()
+    }
+
+    /// The kernel log lines since the last look: printed, and kept
+    /// normalised in the step's report.
+    fn kernel_log(&mut self) -> Result<()> {
+        let lines = self.backend.kernel_log();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.n.command("dmesg | tail")?;
+        self.n.output(&lines.join("\n"))?;
+        if let Some(step) = self.report.steps.last_mut() {
+            step.kernel_log
+                .extend(lines.iter().map(|l| normalise_log_line(l)));
+        }
+        Ok(())
+    }
+
+    fn current(&mut self) -> &mut StepReport {
+        if self.report.steps.is_empty() {
+            self.report.steps.push(StepReport::default());
+        }
+        self.report.steps.last_mut().expect("pushed above")
+    }
+
+    fn refused(&mut self, ioctl: String, errno: Errno) {
+        self.current().refusals.push(RefusalReport {
+            ioctl,
+            errno: format!("{errno:?}"),
+        });
+    }
+
+    fn load(&mut self, table: &Table) -> Result<()> {
+        self.n
+            .command(&format!("dmsetup load {DEVICE} {}", table_argument(table)))?;
+        self.backend.load(DEVICE, table)?;
+        Ok(())
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.n.command(&format!("dmsetup resume {DEVICE}"))?;
+        self.backend.resume(DEVICE)?;
+        Ok(())
+    }
+
+    /// `dmsetup info`, printed, recorded and returned.
+    fn info(&mut self) -> Result<DeviceInfo> {
+        self.n.command(&format!("dmsetup info {DEVICE}"))?;
+        let info = self.backend.info(DEVICE)?;
+        self.n.output(&info.to_string())?;
+        self.current().info.push(InfoReport::from(&info));
+        Ok(info)
+    }
+
+    /// `dmsetup table [--inactive]`, printed and recorded.
+    fn table(&mut self, slot: TableSlot) -> Result<()> {
+        let command = match slot {
+            TableSlot::Live => "table",
+            TableSlot::Inactive => "table --inactive",
+        };
+        let lines = self.backend.table(DEVICE, slot)?;
+        self.show_lines(command, &lines)
+    }
+
+    /// `dmsetup status`, printed and recorded.
+    fn status(&mut self) -> Result<()> {
+        let lines = self.backend.status(DEVICE, TableSlot::Live)?;
+        self.show_lines("status", &lines)
+    }
+
+    fn show_lines(&mut self, command: &str, lines: &[crate::table::TableLine]) -> Result<()> {
+        self.n.command(&format!("dmsetup {command} {DEVICE}"))?;
+        let lines: Vec<String> = lines.iter().map(ToString::to_string).collect();
+        self.n.output(&lines.join("\n"))?;
+        self.current().tables.push(TableReport {
+            command: command.to_string(),
+            lines,
+        });
+        Ok(())
+    }
+
+    /// Read `sectors` sectors at `sector` and say how it went, as `dd` would;
+    /// returns the result as the report names it (`ok`, `ENXIO`, ...).
+    fn read(&mut self, sector: Sectors, sectors: Sectors) -> Result<String> {
+        // One read(2) of the whole range with O_DIRECT is one bio, as traced.
+        self.n.command(&if sectors == Sectors(1) {
+            format!(
+                "dd if=/dev/mapper/{DEVICE} bs=512 skip={sector} count=1 iflag=direct | od -c | head -1"
+            )
+        } else {
+            format!(
+                "dd if=/dev/mapper/{DEVICE} bs={} skip={} count=1 iflag=direct,skip_bytes | od -c | head -1",
+                sectors.bytes(),
+                sector.bytes()
+            )
+        })?;
+        let result = self.backend.read(DEVICE, sector.bytes(), sectors.bytes());
+        self.n.trace(self.backend)?;
+        let mut io = IoReport {
+            op: "read".to_string(),
+            sector: sector.0,
+            sectors: sectors.0,
+            result: result_name(&result),
+            ..IoReport::default()
+        };
+        match &result {
+            Ok(data) => {
+                io.bytes = data.len() as u64;
+                io.crc32 = crc32fast::hash(data);
+                self.n.output(&od_first_line(data))?;
+            }
+            Err(err) => self.n.output(&dd_error(err, "reading"))?,
+        }
+        let name = io.result.clone();
+        self.current().io.push(io);
+        Ok(name)
+    }
+
+    /// Write `text` (padded to a sector) at `sector`, as `dd conv=sync` would.
+    fn write(&mut self, sector: Sectors, text: &[u8]) -> Result<()> {
+        self.n.command(&format!(
+            "printf {} | dd of=/dev/mapper/{DEVICE} bs=512 seek={sector} conv=sync oflag=direct",
+            String::from_utf8_lossy(text)
+        ))?;
+        let mut data = vec![0u8; SECTOR_SIZE as usize];
+        data[..text.len()].copy_from_slice(text);
+        let result = self.backend.write(DEVICE, sector.bytes(), &data);
+        self.n.trace(self.backend)?;
+        if let Err(err) = &result {
+            self.n.output(&dd_error(err, "writing"))?;
+        }
+        self.current().io.push(IoReport {
+            op: "write".to_string(),
+            sector: sector.0,
+            sectors: 1,
+            result: result_name(&result),
+            ..IoReport::default()
+        });
+        Ok(())
+    }
+}
+
+/// `ok`, or the name of the errno an I/O failed with.
+fn result_name<T>(result: &std::result::Result<T, BackendError>) -> String {
     match result {
-        Ok(data) => n.output(&od_first_line(&data))?,
-        Err(err) => n.output(&format!("dd: error reading: {}", short_io_error(&err)))?,
+        Ok(_) => "ok".to_string(),
+        Err(err) => match os_errno(err) {
+            Some(code) => {
+                Errno::from_code(code).map_or(format!("errno {code}"), |e| format!("{e:?}"))
+            }
+            None => err.to_string(),
+        },
     }
-    n.kernel_log(backend)?;
-    Ok(())
 }
 
-fn try_write(
-    n: &mut Narrator<'_>,
-    backend: &mut dyn Backend,
-    sector: Sectors,
-    text: &[u8],
-) -> Result<()> {
-    n.command(&format!(
-        "printf {} | dd of=/dev/mapper/{DEVICE} bs=512 seek={sector} conv=sync oflag=direct",
-        String::from_utf8_lossy(text)
-    ))?;
-    let mut data = vec![0u8; SECTOR_SIZE as usize];
-    data[..text.len()].copy_from_slice(text);
-    let result = backend.write(DEVICE, sector.bytes(), &data);
-    n.trace(backend)?;
-    if let Err(err) = result {
-        n.output(&format!("dd: error writing: {}", short_io_error(&err)))?;
-    }
-    Ok(())
-}
-
-/// What `dd` prints for a failed read or write: the C library's text.
-fn short_io_error(err: &BackendError) -> String {
+fn os_errno(err: &BackendError) -> Option<i32> {
     match err {
-        BackendError::Io { source, .. } => source
-            .raw_os_error()
-            .and_then(crate::errno::Errno::from_code)
-            .map_or_else(|| source.to_string(), |errno| errno.describe().to_string()),
-        other => other.to_string(),
+        BackendError::Io { source, .. } | BackendError::Open { source, .. } => {
+            source.raw_os_error()
+        }
+        BackendError::Dm(err) => Some(err.errno.code()),
+        _ => None,
     }
+}
+
+/// What `dd` prints when it cannot open the device, or when a read or write
+/// fails: the C library's text for the errno.
+fn dd_error(err: &BackendError, doing: &str) -> String {
+    let file = format!("'/dev/mapper/{DEVICE}'");
+    match err {
+        BackendError::Open { .. } => format!("dd: failed to open {file}: {}", errno_text(err)),
+        _ => format!("dd: error {doing} {file}: {}", errno_text(err)),
+    }
+}
+
+/// The C library's text for the errno a backend call failed with.
+fn errno_text(err: &BackendError) -> String {
+    os_errno(err)
+        .and_then(Errno::from_code)
+        .map_or_else(|| err.to_string(), |errno| errno.describe().to_string())
 }
 
 /// The first line of `od -c`, enough to see zeroes or text.
@@ -205,4 +562,26 @@ fn od_first_line(data: &[u8]) -> String {
         .map(|c| format!("{c:>4}"))
         .collect();
     format!("0000000{}", cells.join(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_lose_only_the_mapped_devices_minor() {
+        assert_eq!(
+            normalise_log_line(
+                "device-mapper: table: 254:3: loop0 too small for target: start=0, len=4096, dev_size=2048"
+            ),
+            "device-mapper: table: 254:N: loop0 too small for target: start=0, len=4096, dev_size=2048"
+        );
+        assert_eq!(
+            normalise_log_line("EXT4-fs (dm-12): unmounting filesystem."),
+            "EXT4-fs (dm-N): unmounting filesystem."
+        );
+        let kept = "loop0: rw=34817, sector=300000, nr_sectors = 8 limit=262144";
+        assert_eq!(normalise_log_line(kept), kept);
+        assert_eq!(normalise_log_line("at 7:0 and dm-x"), "at 7:0 and dm-x");
+    }
 }

@@ -21,13 +21,18 @@ pub(super) struct MappedDevice {
     pub(super) event_nr: u32,
     /// Bios that arrived while suspended, with the ids they were given.
     pub(super) deferred: VecDeque<(u64, Bio)>,
-    /// Whether a table has ever been bound: the first load also sets up the
-    /// queue, so it checks device areas at load time rather than at resume.
+    /// Whether the first table load has set up the queue and registered the
+    /// disk (`dm_setup_md_queue`, which calls `add_disk`). Until then there is
+    /// no `/dev/dm-N` and no disk to open; the first load also checks device
+    /// areas at load time rather than at resume.
     pub(super) queue_set_up: bool,
 }
 
 impl Simulator {
-    /// `DM_DEV_CREATE`: a new mapped device with no table, `/dev/dm-N`.
+    /// `DM_DEV_CREATE`: a new mapped device with no table. Linux 6.1 only
+    /// allocates its disk here and registers it at the first table load
+    /// (docs/kernel-facts.md, fact (a)): `/dev/mapper/NAME` is there (dmsetup
+    /// makes the node itself without udev) but opening it finds no disk.
     pub fn create(&mut self, name: &str) -> Result<DeviceInfo, DmError> {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(self.fail(Ioctl::Create, name, Errno::EINVAL, Vec::new()));
@@ -58,10 +63,19 @@ impl Simulator {
         );
         let dev = DevT::new(DM_MAJOR, minor);
         self.nodes
-            .insert(format!("/dev/dm-{minor}"), Node::Block(dev));
-        self.nodes
             .insert(format!("/dev/mapper/{name}"), Node::Block(dev));
         self.info(name)
+    }
+
+    /// Open a block device by its path for I/O (`blkdev_get_by_dev` on the
+    /// node's device number): a missing node is `ENOENT`, a mapped device
+    /// whose disk is not registered yet (no table ever loaded) `ENXIO`.
+    pub fn open_block(&self, path: &str) -> Result<DevT, Errno> {
+        match self.nodes.get(path) {
+            Some(Node::Block(dev)) => self.device_sectors(*dev).map(|_| *dev).ok_or(Errno::ENXIO),
+            Some(Node::Char(_)) => Err(Errno::ENXIO),
+            None => Err(Errno::ENOENT),
+        }
     }
 
     /// `DM_TABLE_LOAD` (`dmsetup load` and `reload`): build `table` into the
@@ -86,6 +100,13 @@ impl Simulator {
             );
             self.destroy_table(built);
             return Err(self.fail(Ioctl::Reload, name, Errno::EINVAL, log));
+        }
+        if first_bind {
+            // `add_disk`: devtmpfs makes /dev/dm-N.
+            self.nodes.insert(
+                format!("/dev/dm-{minor}"),
+                Node::Block(DevT::new(DM_MAJOR, minor)),
+            );
         }
         let old = {
             let md = self.mapped.get_mut(name).expect("looked up above");
@@ -120,17 +141,21 @@ impl Simulator {
         Ok(())
     }
 
-    /// `DM_DEV_SUSPEND` without the flag: swap in the inactive table if there is
-    /// one, then let I/O through, starting with what was deferred.
+    /// `DM_DEV_SUSPEND` without the flag (`do_resume`): take the inactive table
+    /// out of its slot, suspend the device if it is running, swap the table in
+    /// if its device areas fit, then let I/O through, starting with what was
+    /// deferred.
+    ///
+    /// A table that does not fit is destroyed, and the device is left
+    /// suspended on its old live table; the only log line is the area's
+    /// (docs/kernel-facts.md, fact (b)). A second resume finds no inactive
+    /// table and lets the device run on the old one.
     pub fn resume(&mut self, name: &str) -> Result<(), DmError> {
         let minor = self.device(Ioctl::Resume, name)?.minor;
         if let Some(next) = self.mapped.get_mut(name).and_then(|md| md.inactive.take()) {
-            if let Err(mut log) = self.check_device_areas(&Self::dm_name(minor), &next) {
-                log.push(format!(
-                    "device-mapper: ioctl: can't change device limits for {name}"
-                ));
-                // The table stays in the inactive slot; the device keeps its state.
-                self.mapped.get_mut(name).expect("exists").inactive = Some(next);
+            self.mapped.get_mut(name).expect("exists").suspended = true;
+            if let Err(log) = self.check_device_areas(&Self::dm_name(minor), &next) {
+                self.destroy_table(next);
                 return Err(self.fail(Ioctl::Resume, name, Errno::EINVAL, log));
             }
             let old = self
@@ -213,7 +238,12 @@ impl Simulator {
             open_count: self.open_count(dev),
             event_nr: md.event_nr,
             target_count: md.live.as_ref().map_or(0, |t| t.lines.len() as u32),
-            read_ahead: DEFAULT_READ_AHEAD,
+            // Read-ahead is the disk's queue's: none before the disk exists.
+            read_ahead: if md.queue_set_up {
+                DEFAULT_READ_AHEAD
+            } else {
+                0
+            },
         })
     }
 

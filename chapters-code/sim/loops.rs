@@ -106,14 +106,15 @@ impl Simulator {
         Ok(&self.loops[&self.loop_minor(path)?])
     }
 
-    /// `bdev_nr_sectors`: the size of a block device, if it exists.
+    /// `bdev_nr_sectors`: the size of a block device, if it exists (a mapped
+    /// device once its disk is registered, at its first table load).
     pub(super) fn device_sectors(&self, dev: DevT) -> Option<u64> {
         match dev.major {
             LOOP_MAJOR => self.loops.get(&dev.minor).map(|l| l.sectors),
             DM_MAJOR => self
                 .mapped
                 .values()
-                .find(|md| md.minor == dev.minor)
+                .find(|md| md.minor == dev.minor && md.queue_set_up)
                 .map(|md| md.live.as_ref().map_or(0, |t| t.sectors())),
             _ => None,
         }

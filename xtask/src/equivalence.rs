@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use dm_workbook::driver::sim::SimBackend;
 use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options, Placement, Report};
+use dm_workbook::scenarios::{chapter1, chapter2};
 use dm_workbook::targets;
 use serde::Serialize;
 
@@ -81,6 +82,236 @@ fn placement_differences(found: &mut Vec<String>, sim: &Placement, kernel: &Plac
         in_backing_file,
         &kernel.in_backing_file,
     );
+}
+
+/// Run chapter 2 on the simulator and list every difference from the report
+/// the real kernel produced. A report that does not read as this workbook's
+/// chapter 2 report is an error, never a pass.
+pub fn chapter2_differences(kernel_report: &str) -> Result<Vec<String>> {
+    let kernel: chapter2::Report =
+        serde_json::from_str(kernel_report).context("reading the guest's chapter 2 report")?;
+    let mut backend = SimBackend::new()?;
+    let mut transcript = Vec::new();
+    let sim = chapter2::run(&mut backend, &mut transcript)
+        .context("running chapter 2 on the simulator")?;
+    Ok(chapter2_report_differences(&sim, &kernel))
+}
+
+/// The fields on which two chapter 2 reports differ, one line each, named by
+/// their path (`steps[2].info[0].read_ahead`). Which backend ran is not
+/// compared; everything else is.
+pub fn chapter2_report_differences(
+    sim: &chapter2::Report,
+    kernel: &chapter2::Report,
+) -> Vec<String> {
+    let chapter2::Report { backend: _, steps } = sim;
+    let mut found = Vec::new();
+    differ(&mut found, "steps.len", &steps.len(), &kernel.steps.len());
+    for (i, (sim, kernel)) in steps.iter().zip(&kernel.steps).enumerate() {
+        step_differences(&mut found, &format!("steps[{i}]"), sim, kernel);
+    }
+    found
+}
+
+fn step_differences(
+    found: &mut Vec<String>,
+    at: &str,
+    sim: &chapter2::StepReport,
+    kernel: &chapter2::StepReport,
+) {
+    let chapter2::StepReport {
+        step,
+        info,
+        tables,
+        io,
+        refusals,
+        kernel_log,
+    } = sim;
+    differ(found, &format!("{at}.step"), step, &kernel.step);
+    each(
+        found,
+        &format!("{at}.info"),
+        info,
+        &kernel.info,
+        info_differences,
+    );
+    each(
+        found,
+        &format!("{at}.tables"),
+        tables,
+        &kernel.tables,
+        |found, at, sim, kernel| {
+            let chapter2::TableReport { command, lines } = sim;
+            differ(found, &format!("{at}.command"), command, &kernel.command);
+            differ(found, &format!("{at}.lines"), lines, &kernel.lines);
+        },
+    );
+    each(
+        found,
+        &format!("{at}.io"),
+        io,
+        &kernel.io,
+        |found, at, sim, kernel| {
+            let chapter2::IoReport {
+                op,
+                sector,
+                sectors,
+                held,
+                result,
+                bytes,
+                crc32,
+            } = sim;
+            differ(found, &format!("{at}.op"), op, &kernel.op);
+            differ(found, &format!("{at}.sector"), sector, &kernel.sector);
+            differ(found, &format!("{at}.sectors"), sectors, &kernel.sectors);
+            differ(found, &format!("{at}.held"), held, &kernel.held);
+            differ(found, &format!("{at}.result"), result, &kernel.result);
+            differ(found, &format!("{at}.bytes"), bytes, &kernel.bytes);
+            differ(found, &format!("{at}.crc32"), crc32, &kernel.crc32);
+        },
+    );
+    each(
+        found,
+        &format!("{at}.refusals"),
+        refusals,
+        &kernel.refusals,
+        |found, at, sim, kernel| {
+            let chapter2::RefusalReport { ioctl, errno } = sim;
+            differ(found, &format!("{at}.ioctl"), ioctl, &kernel.ioctl);
+            differ(found, &format!("{at}.errno"), errno, &kernel.errno);
+        },
+    );
+    differ(
+        found,
+        &format!("{at}.kernel_log"),
+        kernel_log,
+        &kernel.kernel_log,
+    );
+}
+
+/// `dmsetup info`'s fields, each on its own.
+fn info_differences(
+    found: &mut Vec<String>,
+    at: &str,
+    sim: &chapter2::InfoReport,
+    kernel: &chapter2::InfoReport,
+) {
+    let chapter2::InfoReport {
+        suspended,
+        live_table,
+        inactive_table,
+        open_count,
+        event_nr,
+        major,
+        target_count,
+        read_ahead,
+    } = sim;
+    differ(
+        found,
+        &format!("{at}.suspended"),
+        suspended,
+        &kernel.suspended,
+    );
+    differ(
+        found,
+        &format!("{at}.live_table"),
+        live_table,
+        &kernel.live_table,
+    );
+    differ(
+        found,
+        &format!("{at}.inactive_table"),
+        inactive_table,
+        &kernel.inactive_table,
+    );
+    differ(
+        found,
+        &format!("{at}.open_count"),
+        open_count,
+        &kernel.open_count,
+    );
+    differ(found, &format!("{at}.event_nr"), event_nr, &kernel.event_nr);
+    differ(found, &format!("{at}.major"), major, &kernel.major);
+    differ(
+        found,
+        &format!("{at}.target_count"),
+        target_count,
+        &kernel.target_count,
+    );
+    differ(
+        found,
+        &format!("{at}.read_ahead"),
+        read_ahead,
+        &kernel.read_ahead,
+    );
+}
+
+/// Run chapter 1 with its default options on the simulator and list every
+/// difference from the kernel's report; a report that does not read as
+/// chapter 1's is an error.
+pub fn chapter1_differences(kernel_report: &str) -> Result<Vec<String>> {
+    let kernel: chapter1::Report =
+        serde_json::from_str(kernel_report).context("reading the guest's chapter 1 report")?;
+    let mut backend = SimBackend::new()?;
+    let sim = chapter1::run(&mut backend, &chapter1::Options::default(), &mut Vec::new())
+        .context("running chapter 1 on the simulator")?;
+    Ok(chapter1_report_differences(&sim, &kernel))
+}
+
+/// The fields on which two chapter 1 reports differ, one line each.
+pub fn chapter1_report_differences(
+    sim: &chapter1::Report,
+    kernel: &chapter1::Report,
+) -> Vec<String> {
+    let chapter1::Report {
+        backend: _,
+        table,
+        info,
+        write,
+    } = sim;
+    let mut found = Vec::new();
+    differ(&mut found, "table", table, &kernel.table);
+    info_differences(&mut found, "info", info, &kernel.info);
+    let chapter1::WriteReport {
+        sector,
+        landing,
+        crc32,
+        read_back,
+        in_backing_file,
+    } = write;
+    let k = &kernel.write;
+    differ(&mut found, "write.sector", sector, &k.sector);
+    differ(&mut found, "write.landing", landing, &k.landing);
+    differ(&mut found, "write.crc32", crc32, &k.crc32);
+    differ(&mut found, "write.read_back", read_back, &k.read_back);
+    differ(
+        &mut found,
+        "write.in_backing_file",
+        in_backing_file,
+        &k.in_backing_file,
+    );
+    found
+}
+
+/// Compare two lists: their lengths, then each pair of entries with `fields`.
+fn each<T: Serialize>(
+    found: &mut Vec<String>,
+    at: &str,
+    sim: &[T],
+    kernel: &[T],
+    fields: impl Fn(&mut Vec<String>, &str, &T, &T),
+) {
+    if sim.len() != kernel.len() {
+        found.push(format!(
+            "{at}: simulator {} / kernel {}",
+            as_json(&sim),
+            as_json(&kernel)
+        ));
+        return;
+    }
+    for (i, (sim, kernel)) in sim.iter().zip(kernel).enumerate() {
+        fields(found, &format!("{at}[{i}]"), sim, kernel);
+    }
 }
 
 /// One line for a field that differs, with both values as JSON.
@@ -288,6 +519,192 @@ mod tests {
                 "{what}: {err:#}"
             );
         }
+    }
+
+    fn chapter2_report() -> chapter2::Report {
+        let mut backend = SimBackend::new().unwrap();
+        chapter2::run(&mut backend, &mut Vec::new()).unwrap()
+    }
+
+    /// The first step that has something in the list `has` looks at.
+    fn step_with(
+        report: &mut chapter2::Report,
+        has: fn(&chapter2::StepReport) -> bool,
+    ) -> &mut chapter2::StepReport {
+        report.steps.iter_mut().find(|s| has(s)).unwrap()
+    }
+
+    fn info(r: &mut chapter2::Report) -> &mut chapter2::InfoReport {
+        &mut step_with(r, |s| !s.info.is_empty()).info[0]
+    }
+
+    fn table(r: &mut chapter2::Report) -> &mut chapter2::TableReport {
+        &mut step_with(r, |s| !s.tables.is_empty()).tables[0]
+    }
+
+    fn io(r: &mut chapter2::Report) -> &mut chapter2::IoReport {
+        &mut step_with(r, |s| !s.io.is_empty()).io[0]
+    }
+
+    fn refusal(r: &mut chapter2::Report) -> &mut chapter2::RefusalReport {
+        &mut step_with(r, |s| !s.refusals.is_empty()).refusals[0]
+    }
+
+    #[test]
+    fn chapter2_on_the_simulator_agrees_with_itself() {
+        let json = serde_json::to_string(&chapter2_report()).unwrap();
+        assert_eq!(chapter2_differences(&json).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn chapter2_a_difference_in_each_field_is_reported() {
+        let sim = chapter2_report();
+        let changes: [(&str, Edit<chapter2::Report>); 22] = [
+            ("steps.len", |r| {
+                r.steps.pop();
+            }),
+            (".step", |r| r.steps[0].step.push('!')),
+            (".info", |r| {
+                step_with(r, |s| !s.info.is_empty()).info.pop();
+            }),
+            (".info[0].suspended", |r| info(r).suspended ^= true),
+            (".info[0].live_table", |r| info(r).live_table ^= true),
+            (".info[0].inactive_table", |r| {
+                info(r).inactive_table ^= true
+            }),
+            (".info[0].open_count", |r| info(r).open_count += 1),
+            (".info[0].event_nr", |r| info(r).event_nr += 1),
+            (".info[0].major", |r| info(r).major += 1),
+            (".info[0].target_count", |r| info(r).target_count += 1),
+            (".info[0].read_ahead", |r| info(r).read_ahead += 8),
+            (".tables", |r| {
+                step_with(r, |s| !s.tables.is_empty()).tables.clear();
+            }),
+            (".tables[0].command", |r| table(r).command.push('!')),
+            (".tables[0].lines", |r| {
+                table(r).lines.push("0 8 zero".into())
+            }),
+            (".io[0].op", |r| io(r).op = "write".into()),
+            (".io[0].sector", |r| io(r).sector += 1),
+            (".io[0].sectors", |r| io(r).sectors += 1),
+            (".io[0].held", |r| io(r).held ^= true),
+            (".io[0].result", |r| io(r).result = "EIO".into()),
+            (".io[0].bytes", |r| io(r).bytes += 512),
+            (".io[0].crc32", |r| io(r).crc32 ^= 1),
+            (".kernel_log", |r| {
+                step_with(r, |s| !s.kernel_log.is_empty())
+                    .kernel_log
+                    .clear();
+            }),
+        ];
+        let refusal_changes: [(&str, Edit<chapter2::Report>); 3] = [
+            (".refusals", |r| {
+                step_with(r, |s| !s.refusals.is_empty()).refusals.clear();
+            }),
+            (".refusals[0].ioctl", |r| refusal(r).ioctl = "reload".into()),
+            (".refusals[0].errno", |r| refusal(r).errno = "EBUSY".into()),
+        ];
+        for (field, change) in changes.into_iter().chain(refusal_changes) {
+            let mut kernel = sim.clone();
+            change(&mut kernel);
+            let found = chapter2_report_differences(&sim, &kernel);
+            assert_eq!(found.len(), 1, "{field}: {found:?}");
+            let path = found[0].split(": simulator ").next().unwrap();
+            assert!(path.ends_with(field), "{field}: {found:?}");
+        }
+        let mut kernel = sim.clone();
+        kernel.backend = "kernel".into();
+        assert_eq!(
+            chapter2_report_differences(&sim, &kernel),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_chapter2_report_with_a_renamed_missing_or_added_field_is_an_error() {
+        let json = serde_json::to_value(chapter2_report()).unwrap();
+        let edits: [(&str, Edit<serde_json::Value>); 4] = [
+            ("renamed", |v| {
+                let info = v["steps"][0]["info"].take();
+                let step = v["steps"][0].as_object_mut().unwrap();
+                step.remove("info");
+                step.insert("infos".into(), info);
+            }),
+            ("missing", |v| {
+                v["steps"][0]["info"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("read_ahead");
+            }),
+            ("missing in io", |v| {
+                v["steps"][0]["io"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("result");
+            }),
+            ("added", |v| {
+                v["steps"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .insert("extra".into(), serde_json::json!(1));
+            }),
+        ];
+        for (what, edit) in edits {
+            let mut edited = json.clone();
+            edit(&mut edited);
+            let err = chapter2_differences(&edited.to_string()).unwrap_err();
+            assert!(
+                format!("{err:#}").starts_with("reading the guest's chapter 2 report"),
+                "{what}: {err:#}"
+            );
+        }
+    }
+
+    fn chapter1_report() -> chapter1::Report {
+        let mut backend = SimBackend::new().unwrap();
+        chapter1::run(&mut backend, &chapter1::Options::default(), &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn chapter1_a_difference_in_each_field_is_reported() {
+        let sim = chapter1_report();
+        assert_eq!(
+            chapter1_differences(&serde_json::to_string(&sim).unwrap()).unwrap(),
+            Vec::<String>::new()
+        );
+        let changes: [(&str, Edit<chapter1::Report>); 14] = [
+            ("table", |r| r.table.push("x".into())),
+            ("info.suspended", |r| r.info.suspended ^= true),
+            ("info.live_table", |r| r.info.live_table ^= true),
+            ("info.inactive_table", |r| r.info.inactive_table ^= true),
+            ("info.open_count", |r| r.info.open_count += 1),
+            ("info.event_nr", |r| r.info.event_nr += 1),
+            ("info.major", |r| r.info.major += 1),
+            ("info.target_count", |r| r.info.target_count += 1),
+            ("info.read_ahead", |r| r.info.read_ahead += 8),
+            ("write.sector", |r| r.write.sector += 1),
+            ("write.landing", |r| r.write.landing += 1),
+            ("write.crc32", |r| r.write.crc32 ^= 1),
+            ("write.read_back", |r| r.write.read_back ^= true),
+            ("write.in_backing_file", |r| r.write.in_backing_file ^= true),
+        ];
+        for (field, change) in changes {
+            let mut kernel = sim.clone();
+            change(&mut kernel);
+            let found = chapter1_report_differences(&sim, &kernel);
+            assert_eq!(found.len(), 1, "{field}: {found:?}");
+            assert!(
+                found[0].starts_with(&format!("{field}: simulator ")),
+                "{found:?}"
+            );
+        }
+        let mut kernel = sim.clone();
+        kernel.backend = "kernel".into();
+        assert!(chapter1_report_differences(&sim, &kernel).is_empty());
+        let mut json = serde_json::to_value(&sim).unwrap();
+        json["write"].as_object_mut().unwrap().remove("landing");
+        let err = chapter1_differences(&json.to_string()).unwrap_err();
+        assert!(format!("{err:#}").starts_with("reading the guest's chapter 1 report"));
     }
 
     #[test]

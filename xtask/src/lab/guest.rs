@@ -3,6 +3,11 @@
 //! The guest's `/init` prints, on the serial console, lines the host reads:
 //! - `DMW-STEP <name> <detail>`: a step began or ended;
 //! - `DMW-OUT <line>`: a line the scenario (script or chapter binary) printed;
+//! - `DMW-LIVE <line>`: a chapter binary's line as it comes, for the progress
+//!   display only. The kernel writes its console messages straight to the
+//!   serial port while the shell's output still drains through the tty, so
+//!   an error the kernel logs can land inside such a line; the chapter's
+//!   `DMW-OUT` lines are its saved output, printed again once it has ended;
 //! - `DMW-REPORT <line>`: a line of the chapter's JSON report;
 //! - `DMW-DMESG <line>`: the kernel log since boot finished;
 //! - `DMW-RESULT pass|fail <detail>`: the guest's verdict, last.
@@ -193,7 +198,9 @@ const INIT_CHAPTER: &str = r#"echo "DMW-STEP chapter $chapter begin"
 
 const INIT_TAIL: &str = r#"if [ -n "$chapter" ]; then
 	{ "$chapter_bin" $chapter_args 2>&1
-	  echo $? >/lab/scenario.rc; } | tag_lines DMW-OUT
+	  echo $? >/lab/scenario.rc; } | tee /tmp/scenario.out | tag_lines DMW-LIVE
+	# Printed again whole, with the chapter's kernel messages already out.
+	tag_lines DMW-OUT </tmp/scenario.out
 	rc=$(cat /lab/scenario.rc)
 	echo "DMW-STEP chapter $chapter end $rc"
 	case "$rc" in
@@ -245,6 +252,7 @@ finish
 pub enum GuestLine<'a> {
     Step { name: &'a str, detail: &'a str },
     Out(&'a str),
+    Live(&'a str),
     Report(&'a str),
     Dmesg(&'a str),
     Result { pass: bool, detail: &'a str },
@@ -266,6 +274,9 @@ pub fn parse_line(line: &str) -> GuestLine<'_> {
     }
     if let Some(rest) = tagged("DMW-OUT") {
         return GuestLine::Out(rest);
+    }
+    if let Some(rest) = tagged("DMW-LIVE") {
+        return GuestLine::Live(rest);
     }
     if let Some(rest) = tagged("DMW-REPORT") {
         return GuestLine::Report(rest);
@@ -331,6 +342,8 @@ impl Run {
                 self.report.push('\n');
             }
             GuestLine::Dmesg(text) => self.dmesg.push(text.to_string()),
+            // Shown as it comes; what counts is the DMW-OUT copy.
+            GuestLine::Live(_) => {}
             GuestLine::Result { pass, detail } => self.result = Some((pass, detail.to_string())),
             GuestLine::Console(text) => {
                 // Boot messages are not the scenario's doing: only lines after
@@ -506,7 +519,23 @@ mod tests {
              --report /tmp/report.json\""
         ));
         let one = init_script(&Scenario::Chapter(chapter(1).unwrap()), &kos);
-        assert!(one.contains("chapter_args=\"--backend kernel\""));
+        assert!(one.contains("chapter_args=\"--backend kernel --report /tmp/report.json\""));
+    }
+
+    #[test]
+    fn a_chapters_output_is_its_saved_copy_not_the_live_lines() {
+        let mut run = Run::default();
+        // As the 6.1 guest printed it: a kernel error spliced into a line.
+        run.feed(
+            "DMW-LIVE State:             ACTIVE[    6.5] device-mapper: ioctl: \
+             Target type does not support messages",
+        );
+        run.feed("DMW-OUT State:             ACTIVE");
+        assert_eq!(run.output, ["State:             ACTIVE"]);
+        let two = init_script(&Scenario::Chapter(chapter(2).unwrap()), &[]);
+        assert!(two.contains("| tee /tmp/scenario.out | tag_lines DMW-LIVE"));
+        assert!(two.contains("tag_lines DMW-OUT </tmp/scenario.out"));
+        assert!(two.contains("chapter_args=\"--backend kernel --report /tmp/report.json\""));
     }
 
     #[test]

@@ -15,6 +15,16 @@ use super::kit::Kit;
 /// under test; modprobe adds what they depend on.
 const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
 
+/// The kernel's own modules a scenario needs: the guest has no modprobe, so
+/// what a chapter's tables would have loaded on demand is loaded at boot.
+fn kernel_modules(scenario: &Scenario) -> Vec<&'static str> {
+    let mut names = KERNEL_MODULES.to_vec();
+    if let Scenario::Chapter(chapter) = scenario {
+        names.extend(chapter.kernel_modules);
+    }
+    names
+}
+
 impl LineRun<'_> {
     pub(super) fn initramfs(
         &self,
@@ -52,7 +62,7 @@ impl LineRun<'_> {
         }
 
         let mut list = String::new();
-        for module in kit.module_order(&KERNEL_MODULES)? {
+        for module in kit.module_order(&kernel_modules(self.scenario))? {
             let file = initramfs::module_file_name(&module);
             let bytes = initramfs::module_bytes(&module)?;
             fs.file(
@@ -102,4 +112,21 @@ fn busybox_applets() -> Result<Vec<String>> {
         .lines()
         .map(str::to_string)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chapter_gets_the_modules_its_tables_would_load_on_demand() {
+        let two = dm_workbook::cli::chapter(2).unwrap();
+        assert_eq!(
+            kernel_modules(&Scenario::Chapter(two)),
+            ["loop", "dm-mod", "ext4", "dm-zero"]
+        );
+        let three = dm_workbook::cli::chapter(3).unwrap();
+        assert_eq!(kernel_modules(&Scenario::Chapter(three)), KERNEL_MODULES);
+        assert_eq!(kernel_modules(&Scenario::Script), KERNEL_MODULES);
+    }
 }

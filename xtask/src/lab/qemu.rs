@@ -80,6 +80,7 @@ pub fn boot(
     let mut run = Run::default();
     let deadline = start + limit;
     let mut timed_out = false;
+    let mut live = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match received.recv_timeout(left) {
@@ -93,7 +94,12 @@ pub fn boot(
                             step.println(&format!("  ! {detail}"));
                         }
                     }
-                    GuestLine::Out(text) => step.println(&format!("  | {text}")),
+                    GuestLine::Live(text) => {
+                        live = true;
+                        step.println(&format!("  | {text}"));
+                    }
+                    // A chapter's saved output repeats what was shown live.
+                    GuestLine::Out(text) if !live => step.println(&format!("  | {text}")),
                     _ => {}
                 }
                 if line.starts_with("qemu: ") {
