@@ -1,0 +1,291 @@
+//! The simulator at the edges of the bio path, as Linux 6.1 behaves there: a
+//! bio past a loop device's end, and flushes, FUA, discards and write-zeroes
+//! routed by what each table line asks for.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dm_workbook::SECTOR_SIZE;
+use dm_workbook::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
+use dm_workbook::dm::target::TargetInfo;
+use dm_workbook::dm::trace::TraceEvent;
+use dm_workbook::errno::Errno;
+use dm_workbook::sim::{Simulator, Submission, WriteCache};
+
+mod common;
+use common::{create, sim_with_disk};
+
+/// A target without `iterate_devices` whose map sends every bio 300000
+/// sectors further on its device: the core cannot check the line against the
+/// device, so the first bio goes past the loop device's end.
+struct Overshoot;
+
+struct OvershootLine(dm_workbook::dm::target::DmDev);
+
+impl dm_workbook::dm::target::TargetType for Overshoot {
+    fn name(&self) -> &'static str {
+        "overshoot"
+    }
+    fn version(&self) -> [u32; 3] {
+        [1, 0, 0]
+    }
+    fn ctr(
+        &self,
+        ti: &mut dyn dm_workbook::dm::target::CtrContext,
+        argv: &[&str],
+    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
+        Ok(Box::new(OvershootLine(ti.get_device(argv[0])?)))
+    }
+}
+
+impl dm_workbook::dm::target::Target for OvershootLine {
+    fn map(
+        &self,
+        ti: &dm_workbook::dm::target::TargetInfo,
+        bio: &mut dm_workbook::dm::bio::Bio,
+    ) -> dm_workbook::dm::bio::MapResult {
+        bio.dev = self.0.dev;
+        bio.sector = 300_000 + ti.target_offset(bio.sector);
+        dm_workbook::dm::bio::MapResult::Remapped
+    }
+}
+
+#[test]
+fn a_bio_past_the_end_of_a_loop_device_is_logged_as_61_logs_it() {
+    let (mut sim, _dir, _file) = sim_with_disk(262_144);
+    sim.register_target(Arc::new(Overshoot)).unwrap();
+    create(&mut sim, "far", "0 8 overshoot /dev/loop0").unwrap();
+    let before = sim.kmsg().len();
+    let Submission::Done(bio) = sim.write("far", 0, &[7u8; 4096]).unwrap() else {
+        panic!("the device is not suspended");
+    };
+    assert_eq!(bio.status, BlkStatus::IoErr);
+    let log = &sim.kmsg()[before..];
+    // As the lab's 6.1 run printed them for a direct write of 4 KiB.
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[0].ends_with(": attempt to access beyond end of device"),
+        "{log:?}"
+    );
+    assert_eq!(
+        log[1],
+        "loop0: rw=34817, sector=300000, nr_sectors = 8 limit=262144"
+    );
+}
+
+/// A passthrough that forgets `num_flush_bios` and the others: `hello_target`
+/// as it was before it asked for them.
+struct Forgetful;
+
+struct ForgetfulContext(dm_workbook::dm::target::DmDev);
+
+impl dm_workbook::dm::target::TargetType for Forgetful {
+    fn name(&self) -> &'static str {
+        "forgetful"
+    }
+
+    fn version(&self) -> [u32; 3] {
+        [1, 0, 0]
+    }
+
+    fn ctr(
+        &self,
+        ti: &mut dyn dm_workbook::dm::target::CtrContext,
+        argv: &[&str],
+    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
+        let dev = ti.get_device(argv[0])?;
+        Ok(Box::new(ForgetfulContext(dev)))
+    }
+}
+
+impl dm_workbook::dm::target::Target for ForgetfulContext {
+    fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult {
+        bio.dev = self.0.dev;
+        if bio.sectors() > 0 {
+            bio.sector = ti.target_offset(bio.sector);
+        }
+        MapResult::Remapped
+    }
+
+    fn iterate_devices(
+        &self,
+        ti: &TargetInfo,
+        callout: &mut dyn FnMut(&dm_workbook::dm::target::DmDev, u64, u64) -> bool,
+    ) -> bool {
+        callout(&self.0, 0, ti.len)
+    }
+}
+
+fn sim_with_forgetful(sectors: u64) -> (Simulator, tempfile::TempDir, PathBuf) {
+    let (mut sim, dir, file) = sim_with_disk(sectors);
+    sim.register_target(Arc::new(Forgetful)).unwrap();
+    (sim, dir, file)
+}
+
+fn done(submission: Submission) -> Bio {
+    match submission {
+        Submission::Done(bio) => bio,
+        Submission::Deferred(id) => panic!("bio {id} deferred"),
+    }
+}
+
+#[test]
+fn a_table_has_a_write_cache_only_if_a_line_asks_for_flushes() {
+    let (mut sim, _dir, _file) = sim_with_forgetful(8192);
+    assert_eq!(
+        sim.loop_write_cache("/dev/loop0"),
+        Ok(WriteCache::WriteBack)
+    );
+    create(&mut sim, "lin", "0 4096 linear /dev/loop0 2048").unwrap();
+    create(&mut sim, "hello", "0 4096 hello_target /dev/loop0 2048").unwrap();
+    create(&mut sim, "forgot", "0 4096 forgetful /dev/loop0").unwrap();
+    create(
+        &mut sim,
+        "mixed",
+        "0 8 forgetful /dev/loop0\n8 8 hello_target /dev/loop0 8",
+    )
+    .unwrap();
+    create(&mut sim, "zero", "0 8 zero").unwrap();
+    assert_eq!(sim.write_cache("lin"), Some(WriteCache::WriteBack));
+    assert_eq!(sim.write_cache("hello"), Some(WriteCache::WriteBack));
+    assert_eq!(sim.write_cache("forgot"), Some(WriteCache::WriteThrough));
+    // One line that asks for flushes and has a cached device is enough.
+    assert_eq!(sim.write_cache("mixed"), Some(WriteCache::WriteBack));
+    assert_eq!(sim.write_cache("zero"), Some(WriteCache::WriteThrough));
+    assert_eq!(WriteCache::WriteBack.to_string(), "write back");
+    assert_eq!(WriteCache::WriteThrough.to_string(), "write through");
+
+    // Over a loop device without a write cache, linear has none either.
+    sim.set_loop_write_cache("/dev/loop0", WriteCache::WriteThrough)
+        .unwrap();
+    assert_eq!(sim.write_cache("lin"), Some(WriteCache::WriteThrough));
+    assert_eq!(sim.write_cache("hello"), Some(WriteCache::WriteThrough));
+}
+
+#[test]
+fn an_fsync_reaches_the_loop_device_only_through_a_target_that_asks_for_flushes() {
+    let (mut sim, _dir, _file) = sim_with_forgetful(8192);
+    create(&mut sim, "hello", "0 4096 hello_target /dev/loop0 2048").unwrap();
+    create(&mut sim, "forgot", "0 4096 forgetful /dev/loop0").unwrap();
+
+    sim.take_trace();
+    assert_eq!(done(sim.flush("hello").unwrap()).status, BlkStatus::Ok);
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().flushes, 1);
+    // The empty flush keeps its sector: hello_target only set the device.
+    let trace = sim.take_trace();
+    assert!(trace.contains(&TraceEvent::Mapped {
+        line: 0,
+        target: "hello_target".to_string(),
+        result: MapResult::Remapped,
+        to: Some((DevT::new(7, 0), 0)),
+    }));
+
+    // The forgetful device's cache is "write through": the block layer ends
+    // the flush at once, successfully, and nothing reaches loop0.
+    assert_eq!(done(sim.flush("forgot").unwrap()).status, BlkStatus::Ok);
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().flushes, 1);
+    let trace = sim.take_trace();
+    assert!(
+        !trace.iter().any(|e| matches!(e, TraceEvent::Clone { .. })),
+        "no line sees the flush: {trace:?}"
+    );
+
+    // A write with PREFLUSH and FUA through the forgetful device lands
+    // without either; through hello_target it costs loop0 two flushes (one
+    // before, and one after since loop has no FUA).
+    let mut bio = Bio::write(DevT::new(0, 0), 0, vec![7; 4096]);
+    bio.preflush = true;
+    bio.fua = true;
+    assert_eq!(
+        done(sim.submit("forgot", bio.clone()).unwrap()).status,
+        BlkStatus::Ok
+    );
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().flushes, 1);
+    assert_eq!(
+        done(sim.submit("hello", bio).unwrap()).status,
+        BlkStatus::Ok
+    );
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().flushes, 3);
+}
+
+#[test]
+fn an_empty_flush_goes_to_each_line_num_flush_bios_times() {
+    let (mut sim, _dir, _file) = sim_with_forgetful(8192);
+    create(
+        &mut sim,
+        "three",
+        "0 8 hello_target /dev/loop0 0\n8 8 forgetful /dev/loop0\n16 8 linear /dev/loop0 100",
+    )
+    .unwrap();
+    sim.take_trace();
+    done(sim.flush("three").unwrap());
+    let clones: Vec<(usize, String, u64)> = sim
+        .take_trace()
+        .into_iter()
+        .filter_map(|e| match e {
+            TraceEvent::Clone {
+                line,
+                target,
+                sectors,
+                ..
+            } => Some((line, target, sectors)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        clones,
+        [
+            (0, "hello_target".to_string(), 0),
+            (2, "linear".to_string(), 0)
+        ]
+    );
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().flushes, 2);
+}
+
+#[test]
+fn discards_and_write_zeroes_pass_where_every_line_asks_for_them() {
+    let (mut sim, _dir, file) = sim_with_forgetful(8192);
+    create(&mut sim, "hello", "0 4096 hello_target /dev/loop0 2048").unwrap();
+    create(
+        &mut sim,
+        "mixed",
+        "0 8 hello_target /dev/loop0 0\n8 8 forgetful /dev/loop0",
+    )
+    .unwrap();
+    create(&mut sim, "zero", "0 8 zero").unwrap();
+    sim.write("hello", 0, &[0xaa; 8192]).unwrap();
+
+    let bio = done(sim.submit_extent("hello", BioOp::Discard, 0, 4096).unwrap());
+    assert_eq!(bio.status, BlkStatus::Ok);
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().discards, 1);
+    let bio = done(
+        sim.submit_extent("hello", BioOp::WriteZeroes, 4096, 4096)
+            .unwrap(),
+    );
+    assert_eq!(bio.status, BlkStatus::Ok);
+    let on_disk = std::fs::read(&file).unwrap();
+    let at = (2048 * SECTOR_SIZE) as usize;
+    assert!(on_disk[at..at + 8192].iter().all(|&b| b == 0));
+
+    // Loop has no secure erase, so neither has the table over it.
+    let bio = done(
+        sim.submit_extent("hello", BioOp::SecureErase, 0, 512)
+            .unwrap(),
+    );
+    assert_eq!(bio.status, BlkStatus::NotSupp);
+    // One line without num_discard_bios: the table offers no discard, and
+    // the block layer refuses it before any line sees it, even the part
+    // for the line that asked.
+    sim.take_trace();
+    let bio = done(sim.submit_extent("mixed", BioOp::Discard, 0, 512).unwrap());
+    assert_eq!(bio.status, BlkStatus::NotSupp);
+    assert!(
+        !sim.take_trace()
+            .iter()
+            .any(|e| matches!(e, TraceEvent::Clone { .. }))
+    );
+    // zero asks for discards but names no device: no discard either.
+    let bio = done(sim.submit_extent("zero", BioOp::Discard, 0, 512).unwrap());
+    assert_eq!(bio.status, BlkStatus::NotSupp);
+    assert_eq!(sim.loop_stat("/dev/loop0").unwrap().discards, 1);
+}
