@@ -26,6 +26,8 @@ mod transcript;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -226,9 +228,8 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         None => (Scenario::Script, None),
     };
 
-    let mut outcomes = Vec::new();
-    for line in selected {
-        let lab = LineRun {
+    let runs: Vec<LineRun> = (selected.iter())
+        .map(|line| LineRun {
             line,
             cache: &cache,
             repo: &repo,
@@ -239,8 +240,12 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             chapter_bin: chapter_bin.as_deref(),
             timeout: Duration::from_secs(args.timeout),
             memory_mib: args.memory,
-        };
-        let mut outcome = lab.run(&progress).unwrap_or_else(|err| Outcome {
+        })
+        .collect();
+    let results = run_lines(&runs, &progress);
+    let mut outcomes = Vec::new();
+    for (line, result) in selected.iter().zip(results) {
+        let mut outcome = result.unwrap_or_else(|err| Outcome {
             line: &line.name,
             problems: vec![format!("{err:#}")],
             transcript: None,
@@ -303,6 +308,40 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How many guests boot at once: under TCG each keeps one core busy, and the
+/// machines this runs on have two.
+const GUESTS_AT_ONCE: usize = 2;
+
+/// Run each line, [`GUESTS_AT_ONCE`] at a time; the results in `runs`' order.
+fn run_lines<'a>(runs: &'a [LineRun<'a>], progress: &Progress) -> Vec<Result<Outcome>> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<Outcome>>>> =
+        runs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..GUESTS_AT_ONCE.min(runs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(run) = runs.get(i) else { break };
+                    let outcome = run.run(progress);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("the line's run panicked")))
+        })
+        .collect()
 }
 
 /// What one kernel line's run found.
@@ -501,22 +540,24 @@ impl LineRun<'_> {
 }
 
 fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) {
-    println!("\n== Linux {line}: the guest's steps ({seconds:.1} s) ==");
+    // Built whole and printed at once: two lines' runs may end together.
+    let mut text = format!("\n== Linux {line}: the guest's steps ({seconds:.1} s) ==\n");
     for (name, detail) in &run.steps {
-        println!("  {name} {detail}");
+        text += &format!("  {name} {detail}\n");
     }
     if !run.dmesg.is_empty() {
-        println!("-- kernel log during the scenario --");
+        text += "-- kernel log during the scenario --\n";
         for l in &run.dmesg {
-            println!("  {l}");
+            text += &format!("  {l}\n");
         }
     }
-    match &run.result {
-        Some((true, detail)) => println!("-- guest result: pass ({detail})"),
-        Some((false, detail)) => println!("-- guest result: FAIL ({detail})"),
-        None => println!("-- guest result: none"),
-    }
-    println!("-- full console transcript: {}", transcript.display());
+    text += &match &run.result {
+        Some((true, detail)) => format!("-- guest result: pass ({detail})\n"),
+        Some((false, detail)) => format!("-- guest result: FAIL ({detail})\n"),
+        None => "-- guest result: none\n".to_string(),
+    };
+    text += &format!("-- full console transcript: {}\n", transcript.display());
+    print!("{text}");
 }
 
 #[cfg(test)]
