@@ -10,6 +10,7 @@
 mod apt;
 mod equivalence;
 mod kbuild_dir;
+mod kits;
 mod lab;
 mod listings;
 mod matrix;
@@ -49,6 +50,9 @@ enum Task {
     /// Print a kernel line's build folder for `make -C` (making its kit if
     /// it is missing).
     KbuildDir(kbuild_dir::KbuildDirArgs),
+    /// Make the kernel lines' kits in the cache (downloads, chroots), two at
+    /// a time, without booting anything.
+    Kits(kits::KitsArgs),
     /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
     ProvisionCheck(provision::ProvisionArgs),
 }
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Task::NewStage(args) => new_stage::run(args),
         Task::NewModule(args) => new_module::run(args),
         Task::KbuildDir(args) => kbuild_dir::run(args),
+        Task::Kits(args) => kits::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
     };
     match result {
