@@ -63,14 +63,23 @@ pub fn error_set(log: &str) -> BTreeSet<String> {
     log.lines().filter_map(normalise).collect()
 }
 
-/// A build log's errors and notes as the book shows them: the module's own
-/// file by name, a kernel header from `include/`, quotes plain.
+/// A build log's errors, each with its notes, as the book shows them: the
+/// module's own file by name, a kernel header from `include/`, quotes plain.
+/// A warning's notes go with the warning (a note belongs to the diagnostic
+/// before it).
 pub fn shown_diagnostics(log: &str) -> String {
     let mut out = String::new();
+    let mut after_error = false;
     for l in log.lines() {
         let Some(d) = diagnostic(l) else { continue };
-        if !matches!(d.kind, "error" | "fatal error" | "note") {
-            continue;
+        match d.kind {
+            "error" | "fatal error" => after_error = true,
+            "note" if after_error => {}
+            "note" => continue,
+            _ => {
+                after_error = false;
+                continue;
+            }
         }
         let file = match d.file.find("/include/") {
             Some(at) => &d.file[at + 1..],
@@ -142,6 +151,19 @@ mod tests {
             shown_diagnostics(log),
             "hello_target.c:52:13: error: too many arguments to function 'f'\n\
              include/linux/device-mapper.h:183:5: note: declared here\n"
+        );
+    }
+
+    #[test]
+    fn a_warnings_notes_go_with_the_warning() {
+        let log = "/w/hello_target.c:50:9: warning: passing argument 4 makes pointer from integer\n\
+                   /h/include/linux/device-mapper.h:163:35: note: expected 'struct dm_dev **'\n\
+                   /w/hello_target.c:52:13: error: too many arguments to function 'f'\n\
+                   /h/include/linux/device-mapper.h:162:5: note: declared here\n";
+        assert_eq!(
+            shown_diagnostics(log),
+            "hello_target.c:52:13: error: too many arguments to function 'f'\n\
+             include/linux/device-mapper.h:162:5: note: declared here\n"
         );
     }
 }
