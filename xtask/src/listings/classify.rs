@@ -364,16 +364,18 @@ fn c(attrs: &[&str], directive: Option<Include<'_>>, chapter: &Path, repo: &dyn 
             file.display()
         ));
     }
-    let Some(text) = repo.read(&file) else {
-        return Verdict::Untested(format!("{} cannot be read", file.display()));
-    };
-    match anchored(&include, &text) {
-        Ok(anchor) => Verdict::Tested(How::CInclude {
-            file,
-            anchor: anchor.to_string(),
-        }),
+    match anchor_in(&include, &file, repo) {
+        Ok(anchor) => Verdict::Tested(How::CInclude { file, anchor }),
         Err(why) => Verdict::Untested(why),
     }
+}
+
+/// The anchor `include` names, marked in `file` as mdBook reads it.
+fn anchor_in(include: &Include<'_>, file: &Path, repo: &dyn Repo) -> Result<String, String> {
+    let text = repo
+        .read(file)
+        .ok_or_else(|| format!("{} cannot be read", file.display()))?;
+    anchored(include, &text).map(str::to_string)
 }
 
 /// A header in `module/compat/` that the source of a stage in the manifest
@@ -537,14 +539,8 @@ fn lab_script(
             file.display()
         ));
     }
-    let Some(text) = repo.read(&file) else {
-        return Verdict::Untested(format!("{} cannot be read", file.display()));
-    };
-    match anchored(&include, &text) {
-        Ok(anchor) => Verdict::Tested(How::LabScript {
-            file,
-            anchor: anchor.to_string(),
-        }),
+    match anchor_in(&include, &file, repo) {
+        Ok(anchor) => Verdict::Tested(How::LabScript { file, anchor }),
         Err(why) => Verdict::Untested(why),
     }
 }
