@@ -113,3 +113,56 @@ impl fmt::Display for TraceEvent {
         }
     }
 }
+
+/// One bio the core sent on to another device, as the kernel's
+/// `block_bio_remap` tracepoint records it. dm.c fires it for every remapped
+/// clone (`dm_submit_bio_remap()`, drivers/md/dm.c line 1362 in 6.1), with
+/// the mapped device and the sector the clone had before `map`; the event's
+/// format is `TP_printk("%d,%d %s %llu + %u <- (%d,%d) %llu", ...)` in
+/// include/trace/events/block.h (line 503 in 6.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remap {
+    /// The operation: `read`, `write`, `flush` (an empty flush), `discard`,
+    /// or the event's raw flags otherwise.
+    pub op: String,
+    /// The mapped device's name (the event's second device).
+    pub device: String,
+    /// First sector on the mapped device, before `map`.
+    pub sector: u64,
+    /// Length in sectors.
+    pub sectors: u64,
+    /// The device the clone was sent to: `/dev/loopN` or `/dev/mapper/NAME`.
+    pub to: String,
+    /// First sector there.
+    pub to_sector: u64,
+}
+
+impl Remap {
+    /// The operation's name from the event's `rwbs` flags (`blk_fill_rwbs()`
+    /// in kernel/trace/blktrace.c: an optional `F` for a preflush, then the
+    /// operation's letters, then modifiers such as `S` for sync or `F` for
+    /// FUA). Only the operations the chapters send are named.
+    pub fn op_from_rwbs(rwbs: &str, sectors: u64) -> String {
+        let op = rwbs.strip_prefix('F').unwrap_or(rwbs);
+        let preflush = op.len() != rwbs.len();
+        match op.chars().next() {
+            Some('W') if preflush && sectors == 0 => "flush",
+            Some('W') => "write",
+            Some('R') => "read",
+            Some('D') if !op.starts_with("DE") => "discard",
+            _ => return rwbs.to_string(),
+        }
+        .to_string()
+    }
+}
+
+impl fmt::Display for Remap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} sectors {}+{} -> {} sector {}",
+            self.op, self.device, self.sector, self.sectors, self.to, self.to_sector
+        )
+    }
+}

@@ -17,6 +17,7 @@ mod loopdev;
 mod module;
 mod node;
 mod programs;
+mod remaps;
 
 use std::collections::HashMap;
 use std::io;
@@ -26,6 +27,7 @@ use std::sync::mpsc;
 use devicemapper::{DM, DevId, DmFlags, DmOptions};
 
 use super::{Backend, BackendError, BackendKind, BackgroundWrite, OpenOptions, Result};
+use crate::dm::trace::Remap;
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, Ioctl, TableSlot, TargetVersion};
 use crate::manifest::Stage;
@@ -57,6 +59,8 @@ pub struct KernelBackend {
     /// Background writes by ticket.
     background: HashMap<u64, BackgroundIo>,
     next_ticket: u64,
+    /// The `block_bio_remap` event, once a scenario asked for remaps.
+    remaps: Option<remaps::RemapTrace>,
 }
 
 impl KernelBackend {
@@ -97,6 +101,7 @@ impl KernelBackend {
             loaded: HashMap::new(),
             background: HashMap::new(),
             next_ticket: 1,
+            remaps: None,
         })
     }
 
@@ -391,6 +396,36 @@ impl Backend for KernelBackend {
             BackendError::io(format!("making the node {} for {dev}", path.display()), e)
         })?;
         Ok(path)
+    }
+
+    fn record_remaps(&mut self) -> Result<()> {
+        match &mut self.remaps {
+            Some(trace) => {
+                trace
+                    .take()
+                    .map_err(|e| BackendError::io("reading the remap trace", e))?;
+            }
+            None => {
+                let trace = remaps::RemapTrace::start().map_err(|reason| {
+                    BackendError::Unsupported(format!(
+                        "the kernel's block_bio_remap event cannot be read: {reason}"
+                    ))
+                })?;
+                self.remaps = Some(trace);
+            }
+        }
+        Ok(())
+    }
+
+    fn take_remaps(&mut self) -> Result<Vec<Remap>> {
+        if self.remaps.is_none() {
+            self.record_remaps()?;
+        }
+        let trace = self.remaps.as_mut().expect("started above");
+        let events = trace
+            .take()
+            .map_err(|e| BackendError::io("reading the remap trace", e))?;
+        Ok(events.iter().filter_map(remaps::named).collect())
     }
 
     fn kernel_log(&mut self) -> Vec<String> {

@@ -14,7 +14,7 @@ pub mod kernel;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::dm::trace::TraceEvent;
+use crate::dm::trace::{Remap, TraceEvent};
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, DmError, TableSlot, TargetVersion};
 use crate::manifest::Stage;
@@ -195,6 +195,15 @@ pub trait Backend {
     fn take_trace(&mut self) -> Vec<TraceEvent> {
         Vec::new()
     }
+
+    /// Start recording where the core sends bios: the remaps the kernel's
+    /// `block_bio_remap` trace event reports (tracefs), or the simulator's
+    /// record of the same. Anything recorded before is dropped.
+    fn record_remaps(&mut self) -> Result<()>;
+
+    /// The remaps recorded since the last call, oldest first. A backend that
+    /// cannot see them says why ([`BackendError::Unsupported`]).
+    fn take_remaps(&mut self) -> Result<Vec<Remap>>;
 
     /// Kernel log lines since the last call (device-mapper's and the module's).
     fn kernel_log(&mut self) -> Vec<String>;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Backend, BackendError, BackendKind, BackgroundWrite, Result};
 use crate::dm::bio::{Bio, BlkStatus};
 use crate::dm::target::{StatusType, TargetType};
-use crate::dm::trace::TraceEvent;
+use crate::dm::trace::{Remap, TraceEvent};
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, TableSlot, TargetVersion};
 use crate::errno::Errno;
@@ -270,6 +270,15 @@ impl Backend for SimBackend {
 
     fn take_trace(&mut self) -> Vec<TraceEvent> {
         self.sim.take_trace()
+    }
+
+    fn record_remaps(&mut self) -> Result<()> {
+        self.sim.take_remaps();
+        Ok(())
+    }
+
+    fn take_remaps(&mut self) -> Result<Vec<Remap>> {
+        Ok(self.sim.take_remaps())
     }
 
     fn kernel_log(&mut self) -> Vec<String> {

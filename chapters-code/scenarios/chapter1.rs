@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::chapter2::InfoReport;
 use super::{
-    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_table, table_argument,
+    Narrator, Result, ScenarioError, join_remaps, make_backing_file, read_file_at, show_table,
+    table_argument,
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::trace::Remap;
 use crate::dm::units::Sectors;
 use crate::driver::{Backend, BackendError};
 use crate::table::{Table, TableLine};
@@ -64,6 +66,9 @@ pub struct Report {
     pub info: InfoReport,
     /// The sector written and where it was found.
     pub write: WriteReport,
+    /// Where the core sent the write and then the read, as the kernel's
+    /// `block_bio_remap` event reports it (`None`: the backend cannot see it).
+    pub remaps: Option<Vec<Remap>>,
 }
 
 /// The one sector written through the device.
@@ -138,8 +143,9 @@ pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) ->
         "printf '{}' | dd of=/dev/mapper/{DEVICE} bs=512 seek={} conv=sync oflag=direct",
         options.message, options.write_sector
     ))?;
+    n.record_remaps(backend)?;
     backend.write(DEVICE, Sectors(options.write_sector).bytes(), &sector)?;
-    n.trace(backend)?;
+    let written = n.trace(backend)?;
     n.command(&format!(
         "dd if=/dev/mapper/{DEVICE} bs=512 skip={} count=1 iflag=direct",
         options.write_sector
@@ -149,7 +155,8 @@ pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) ->
         Sectors(options.write_sector).bytes(),
         Sectors(1).bytes(),
     )?;
-    n.trace(backend)?;
+    let read = n.trace(backend)?;
+    report.remaps = join_remaps(written, read);
     n.output(&printable(&back))?;
 
     n.heading("where the bytes are")?;

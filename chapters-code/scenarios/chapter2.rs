@@ -13,8 +13,9 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Narrator, Result, ScenarioError, make_backing_file, table_argument};
+use super::{Narrator, Result, ScenarioError, join_remaps, make_backing_file, table_argument};
 use crate::SECTOR_SIZE;
+use crate::dm::trace::Remap;
 use crate::dm::units::{Bytes, Sectors};
 use crate::dm::{DeviceInfo, TableSlot};
 use crate::driver::{Backend, BackendError};
@@ -115,6 +116,9 @@ pub struct IoReport {
     pub bytes: u64,
     /// CRC-32 of those bytes.
     pub crc32: u32,
+    /// Where the core sent it, as the kernel's `block_bio_remap` event
+    /// reports it (`None`: the backend cannot see it).
+    pub remaps: Option<Vec<Remap>>,
 }
 
 /// A request refused: which ioctl, and the errno's name.
@@ -183,6 +187,7 @@ impl Run<'_, '_> {
     fn steps(&mut self) -> Result<()> {
         let describe = self.backend.describe();
         self.n.note(&format!("On {describe}."))?;
+        self.n.record_remaps(self.backend)?;
 
         self.step("create: a device with no table")?;
         self.n
@@ -243,7 +248,7 @@ impl Run<'_, '_> {
         let mut sector = vec![0u8; SECTOR_SIZE as usize];
         sector[..4].copy_from_slice(b"kept");
         let waiting = self.backend.start_write(DEVICE, Bytes(0), &sector)?;
-        self.n.trace(self.backend)?;
+        let mut remaps = self.n.trace(self.backend)?;
         let held = self.backend.write_waiting(&waiting);
         if !held {
             return Err(ScenarioError::Verify(
@@ -255,8 +260,11 @@ impl Run<'_, '_> {
 
         self.step("resume: the new table goes live, then the waiting bio runs")?;
         self.resume()?;
-        self.n.trace(self.backend)?;
+        remaps = join_remaps(remaps, self.n.trace(self.backend)?);
         let finished = self.backend.finish_write(waiting);
+        // The kernel sends the held bio on from a work queue after the
+        // resume ioctl returns (`dm_queue_flush()`): look again once dd is back.
+        remaps = join_remaps(remaps, self.n.trace(self.backend)?);
         self.n.note(&match &finished {
             Ok(()) => {
                 "dd returns: the write went through the NEW table, to the loop device.".to_string()
@@ -273,6 +281,7 @@ impl Run<'_, '_> {
                 Err(BackendError::Suspended(_)) => "still held".to_string(),
                 other => result_name(other),
             },
+            remaps,
             ..IoReport::default()
         });
         self.table(TableSlot::Live)?;
@@ -464,8 +473,9 @@ impl Run<'_, '_> {
             )
         })?;
         let result = self.backend.read(DEVICE, sector.bytes(), sectors.bytes());
-        self.n.trace(self.backend)?;
+        let remaps = self.n.trace(self.backend)?;
         let mut io = IoReport {
+            remaps,
             op: "read".to_string(),
             sector: sector.0,
             sectors: sectors.0,
@@ -494,7 +504,7 @@ impl Run<'_, '_> {
         let mut data = vec![0u8; SECTOR_SIZE as usize];
         data[..text.len()].copy_from_slice(text);
         let result = self.backend.write(DEVICE, sector.bytes(), &data);
-        self.n.trace(self.backend)?;
+        let remaps = self.n.trace(self.backend)?;
         if let Err(err) = &result {
             self.n.output(&dd_error(err, "writing"))?;
         }
@@ -503,6 +513,7 @@ impl Run<'_, '_> {
             sector: sector.0,
             sectors: 1,
             result: result_name(&result),
+            remaps,
             ..IoReport::default()
         });
         Ok(())

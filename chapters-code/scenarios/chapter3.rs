@@ -12,11 +12,12 @@ use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{
-    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_info, show_status,
-    show_table, table_argument,
+    Narrator, Result, ScenarioError, join_remaps, make_backing_file, read_file_at, show_info,
+    show_status, show_table, table_argument,
 };
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
+use crate::dm::trace::Remap;
 use crate::dm::units::{Bytes, Sectors};
 use crate::driver::{Backend, BackendError, BackendKind};
 use crate::manifest::{Manifest, Stage};
@@ -128,6 +129,9 @@ pub struct Placement {
     pub read_back: bool,
     /// Whether the backing file holds all `expected` bytes at `offset`.
     pub in_backing_file: bool,
+    /// Where the core sent the write and then the read, as the kernel's
+    /// `block_bio_remap` event reports it (`None`: the backend cannot see it).
+    pub remaps: Option<Vec<Remap>>,
 }
 
 /// An `Option` field that must be in the JSON, as `null` when empty. Serde
@@ -370,15 +374,17 @@ impl Run<'_, '_> {
             "random.bin: {len} pseudo-random bytes (seed {seed}), CRC-32 {crc:#010x}"
         ))?;
         let start = Sectors(at).bytes();
+        self.n.record_remaps(self.backend)?;
         self.backend.write(DEVICE, start, &data)?;
-        self.n.trace(self.backend)?;
+        let written = self.n.trace(self.backend)?;
 
         let skip = seek.replace("seek", "skip");
         self.n.command(&format!(
             "dd if=/dev/mapper/{DEVICE} {count}{skip} iflag=direct | cmp - random.bin"
         ))?;
         let back = self.backend.read(DEVICE, start, Bytes::of(&data))?;
-        self.n.trace(self.backend)?;
+        let read = self.n.trace(self.backend)?;
+        let remaps = join_remaps(written, read);
         let read_back = back == data;
         self.n.note(if read_back {
             "same bytes: the mapped device gives back what was written"
@@ -397,6 +403,7 @@ impl Run<'_, '_> {
             matched: 0,
             read_back,
             in_backing_file: false,
+            remaps,
         };
         if let Some(landing) = &landing {
             let share = &data[..landing.covered.min(len) as usize];

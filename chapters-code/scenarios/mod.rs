@@ -12,6 +12,7 @@ pub mod chapter3;
 use std::io::{self, Write};
 
 use crate::dm::TableSlot;
+use crate::dm::trace::Remap;
 use crate::driver::{Backend, BackendError};
 use crate::table::Table;
 
@@ -39,12 +40,17 @@ pub type Result<T, E = ScenarioError> = std::result::Result<T, E>;
 /// Prints a scenario for the reader: headings, commands, their output, notes.
 pub struct Narrator<'w> {
     out: &'w mut dyn Write,
+    /// Whether the reader was told that the backend cannot see remaps.
+    said_no_remaps: bool,
 }
 
 impl<'w> Narrator<'w> {
     /// A narrator writing to `out`.
     pub fn new(out: &'w mut dyn Write) -> Narrator<'w> {
-        Narrator { out }
+        Narrator {
+            out,
+            said_no_remaps: false,
+        }
     }
 
     /// A section heading: `== title ==`.
@@ -74,10 +80,46 @@ impl<'w> Narrator<'w> {
         Ok(())
     }
 
-    /// The bios' journeys the backend recorded, if it can see them.
-    pub fn trace(&mut self, backend: &mut dyn Backend) -> io::Result<()> {
-        for event in backend.take_trace() {
+    /// Start recording remaps before the I/O a report will describe. A
+    /// backend that cannot see them is said once, and is not an error.
+    pub fn record_remaps(&mut self, backend: &mut dyn Backend) -> Result<()> {
+        match backend.record_remaps() {
+            Err(BackendError::Unsupported(reason)) => self.no_remaps(&reason),
+            other => Ok(other?),
+        }
+    }
+
+    /// The bios' journeys the backend recorded (the simulator can show
+    /// them), and the remaps since the last look, returned for the report.
+    /// A backend with no journey to show (a kernel) prints the remaps
+    /// instead, one per `block_bio_remap` event. `None` when the backend
+    /// cannot see remaps.
+    pub fn trace(&mut self, backend: &mut dyn Backend) -> Result<Option<Vec<Remap>>> {
+        let journey = backend.take_trace();
+        for event in &journey {
             writeln!(self.out, "  | {event}")?;
+        }
+        match backend.take_remaps() {
+            Ok(remaps) => {
+                if journey.is_empty() {
+                    for remap in &remaps {
+                        writeln!(self.out, "  | block_bio_remap: {remap}")?;
+                    }
+                }
+                Ok(Some(remaps))
+            }
+            Err(BackendError::Unsupported(reason)) => {
+                self.no_remaps(&reason)?;
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn no_remaps(&mut self, reason: &str) -> Result<()> {
+        if !self.said_no_remaps {
+            self.said_no_remaps = true;
+            self.note(reason)?;
         }
         Ok(())
     }
@@ -93,6 +135,17 @@ impl<'w> Narrator<'w> {
         }
         Ok(())
     }
+}
+
+/// Remaps seen in two looks, as one list; `None` if either could not look.
+pub(crate) fn join_remaps(
+    first: Option<Vec<Remap>>,
+    then: Option<Vec<Remap>>,
+) -> Option<Vec<Remap>> {
+    first.zip(then).map(|(mut both, then)| {
+        both.extend(then);
+        both
+    })
 }
 
 /// `dmsetup table [--inactive] NAME`, printed and returned as text lines.

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use crate::dm::bio::{Bio, DevT};
 use crate::dm::target::{TargetRegistry, TargetType};
-use crate::dm::trace::TraceEvent;
+use crate::dm::trace::{Remap, TraceEvent};
 use crate::dm::{DmError, Ioctl};
 use crate::errno::Errno;
 use devices::MappedDevice;
@@ -119,6 +119,8 @@ pub struct Simulator {
     mapped: BTreeMap<String, MappedDevice>,
     kmsg: Vec<String>,
     trace: Vec<TraceEvent>,
+    /// What the kernel's `block_bio_remap` tracepoint would have recorded.
+    remaps: Vec<Remap>,
     completed: BTreeMap<u64, Bio>,
     next_bio_id: u64,
 }
@@ -137,6 +139,7 @@ impl Simulator {
             mapped: BTreeMap::new(),
             kmsg: Vec::new(),
             trace: Vec::new(),
+            remaps: Vec::new(),
             completed: BTreeMap::new(),
             next_bio_id: 1,
         };
@@ -159,6 +162,28 @@ impl Simulator {
     /// The trace of bios since the last call, oldest first.
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
         std::mem::take(&mut self.trace)
+    }
+
+    /// The remaps since the last call, oldest first: one for each clone a
+    /// target remapped, as the kernel's `block_bio_remap` event records it.
+    pub fn take_remaps(&mut self) -> Vec<Remap> {
+        std::mem::take(&mut self.remaps)
+    }
+
+    /// The path a reader knows a device by: `/dev/loop0`, `/dev/mapper/NAME`.
+    fn device_path(&self, dev: DevT) -> String {
+        match dev.major {
+            LOOP_MAJOR => format!("/dev/loop{}", dev.minor),
+            DM_MAJOR => self
+                .mapped
+                .iter()
+                .find(|(_, md)| md.minor == dev.minor)
+                .map_or_else(
+                    || dev.to_string(),
+                    |(name, _)| format!("/dev/mapper/{name}"),
+                ),
+            _ => dev.to_string(),
+        }
     }
 
     fn log(&mut self, line: String) {

@@ -4,6 +4,7 @@
 //! of a flush for the same good ones.
 
 use anyhow::{Context, Result};
+use dm_workbook::dm::trace::Remap;
 use dm_workbook::driver::sim::SimBackend;
 use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options, Placement, Report};
 use dm_workbook::scenarios::{chapter1, chapter2};
@@ -64,6 +65,7 @@ fn placement_differences(found: &mut Vec<String>, sim: &Placement, kernel: &Plac
         matched,
         read_back,
         in_backing_file,
+        remaps,
     } = sim;
     differ(found, "placement.at", at, &kernel.at);
     differ(found, "placement.bytes", bytes, &kernel.bytes);
@@ -79,6 +81,7 @@ fn placement_differences(found: &mut Vec<String>, sim: &Placement, kernel: &Plac
         in_backing_file,
         &kernel.in_backing_file,
     );
+    remap_differences(found, "placement.remaps", remaps, &kernel.remaps);
 }
 
 /// Run chapter 2 on the simulator and list every difference from the report
@@ -157,6 +160,7 @@ fn step_differences(
                 result,
                 bytes,
                 crc32,
+                remaps,
             } = sim;
             differ(found, &format!("{at}.op"), op, &kernel.op);
             differ(found, &format!("{at}.sector"), sector, &kernel.sector);
@@ -165,6 +169,7 @@ fn step_differences(
             differ(found, &format!("{at}.result"), result, &kernel.result);
             differ(found, &format!("{at}.bytes"), bytes, &kernel.bytes);
             differ(found, &format!("{at}.crc32"), crc32, &kernel.crc32);
+            remap_differences(found, &format!("{at}.remaps"), remaps, &kernel.remaps);
         },
     );
     each(
@@ -265,6 +270,7 @@ pub fn chapter1_report_differences(
         table,
         info,
         write,
+        remaps,
     } = sim;
     let mut found = Vec::new();
     differ(&mut found, "table", table, &kernel.table);
@@ -287,7 +293,43 @@ pub fn chapter1_report_differences(
         in_backing_file,
         &k.in_backing_file,
     );
+    remap_differences(&mut found, "remaps", remaps, &kernel.remaps);
     found
+}
+
+/// Where the core sent each bio, remap by remap and field by field. A kernel
+/// whose remaps could not be read differs from a simulator whose could.
+fn remap_differences(
+    found: &mut Vec<String>,
+    at: &str,
+    sim: &Option<Vec<Remap>>,
+    kernel: &Option<Vec<Remap>>,
+) {
+    let (Some(sim), Some(kernel)) = (sim, kernel) else {
+        differ(found, at, sim, kernel);
+        return;
+    };
+    each(found, at, sim, kernel, |found, at, sim, kernel| {
+        let Remap {
+            op,
+            device,
+            sector,
+            sectors,
+            to,
+            to_sector,
+        } = sim;
+        differ(found, &format!("{at}.op"), op, &kernel.op);
+        differ(found, &format!("{at}.device"), device, &kernel.device);
+        differ(found, &format!("{at}.sector"), sector, &kernel.sector);
+        differ(found, &format!("{at}.sectors"), sectors, &kernel.sectors);
+        differ(found, &format!("{at}.to"), to, &kernel.to);
+        differ(
+            found,
+            &format!("{at}.to_sector"),
+            to_sector,
+            &kernel.to_sector,
+        );
+    });
 }
 
 /// Compare two lists: their lengths, then each pair of entries with `fields`.
