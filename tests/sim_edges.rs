@@ -289,3 +289,32 @@ fn discards_and_write_zeroes_pass_where_every_line_asks_for_them() {
     assert_eq!(bio.status, BlkStatus::NotSupp);
     assert_eq!(sim.loop_stat("/dev/loop0").unwrap().discards, 1);
 }
+
+/// The core records a remap only for a clone its target remapped: a read
+/// across a `linear` line and an `error` line gives one remap, for the
+/// linear piece, as the kernel's `block_bio_remap` event does.
+#[test]
+fn a_killed_clone_is_not_remapped() {
+    let (mut dm, _dir, _file) = common::sim_with_disk(2048);
+    common::create(
+        &mut dm,
+        "split",
+        "0 1024 linear /dev/loop0 0\n1024 1024 error",
+    )
+    .unwrap();
+    dm.take_remaps();
+    dm.read("split", 1020 * 512, 8 * 512).unwrap();
+    let remaps = dm.take_remaps();
+    assert_eq!(remaps.len(), 1, "{remaps:?}");
+    let remap = &remaps[0];
+    assert_eq!(
+        (
+            remap.op.as_str(),
+            remap.device.as_str(),
+            remap.sector,
+            remap.sectors
+        ),
+        ("read", "split", 1020, 4)
+    );
+    assert_eq!((remap.to.as_str(), remap.to_sector), ("/dev/loop0", 1020));
+}

@@ -21,7 +21,12 @@ impl TargetType for Error {
         [1, 5, 0]
     }
 
-    fn ctr(&self, _ti: &mut dyn CtrContext, _argv: &[&str]) -> Result<Box<dyn Target>, Errno> {
+    fn ctr(&self, ti: &mut dyn CtrContext, _argv: &[&str]) -> Result<Box<dyn Target>, Errno> {
+        // `io_err_ctr()` (dm-target.c lines 113-121 in 6.1) asks for one
+        // clone of each discard, so that a discard fails with an I/O error
+        // like any other bio instead of being refused as unsupported. It
+        // asks for no flushes: the core sends this line none.
+        ti.set_num_discard_bios(1);
         Ok(Box::new(ErrorContext))
     }
 }
