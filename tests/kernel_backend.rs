@@ -285,3 +285,49 @@ fn a_module_loads_registers_its_target_and_unloads() {
     let err = b.unload_stage(&stage).unwrap_err();
     assert!(err.to_string().contains("not currently loaded"), "{err}");
 }
+
+/// The ioctls `dmsetup create`, `table`, `rename` and `remove` make, issued
+/// one by one through the devicemapper crate. The book's chapter on what
+/// dmsetup says to the kernel includes this test by anchor.
+#[test]
+#[ignore = "needs root and device mapper: run in the lab"]
+fn the_ioctls_one_by_one() {
+    // ANCHOR: raw_ioctls
+    use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions};
+
+    // Opening /dev/mapper/control; every call below is one ioctl on it.
+    let dm = DM::new().unwrap();
+    let (major, _minor, _patch) = dm.version().unwrap(); // DM_VERSION
+    assert_eq!(major, 4, "DM_VERSION_MAJOR in include/uapi/linux/dm-ioctl.h");
+
+    let name = DmName::new("dmw_ioctls").unwrap();
+    let id = DevId::Name(name);
+    let created = dm.device_create(name, None, DmOptions::default()).unwrap(); // DM_DEV_CREATE
+    assert_eq!(created.event_nr(), 0);
+
+    // One line of 8 sectors of `error`, loaded into the inactive slot.
+    let table = [(0, 8, "error".to_string(), String::new())];
+    dm.table_load(&id, &table, DmOptions::default()).unwrap(); // DM_TABLE_LOAD
+    let info = dm.device_info(&id).unwrap(); // DM_DEV_STATUS
+    assert!(info.flags().contains(DmFlags::DM_INACTIVE_PRESENT));
+    assert!(!info.flags().contains(DmFlags::DM_ACTIVE_PRESENT));
+
+    // DM_DEV_SUSPEND without DM_SUSPEND_FLAG is a resume: the inactive
+    // table becomes the live one.
+    dm.device_suspend(&id, DmOptions::default()).unwrap();
+    let table_flag = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
+    let (info, lines) = dm.table_status(&id, table_flag).unwrap(); // DM_TABLE_STATUS
+    assert!(info.flags().contains(DmFlags::DM_ACTIVE_PRESENT));
+    assert_eq!((lines[0].0, lines[0].1, lines[0].2.as_str()), (0, 8, "error"));
+
+    // A rename is an event: the device's event number goes up by one.
+    let renamed = DmName::new("dmw_ioctls_renamed").unwrap();
+    dm.device_rename(name, &DevId::Name(renamed)).unwrap(); // DM_DEV_RENAME
+    let info = dm.device_info(&DevId::Name(renamed)).unwrap();
+    assert_eq!(info.event_nr(), 1);
+
+    dm.device_remove(&DevId::Name(renamed), DmOptions::default()) // DM_DEV_REMOVE
+        .unwrap();
+    assert!(dm.device_info(&DevId::Name(renamed)).is_err());
+    // ANCHOR_END: raw_ioctls
+}
