@@ -298,7 +298,10 @@ fn the_ioctls_one_by_one() {
     // Opening /dev/mapper/control; every call below is one ioctl on it.
     let dm = DM::new().unwrap();
     let (major, _minor, _patch) = dm.version().unwrap(); // DM_VERSION
-    assert_eq!(major, 4, "DM_VERSION_MAJOR in include/uapi/linux/dm-ioctl.h");
+    assert_eq!(
+        major, 4,
+        "DM_VERSION_MAJOR in include/uapi/linux/dm-ioctl.h"
+    );
 
     let name = DmName::new("dmw_ioctls").unwrap();
     let id = DevId::Name(name);
@@ -318,7 +321,10 @@ fn the_ioctls_one_by_one() {
     let table_flag = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
     let (info, lines) = dm.table_status(&id, table_flag).unwrap(); // DM_TABLE_STATUS
     assert!(info.flags().contains(DmFlags::DM_ACTIVE_PRESENT));
-    assert_eq!((lines[0].0, lines[0].1, lines[0].2.as_str()), (0, 8, "error"));
+    assert_eq!(
+        (lines[0].0, lines[0].1, lines[0].2.as_str()),
+        (0, 8, "error")
+    );
 
     // A rename is an event: the device's event number goes up by one.
     let renamed = DmName::new("dmw_ioctls_renamed").unwrap();
