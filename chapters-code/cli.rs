@@ -61,6 +61,12 @@ pub const CHAPTERS: &[Chapter] = &[
         simulator_only: None,
         kernel_modules: &[],
     },
+    Chapter {
+        number: 5,
+        report: true,
+        simulator_only: None,
+        kernel_modules: &[],
+    },
 ];
 
 /// The chapter program numbered `number`, if it runs a scenario.

@@ -20,7 +20,9 @@
 //! - the scratch directory (`TMPDIR`, which the test points at a fresh
 //!   directory of its own) reads `$TMPDIR`;
 //! - `dd`'s elapsed time and rate (`..., 0.0399802 s, 410 kB/s`) read `$ELAPSED`;
-//! - a kernel log line's timestamp (`[   12.345678] `) reads `[$TIME] `.
+//! - a kernel log line's timestamp (`[   12.345678] `) reads `[$TIME] `;
+//! - stage 2's measured latencies (`latency_ns=15308`, but not `=0`) read
+//!   `latency_ns=$NS`.
 //!
 //! Transcripts from a real kernel (first line `$ cargo xtask lab ...` or
 //! `$ sudo ...`) need the qemu lab and are not rerun here; `cargo xtask
@@ -129,9 +131,31 @@ fn normalise(text: &str, tmpdir: &Path) -> String {
                 line = format!("[$TIME] {after}");
             }
         }
-        out.push_str(&line);
+        out.push_str(&without_latencies(&line));
     }
     out
+}
+
+/// `latency_ns=N` and `max_latency_ns=N` with N not 0 read `...=$NS`.
+fn without_latencies(line: &str) -> String {
+    let (body, end) = match line.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (line, ""),
+    };
+    let words: Vec<String> = body
+        .split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((name @ ("latency_ns" | "max_latency_ns"), value))
+                if value != "0"
+                    && !value.is_empty()
+                    && value.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!("{name}=$NS")
+            }
+            _ => word.to_string(),
+        })
+        .collect();
+    words.join(" ") + end
 }
 
 /// `tempfile` names scratch directories `.tmp` and six random letters or
@@ -367,13 +391,15 @@ fn normalising_hides_only_volatile_fields() {
     let text = "backing file /tmp/xyz/tmp/.tmpAb12/mydisk.img\n\
                 16384 bytes (16 kB, 16 KiB) copied, 0.0399802 s, 410 kB/s\n\
                 [   12.345678] device-mapper: ioctl: 4.48.0\n\
-                [not a stamp] kept\n";
+                [not a stamp] kept\n\
+                0 8 proxy errors=0 latency_ns=15308 max_latency_ns=0\n";
     assert_eq!(
         normalise(text, tmp),
         "backing file $TMPDIR/.tmpXXXX/mydisk.img\n\
          16384 bytes (16 kB, 16 KiB) copied, $ELAPSED\n\
          [$TIME] device-mapper: ioctl: 4.48.0\n\
-         [not a stamp] kept\n"
+         [not a stamp] kept\n\
+         0 8 proxy errors=0 latency_ns=$NS max_latency_ns=0\n"
     );
     assert_ne!(
         normalise("16384 bytes copied, 1 s\n", tmp),

@@ -113,6 +113,12 @@ pub struct Bio {
     pub fua: bool,
     /// `bio->bi_status`, set when the bio ends.
     pub status: BlkStatus,
+    /// The per-bio data in front of a clone: `ti->per_io_data_size` bytes
+    /// the core reserves for the target that maps it (`dm_per_bio_data()`,
+    /// Linux 6.1 `drivers/md/dm.c` lines 96-102). Empty for a bio the core
+    /// did not make. The kernel does not clear them; the model starts them
+    /// at zero.
+    pub per_bio_data: Vec<u8>,
 }
 
 impl Bio {
@@ -127,6 +133,7 @@ impl Bio {
             preflush: false,
             fua: false,
             status: BlkStatus::Ok,
+            per_bio_data: Vec::new(),
         }
     }
 
@@ -141,6 +148,7 @@ impl Bio {
             preflush: false,
             fua: false,
             status: BlkStatus::Ok,
+            per_bio_data: Vec::new(),
         }
     }
 
@@ -192,6 +200,7 @@ impl Bio {
             data: Vec::new(),
             extent: 0,
             status: BlkStatus::Ok,
+            per_bio_data: Vec::new(),
             ..self.clone()
         };
         if self.op.has_data() {
@@ -202,6 +211,36 @@ impl Bio {
             piece.extent = sectors;
         }
         piece
+    }
+
+    /// `dm_per_bio_data(bio, size)`: the target's per-bio data of this
+    /// clone, to write (in `map`).
+    ///
+    /// # Panics
+    /// If `size` is not the `per_io_data_size` the core reserved: in the
+    /// kernel the pointer would land in memory that is not the target's.
+    pub fn per_bio_data_mut(&mut self, size: usize) -> &mut [u8] {
+        self.check_per_bio_data(size);
+        &mut self.per_bio_data
+    }
+
+    /// `dm_per_bio_data(bio, size)`, to read (in `end_io`).
+    ///
+    /// # Panics
+    /// As [`Bio::per_bio_data_mut`].
+    pub fn per_bio_data(&self, size: usize) -> &[u8] {
+        self.check_per_bio_data(size);
+        &self.per_bio_data
+    }
+
+    fn check_per_bio_data(&self, size: usize) {
+        assert_eq!(
+            self.per_bio_data.len(),
+            size,
+            "dm_per_bio_data({size}) on a clone with {} bytes of per-bio data: \
+             ti->per_io_data_size must be the size the target reads",
+            self.per_bio_data.len()
+        );
     }
 
     /// `zero_fill_bio(bio)`: what dm-zero does to a read.

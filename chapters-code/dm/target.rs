@@ -35,6 +35,10 @@ pub struct TargetInfo {
     pub num_secure_erase_bios: u32,
     /// `ti->num_write_zeroes_bios`: clones of each write-zeroes; 0 refuses them.
     pub num_write_zeroes_bios: u32,
+    /// `ti->per_io_data_size`: bytes the core reserves in front of every
+    /// clone it hands this line, for the target's own per-bio data
+    /// (`dm_per_bio_data`). 0: none.
+    pub per_io_data_size: usize,
 }
 
 impl TargetInfo {
@@ -94,6 +98,9 @@ pub trait CtrContext {
     fn set_num_secure_erase_bios(&mut self, n: u32);
     /// `ti->num_write_zeroes_bios = n`: `n` clones of each write-zeroes.
     fn set_num_write_zeroes_bios(&mut self, n: u32);
+    /// `ti->per_io_data_size = bytes`: reserve `bytes` of per-bio data in
+    /// every clone this line gets ([`Bio::per_bio_data`]).
+    fn set_per_io_data_size(&mut self, bytes: usize);
     /// `dm_get_device(ti, path, dm_table_get_mode(ti->table), &dev)`: open a
     /// block device by path or `major:minor`, for the life of the table.
     fn get_device(&mut self, path: &str) -> Result<DmDev, Errno>;
@@ -130,6 +137,11 @@ pub trait Target: Send {
     fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult;
 
     /// `.end_io`: look at a remapped bio once the device below finished it.
+    /// The core calls it from the clone's completion (`clone_endio()`, Linux
+    /// 6.1 `drivers/md/dm.c` lines 1088-1143) for every clone `map`
+    /// remapped, never for one it killed or requeued (`__map_bio()`, lines
+    /// 1429-1438). `status` is the clone's `bi_status`; the target may
+    /// change it.
     fn end_io(&self, _ti: &TargetInfo, _bio: &Bio, _status: &mut BlkStatus) -> EndIo {
         EndIo::Done
     }
@@ -140,8 +152,18 @@ pub trait Target: Send {
         String::new()
     }
 
-    /// `.message`: handle `dmsetup message`. Targets without one refuse.
-    fn message(&self, _ti: &TargetInfo, _argv: &[&str]) -> Result<String, MessageError> {
+    /// `.message`: handle `dmsetup message`, as `target_message()` (Linux
+    /// 6.1 `drivers/md/dm-ioctl.c` line 1785) calls it with the message
+    /// split into words. `Ok(None)` is the kernel's `return 0`, `Ok(Some(text))`
+    /// its `return 1` with `text` in `result`; a refusal is an errno, and its
+    /// reason is a line the target logs itself (`DMWARN`, see [`dm_fmt`])
+    /// into `kmsg`. Targets without one are refused by the core.
+    fn message(
+        &self,
+        _ti: &TargetInfo,
+        _argv: &[&str],
+        _kmsg: &mut Vec<String>,
+    ) -> Result<Option<String>, MessageError> {
         Err(MessageError::NotSupported)
     }
 
@@ -161,15 +183,23 @@ pub trait Target: Send {
     fn dtr(&mut self) {}
 }
 
-/// Why a target refused a message.
+/// Why a message was not taken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
     /// The target has no `.message` callback.
-    #[error("Target does not support messages")]
+    #[error("Target type does not support messages")]
     NotSupported,
-    /// The target read the message and refused it.
-    #[error("{0}")]
-    Refused(String),
+    /// The target read the message and refused it with this errno (its
+    /// reason is in the log it wrote).
+    #[error("refused: {0}")]
+    Refused(Errno),
+}
+
+/// A line as `DMERR`, `DMWARN` and `DMINFO` print it for a target whose
+/// `DM_MSG_PREFIX` is `prefix`: `device-mapper: <prefix>: <text>` (`DM_FMT`,
+/// Linux 6.1 `include/linux/device-mapper.h` lines 610-618).
+pub fn dm_fmt(prefix: &str, text: &str) -> String {
+    format!("device-mapper: {prefix}: {text}")
 }
 
 impl fmt::Debug for dyn Target {

@@ -302,6 +302,23 @@ impl Backend for KernelBackend {
             .map_err(|e| BackendError::io(write_context(&path, offset), e))
     }
 
+    fn write_unsynced(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
+        let path = self.node_for_io(name)?;
+        let (file, len) = open_for_write(&path, offset, data)?;
+        node::write_direct_unsynced(&file, offset, &data[..len])
+            .map_err(|e| BackendError::io(write_context(&path, offset), e))
+    }
+
+    fn fsync(&mut self, name: &str) -> Result<()> {
+        let path = self.node_for_io(name)?;
+        let file = node::open_direct(&path, false).map_err(|source| BackendError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        file.sync_all()
+            .map_err(|e| BackendError::io(format!("fsync on {}", path.display()), e))
+    }
+
     fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite> {
         let path = self.device_path(name)?;
         let (file, len) = open_for_write(&path, offset, data)?;

@@ -172,6 +172,18 @@ pub trait Backend {
     /// Read `len` bytes at byte `offset` of the mapped device (`O_DIRECT`).
     fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>>;
 
+    /// Write `data` at byte `offset` of the mapped device as `dd
+    /// oflag=direct` does: straight to the device, whole sectors only, and
+    /// with no `fsync` after it (so no flush follows, unlike
+    /// [`Backend::write`] on a kernel).
+    fn write_unsynced(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()>;
+
+    /// `fsync` on the device's node: the block layer sends the device one
+    /// empty flush (`blkdev_fsync()` calls `blkdev_issue_flush()`, Linux 6.1
+    /// `block/fops.c` lines 458-478), which it
+    /// drops at once if the device has no write cache.
+    fn fsync(&mut self, name: &str) -> Result<()>;
+
     /// Start writing `data` at byte `offset` of the mapped device without
     /// waiting for it to end (`dd oflag=direct ... &`): the one way to put I/O
     /// into a suspended device, where [`Backend::write`] refuses.

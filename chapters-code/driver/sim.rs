@@ -213,6 +213,20 @@ impl Backend for SimBackend {
         }
     }
 
+    fn write_unsynced(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
+        // The model has no page cache: every write is already direct and
+        // unsynced.
+        self.write(name, offset, data)
+    }
+
+    fn fsync(&mut self, name: &str) -> Result<()> {
+        self.open(name)?;
+        match self.sim.flush(name)? {
+            Submission::Done(bio) => bio_result(name, &bio),
+            Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
+        }
+    }
+
     fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>> {
         // Reading a block device file stops at its end: past it, `read(2)`
         // returns 0 bytes and no bio is made (`blkdev_read_iter`).

@@ -521,7 +521,7 @@ impl Run<'_, '_> {
 }
 
 /// `ok`, or the name of the errno an I/O failed with.
-fn result_name<T>(result: &std::result::Result<T, BackendError>) -> String {
+pub(super) fn result_name<T>(result: &std::result::Result<T, BackendError>) -> String {
     match result {
         Ok(_) => "ok".to_string(),
         Err(err) => match os_errno(err) {
@@ -533,7 +533,7 @@ fn result_name<T>(result: &std::result::Result<T, BackendError>) -> String {
     }
 }
 
-fn os_errno(err: &BackendError) -> Option<i32> {
+pub(super) fn os_errno(err: &BackendError) -> Option<i32> {
     match err {
         BackendError::Io { source, .. } | BackendError::Open { source, .. } => {
             source.raw_os_error()

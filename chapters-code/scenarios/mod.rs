@@ -8,6 +8,7 @@
 pub mod chapter1;
 pub mod chapter2;
 pub mod chapter3;
+pub mod chapter5;
 
 use std::io::{self, Write};
 

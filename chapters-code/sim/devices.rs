@@ -12,6 +12,20 @@ use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot};
 use crate::errno::Errno;
 use crate::table::{Table, TableLine};
 
+/// The messages the core takes itself: `@cancel_deferred_remove`
+/// (`message_for_md()`, Linux 6.1 `drivers/md/dm-ioctl.c` line 1710) and
+/// dm-stats' (`dm_stats_message()`, `drivers/md/dm-stats.c` lines 1216-1229).
+const CORE_MESSAGES: &[&str] = &[
+    "@cancel_deferred_remove",
+    "@stats_create",
+    "@stats_delete",
+    "@stats_clear",
+    "@stats_list",
+    "@stats_print",
+    "@stats_print_clear",
+    "@stats_set_aux",
+];
+
 /// A `struct mapped_device`: its two table slots and its state.
 pub(super) struct MappedDevice {
     pub(super) minor: u32,
@@ -274,7 +288,13 @@ impl Simulator {
     }
 
     /// `DM_TARGET_MSG` (`dmsetup message NAME SECTOR MESSAGE...`): hand a
-    /// message to the live line that covers `sector`.
+    /// message to the live line that covers `sector`, with the checks of
+    /// `target_message()` in Linux 6.1 `drivers/md/dm-ioctl.c` (lines
+    /// 1729-1810) in its order: an empty message (lines 1758-1762), a word
+    /// starting with `@` for the core itself (`message_for_md()`, lines
+    /// 1702-1724), no live table (1768-1773), a sector no line covers
+    /// (1780-1783), a target type without `.message` (1786-1789). A target
+    /// that refuses logs its own reason and its errno is the ioctl's.
     pub fn message(&mut self, name: &str, sector: u64, argv: &[&str]) -> Result<String, DmError> {
         let md = self.device(Ioctl::Message, name)?;
         let live = md.live.clone();
@@ -282,25 +302,41 @@ impl Simulator {
             let log = vec![format!("device-mapper: ioctl: {text}")];
             Err(sim.fail(Ioctl::Message, name, Errno::EINVAL, log))
         };
-        let Some(table) = live else {
+        let Some(first) = argv.first() else {
+            return refuse(self, "Empty message received.".into());
+        };
+        if first.starts_with('@') {
+            // `@cancel_deferred_remove` and dm-stats' `@stats_*` messages
+            // are the core's; the model has neither, and says so.
+            if CORE_MESSAGES.iter().any(|m| first.eq_ignore_ascii_case(m)) {
+                let log = vec![format!(
+                    "dm-workbook: the simulator does not model the core's {first} message"
+                )];
+                return Err(self.fail(Ioctl::Message, name, Errno::EINVAL, log));
+            }
             return refuse(
                 self,
-                "Target message sent to a device with no live table.".into(),
+                format!("Unsupported message sent to DM core: {first}"),
             );
-        };
-        if argv.is_empty() {
-            return refuse(self, "Empty message received.".into());
         }
+        let Some(table) = live else {
+            return refuse(self, "The device has no table.".into());
+        };
         let Some(index) = table.find(sector) else {
             return refuse(self, "Target message sector outside device.".into());
         };
         let line = &table.lines[index];
-        match line.target.message(&line.info, argv) {
-            Ok(answer) => Ok(answer),
+        let mut log = Vec::new();
+        let answer = line.target.message(&line.info, argv, &mut log);
+        match answer {
+            Ok(answer) => {
+                self.kmsg.extend(log);
+                Ok(answer.unwrap_or_default())
+            }
             Err(MessageError::NotSupported) => {
                 refuse(self, "Target type does not support messages".into())
             }
-            Err(MessageError::Refused(why)) => refuse(self, why),
+            Err(MessageError::Refused(errno)) => Err(self.fail(Ioctl::Message, name, errno, log)),
         }
     }
 }

@@ -199,8 +199,16 @@ impl Simulator {
         });
     }
 
-    /// `__map_bio`: call the target's `map` and act on what it returns.
+    /// `__map_bio`: call the target's `map` and act on what it returns
+    /// (Linux 6.1 `drivers/md/dm.c` lines 1384-1444). A remapped clone goes
+    /// down and, once ended, to the target's `end_io` (`clone_endio()`,
+    /// lines 1088-1143); a killed or requeued one is freed without it.
     pub(super) fn map_piece(&mut self, index: usize, line: &LiveLine, mut clone: Bio) -> Bio {
+        // The clone's per-bio data: `alloc_tio()` carves the clone out of a
+        // bioset whose front pad holds the largest `per_io_data_size` of the
+        // table (`dm_table_alloc_md_mempools()`, dm-table.c lines
+        // 1027-1057), so `map` and `end_io` find the same bytes.
+        clone.per_bio_data = vec![0; line.info.per_io_data_size];
         for _ in 0..=MAX_REQUEUES {
             let mut attempt = clone.clone();
             let result = line.target.map(&line.info, &mut attempt);

@@ -226,6 +226,10 @@ impl CtrContext for Ctr<'_> {
         self.info.num_write_zeroes_bios = n;
     }
 
+    fn set_per_io_data_size(&mut self, bytes: usize) {
+        self.info.per_io_data_size = bytes;
+    }
+
     /// `dm_get_device`: `major:minor` is taken as it is; anything else is a path
     /// that must name a block device. In 6.1 a failed `lookup_bdev` falls back
     /// to `name_to_dev_t`, which finds nothing for a missing path or a character

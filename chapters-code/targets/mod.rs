@@ -7,11 +7,13 @@
 //! | [`striped`] | `drivers/md/dm-stripe.c` | chunks spread over several devices |
 //! | [`error`] | `drivers/md/dm-target.c` | fails every bio |
 //! | [`hello`] | `module/stage1-hello/hello_target.c` | the workbook's stage 1 |
+//! | [`proxy`] | `module/stage2-proxy/proxy_target.c` | stage 2: counts what passes |
 
 pub mod args;
 pub mod error;
 pub mod hello;
 pub mod linear;
+pub mod proxy;
 pub mod striped;
 pub mod zero;
 
@@ -40,6 +42,7 @@ const TWINS: &[fn() -> Arc<dyn TargetType>] = &[
     || Arc::new(striped::Striped),
     || Arc::new(zero::Zero),
     || Arc::new(hello::HelloTarget),
+    || Arc::new(proxy::Proxy),
 ];
 
 /// The Rust twin of the kernel target called `name` in table lines, if the
@@ -54,7 +57,14 @@ mod tests {
 
     #[test]
     fn every_twin_is_found_by_its_table_name() {
-        for name in ["error", "linear", "striped", "zero", "hello_target"] {
+        for name in [
+            "error",
+            "linear",
+            "striped",
+            "zero",
+            "hello_target",
+            "proxy",
+        ] {
             assert_eq!(twin(name).map(|t| t.name()), Some(name));
         }
         assert!(twin("crypt").is_none());

@@ -203,8 +203,10 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         }
         (None, Some(stage)) => (repo.join(stage.folder()), true),
         (None, None) => {
-            let stage = Manifest::bundled()
-                .stage_of_chapter(3)
+            // A chapter's own stage, else chapter 3's (stage 1).
+            let manifest = Manifest::bundled();
+            let stage = (args.chapter.and_then(|n| manifest.stage_of_chapter(n)))
+                .or_else(|| manifest.stage_of_chapter(3))
                 .context("the manifest names no stage for chapter 3")?;
             (repo.join(stage.folder()), true)
         }
@@ -483,6 +485,11 @@ impl LineRun<'_> {
                             problems.push(format!("simulator and kernel differ: {d}"));
                         }
                     }
+                    5 => {
+                        for d in equivalence::chapter5_differences(&boot.run.report)? {
+                            problems.push(format!("simulator and kernel differ: {d}"));
+                        }
+                    }
                     // The life cycle changed between lines (a 5.10 disk exists
                     // from create on): other lines are shown beside the model
                     // of 6.1, and only the modelled line must match it.
@@ -527,6 +534,13 @@ impl LineRun<'_> {
                     "Linux {name}: the simulator has no twin of {}: those refusals are not compared",
                     names.join(", ")
                 );
+            }
+        }
+        if name == lines::simulated().name {
+            for d in equivalence::message_differences(&boot.run.message_refusals)? {
+                problems.push(format!(
+                    "simulator and kernel refuse a message differently: {d}"
+                ));
             }
         }
         print_summary(name, &boot.run, seconds, &transcript);

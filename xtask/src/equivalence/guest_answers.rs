@@ -18,16 +18,35 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// What the simulator logs first for `table` (with `/dev/loop0` a 128 MiB
-/// disk), or `None` if it accepts the line.
-pub fn simulator_refusal(table: &str) -> Result<Option<String>> {
+/// A simulator backend over a 128 MiB `/dev/loop0` with stage 1's twin
+/// loaded, and the twins of any other stage whose target `table` names.
+fn simulator_for(table: &dm_workbook::table::Table) -> Result<SimBackend> {
     use dm_workbook::driver::Backend;
     let mut backend = SimBackend::new()?;
     let file = backend.scratch_dir().join("disk.img");
     std::fs::File::create(&file)?.set_len(chapter3::BACKING_BYTES)?;
     backend.attach_loop(&file)?;
-    backend.load_stage(Options::default().stage)?;
+    let first = Options::default().stage;
+    backend.load_stage(first)?;
+    let manifest = dm_workbook::manifest::Manifest::bundled();
+    let mut loaded = vec![first.target.clone()];
+    for line in &table.lines {
+        if let Some(stage) = manifest.stages.iter().find(|s| {
+            s.target == line.target && s.scenario.is_some() && !loaded.contains(&s.target)
+        }) {
+            backend.load_stage(stage)?;
+            loaded.push(stage.target.clone());
+        }
+    }
+    Ok(backend)
+}
+
+/// What the simulator logs first for `table` (with `/dev/loop0` a 128 MiB
+/// disk), or `None` if it accepts the line.
+pub fn simulator_refusal(table: &str) -> Result<Option<String>> {
+    use dm_workbook::driver::Backend;
     let parsed = dm_workbook::table::Table::parse(table)?;
+    let mut backend = simulator_for(&parsed)?;
     match backend.create_with_table("refusal", &parsed) {
         Ok(_) => Ok(None),
         Err(dm_workbook::driver::BackendError::Dm(err)) => {
@@ -76,6 +95,76 @@ pub fn check_refusals(kernel: &[Refusal]) -> Result<RefusalCheck> {
         }
     }
     Ok(check)
+}
+
+/// A message the kernel refused on a device with `table`: `MESSAGE_REFUSAL
+/// <table>|<sector> <words>|<first device-mapper log line>`, as
+/// `module/stage2-proxy/tests/bad-input.sh` prints them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MessageRefused {
+    pub table: String,
+    pub sector: u64,
+    pub words: Vec<String>,
+    pub reason: String,
+}
+
+impl MessageRefused {
+    /// Read one line of a script's output, if it is one of these.
+    pub fn parse(line: &str) -> Option<MessageRefused> {
+        let mut parts = line.strip_prefix("MESSAGE_REFUSAL ")?.splitn(3, '|');
+        let table = parts.next()?;
+        let mut message = parts.next()?.split_whitespace();
+        let reason = parts.next()?;
+        Some(MessageRefused {
+            table: table.to_string(),
+            sector: message.next()?.parse().ok()?,
+            words: message.map(str::to_string).collect(),
+            reason: reason.to_string(),
+        })
+    }
+}
+
+/// Send each refused message to the simulator, on a device made with the
+/// same table, and list where it answers otherwise: accepted, or refused
+/// with another first log line. Tables naming a target without a twin are
+/// left out.
+pub fn message_differences(kernel: &[MessageRefused]) -> Result<Vec<String>> {
+    use dm_workbook::driver::{Backend, BackendError};
+    let mut found = Vec::new();
+    for refused in kernel {
+        let parsed = dm_workbook::table::Table::parse(&refused.table)?;
+        if parsed
+            .lines
+            .iter()
+            .any(|l| targets::twin(&l.target).is_none())
+        {
+            continue;
+        }
+        let mut backend = simulator_for(&parsed)?;
+        backend.create_with_table("message", &parsed)?;
+        let words: Vec<&str> = refused.words.iter().map(String::as_str).collect();
+        let sim = match backend.message(
+            "message",
+            dm_workbook::dm::units::Sectors(refused.sector),
+            &words,
+        ) {
+            Ok(_) => None,
+            Err(BackendError::Dm(err)) => Some(err.reason().unwrap_or_default().to_string()),
+            Err(other) => return Err(other.into()),
+        };
+        let sim_reason = sim.as_deref().map(normalise_dm_minor);
+        if sim_reason.as_deref() != Some(normalise_dm_minor(&refused.reason).as_str()) {
+            found.push(format!(
+                "`{} {}` on `{}`: kernel logged `{}`, simulator {}",
+                refused.sector,
+                refused.words.join(" "),
+                refused.table,
+                refused.reason,
+                sim.map_or("accepted it".to_string(), |r| format!("logged `{r}`"))
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// Device names such as `254:3` depend on how many devices the guest made
@@ -240,6 +329,41 @@ mod tests {
             check.without_twin.into_iter().collect::<Vec<_>>(),
             ["learner"]
         );
+    }
+
+    #[test]
+    fn refused_messages_are_held_to_the_simulators_refusals() {
+        let line = "MESSAGE_REFUSAL 0 4096 proxy /dev/loop0 2048|0 reset now|\
+                    device-mapper: proxy: Invalid argument count for message: reset takes none";
+        let refused = MessageRefused::parse(line).unwrap();
+        assert_eq!(refused.sector, 0);
+        assert_eq!(refused.words, ["reset", "now"]);
+        assert!(message_differences(&[refused]).unwrap().is_empty());
+        let other = MessageRefused::parse(
+            "MESSAGE_REFUSAL 0 4096 proxy /dev/loop0 2048|0 reset|device-mapper: proxy: no",
+        )
+        .unwrap();
+        let found = message_differences(&[other]).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].contains("simulator accepted it"), "{found:?}");
+        let outside = MessageRefused::parse(
+            "MESSAGE_REFUSAL 0 4096 proxy /dev/loop0 2048|4096 reset|\
+             device-mapper: ioctl: Target message sector outside device.",
+        )
+        .unwrap();
+        assert!(message_differences(&[outside]).unwrap().is_empty());
+        assert_eq!(MessageRefused::parse("REFUSAL 0 8 x|y"), None);
+    }
+
+    #[test]
+    fn a_proxy_table_is_refused_by_its_twin() {
+        let refusal = Refusal {
+            table: "0 262144 proxy /dev/loop0 abc".into(),
+            reason: "device-mapper: table: 254:0: proxy: Invalid device sector (-EINVAL)".into(),
+        };
+        let check = check_refusals(&[refusal]).unwrap();
+        assert!(check.differences.is_empty(), "{:?}", check.differences);
+        assert!(check.without_twin.is_empty());
     }
 
     #[test]

@@ -286,3 +286,72 @@ fn chapter1_a_difference_in_each_field_is_reported() {
     let err = chapter1_differences(&json.to_string()).unwrap_err();
     assert!(format!("{err:#}").starts_with("reading the guest's chapter 1 report"));
 }
+
+fn chapter5_report() -> chapter5::Report {
+    let mut backend = SimBackend::new().unwrap();
+    chapter5::run(&mut backend, &chapter5::Options::default(), &mut Vec::new()).unwrap()
+}
+
+#[test]
+fn chapter5_a_difference_in_each_field_is_reported() {
+    let sim = chapter5_report();
+    assert_eq!(
+        chapter5_differences(&serde_json::to_string(&sim).unwrap()).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        sim.after_io.write_sectors, 32,
+        "the run counted what it did"
+    );
+    assert_eq!(sim.refusals.len(), 2);
+    let changes: [(&str, Edit<chapter5::Report>); 19] = [
+        ("target", |r| r.target = None),
+        ("table", |r| r.table.push("x".into())),
+        ("after_reset.reads", |r| r.after_reset.reads += 1),
+        ("done.writes", |r| r.done.writes += 1),
+        ("done.write_bytes", |r| r.done.write_bytes += 512),
+        ("done.reads", |r| r.done.reads += 1),
+        ("done.read_bytes", |r| r.done.read_bytes += 512),
+        ("after_io.read_sectors", |r| r.after_io.read_sectors += 1),
+        ("after_io.writes", |r| r.after_io.writes += 1),
+        ("after_io.write_sectors", |r| r.after_io.write_sectors += 1),
+        ("after_io.latency.timed", |r| {
+            r.after_io.latency.timed ^= true
+        }),
+        ("after_fsync.flushes", |r| r.after_fsync.flushes += 1),
+        ("after_fsync.others", |r| r.after_fsync.others += 1),
+        ("over_failing.result", |r| {
+            r.over_failing.result = "ok".into()
+        }),
+        ("over_failing.counters.errors", |r| {
+            r.over_failing.counters.errors += 1
+        }),
+        ("refusals[1].reason", |r| r.refusals[1].reason.push('x')),
+        ("refusals[0].errno", |r| {
+            r.refusals[0].errno = "ENOTTY".into()
+        }),
+        ("after_refusals.latency.max_within_total", |r| {
+            r.after_refusals.latency.max_within_total ^= true
+        }),
+        ("after_second_reset.latency.max_with_total", |r| {
+            r.after_second_reset.latency.max_with_total ^= true
+        }),
+    ];
+    for (field, change) in changes {
+        let mut kernel = sim.clone();
+        change(&mut kernel);
+        let found = chapter5_report_differences(&sim, &kernel);
+        assert_eq!(found.len(), 1, "{field}: {found:?}");
+        assert!(
+            found[0].starts_with(&format!("{field}: simulator ")),
+            "{found:?}"
+        );
+    }
+    let mut kernel = sim.clone();
+    kernel.backend = "kernel".into();
+    assert!(chapter5_report_differences(&sim, &kernel).is_empty());
+    let mut json = serde_json::to_value(&sim).unwrap();
+    json["after_io"].as_object_mut().unwrap().remove("flushes");
+    let err = chapter5_differences(&json.to_string()).unwrap_err();
+    assert!(format!("{err:#}").starts_with("reading the guest's chapter 5 report"));
+}

@@ -15,6 +15,9 @@
 //! A scenario's own output may hold `REFUSAL <table>|<first kernel log line>`
 //! lines (`module/stage1-hello/tests/bad-tables.sh` prints them): tables the
 //! kernel refused, which the host checks the simulator refuses alike; and
+//! `MESSAGE_REFUSAL <table>|<sector> <words>|<first kernel log line>` lines
+//! (`module/stage2-proxy/tests/bad-input.sh`): messages refused, held to
+//! the simulator alike; and
 //! `WRITE_CACHE <table>|<mode>` and `FLUSH <table>|reached` lines
 //! (`module/stage1-hello/tests/flush.sh`), which the host holds the
 //! simulator to alike.
@@ -313,6 +316,9 @@ pub struct Run {
     pub console: Vec<String>,
     /// Tables the kernel refused, with the first line it logged.
     pub refusals: Vec<(String, String)>,
+    /// `MESSAGE_REFUSAL <table>|<sector> <words>|<first kernel log line>`
+    /// lines: messages the kernel refused on a device with that table.
+    pub message_refusals: Vec<crate::equivalence::MessageRefused>,
     /// What the kernel showed of tables' write caches and flushes.
     pub caches: Vec<crate::equivalence::CacheSeen>,
     /// The guest's verdict: `None` if it never gave one (crash or hang).
@@ -331,6 +337,9 @@ impl Run {
                     .and_then(|r| r.split_once('|'))
                 {
                     self.refusals.push((table.to_string(), reason.to_string()));
+                }
+                if let Some(refused) = crate::equivalence::MessageRefused::parse(text) {
+                    self.message_refusals.push(refused);
                 }
                 if let Some(seen) = crate::equivalence::CacheSeen::parse(text) {
                     self.caches.push(seen);

@@ -14,10 +14,12 @@ pub(crate) fn book_transcript(command: &str, output: &[String]) -> String {
 }
 
 /// The first line where two transcripts differ, once kernel releases (which
-/// change with every Debian kernel update) are read as `<release>`.
+/// change with every Debian kernel update) are read as `<release>` and
+/// measured times (stage 2's `latency_ns=`, when not 0) as `$NS`.
 pub(crate) fn transcript_difference(kept: &str, fresh: &str) -> Option<String> {
-    let kept: Vec<String> = kept.lines().map(without_releases).collect();
-    let fresh: Vec<String> = fresh.lines().map(without_releases).collect();
+    let volatile = |line: &str| without_latencies(&without_releases(line));
+    let kept: Vec<String> = kept.lines().map(volatile).collect();
+    let fresh: Vec<String> = fresh.lines().map(volatile).collect();
     let at = (0..kept.len().max(fresh.len())).find(|i| kept.get(*i) != fresh.get(*i))?;
     let show = |l: Option<&String>| l.map_or("(no line)".to_string(), |l| format!("`{l}`"));
     Some(format!(
@@ -46,6 +48,24 @@ pub(crate) fn without_releases(line: &str) -> String {
         .join(" ")
 }
 
+/// `latency_ns=1234` and `max_latency_ns=1234` read `...=$NS`: how long a
+/// bio took differs from run to run. A 0 stays: it says nothing was timed.
+pub(crate) fn without_latencies(line: &str) -> String {
+    line.split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((name @ ("latency_ns" | "max_latency_ns"), value))
+                if value != "0"
+                    && !value.is_empty()
+                    && value.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!("{name}=$NS")
+            }
+            _ => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +86,19 @@ mod tests {
                 .unwrap()
                 .contains("(no line)")
         );
+    }
+
+    #[test]
+    fn measured_latencies_compare_as_any_but_zero() {
+        assert_eq!(
+            without_latencies("0 8 proxy errors=1 latency_ns=15308 max_latency_ns=0"),
+            "0 8 proxy errors=1 latency_ns=$NS max_latency_ns=0"
+        );
+        let kept = "$ x\nreads=2 latency_ns=100 max_latency_ns=60\n";
+        let fresh = "$ x\nreads=2 latency_ns=2100 max_latency_ns=900\n";
+        assert_eq!(transcript_difference(kept, fresh), None);
+        let zero = "$ x\nreads=2 latency_ns=0 max_latency_ns=0\n";
+        assert!(transcript_difference(kept, zero).is_some());
     }
 
     #[test]
