@@ -302,13 +302,6 @@ impl Backend for KernelBackend {
             .map_err(|e| BackendError::io(write_context(&path, offset), e))
     }
 
-    fn write_unsynced(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
-        let path = self.node_for_io(name)?;
-        let (file, len) = open_for_write(&path, offset, data)?;
-        node::write_direct_unsynced(&file, offset, &data[..len])
-            .map_err(|e| BackendError::io(write_context(&path, offset), e))
-    }
-
     fn fsync(&mut self, name: &str) -> Result<()> {
         let path = self.node_for_io(name)?;
         let file = node::open_direct(&path, false).map_err(|source| BackendError::Open {

@@ -165,18 +165,14 @@ pub trait Backend {
     /// `dmsetup message NAME SECTOR WORDS...`.
     fn message(&mut self, name: &str, sector: Sectors, words: &[&str]) -> Result<String>;
 
-    /// Write `data` at byte `offset` of the mapped device, straight to the
-    /// device (`O_DIRECT`), whole sectors only.
+    /// Write `data` at byte `offset` of the mapped device as `dd
+    /// oflag=direct` does: straight to the device (`O_DIRECT`), whole
+    /// sectors only, and no `fsync` after it, so no flush follows (see
+    /// [`Backend::fsync`]).
     fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()>;
 
     /// Read `len` bytes at byte `offset` of the mapped device (`O_DIRECT`).
     fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>>;
-
-    /// Write `data` at byte `offset` of the mapped device as `dd
-    /// oflag=direct` does: straight to the device, whole sectors only, and
-    /// with no `fsync` after it (so no flush follows, unlike
-    /// [`Backend::write`] on a kernel).
-    fn write_unsynced(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()>;
 
     /// `fsync` on the device's node: the block layer sends the device one
     /// empty flush (`blkdev_fsync()` calls `blkdev_issue_flush()`, Linux 6.1

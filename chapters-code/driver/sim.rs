@@ -213,12 +213,6 @@ impl Backend for SimBackend {
         }
     }
 
-    fn write_unsynced(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
-        // The model has no page cache: every write is already direct and
-        // unsynced.
-        self.write(name, offset, data)
-    }
-
     fn fsync(&mut self, name: &str) -> Result<()> {
         self.open(name)?;
         match self.sim.flush(name)? {

@@ -340,8 +340,7 @@ impl Run<'_, '_> {
         ))?;
         for i in 0..writes {
             let data: Vec<u8> = (0..write_bytes).map(|b| (b * 7 + i) as u8).collect();
-            self.backend
-                .write_unsynced(DEVICE, Bytes(i * write_bytes), &data)?;
+            self.backend.write(DEVICE, Bytes(i * write_bytes), &data)?;
         }
         self.n.command(&format!(
             "dd if=/dev/mapper/{DEVICE} of=/dev/null bs={read_bytes} count={reads} iflag=direct"

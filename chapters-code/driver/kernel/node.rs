@@ -132,13 +132,6 @@ pub fn write_direct(file: &File, offset: Bytes, data: &[u8]) -> io::Result<()> {
     file.write_all_at(buf.as_slice(), offset.0)
 }
 
-/// Write all of `data` at `offset` and nothing more, as `dd oflag=direct`
-/// does without `conv=fsync`: no flush follows.
-pub fn write_direct_unsynced(file: &File, offset: Bytes, data: &[u8]) -> io::Result<()> {
-    let buf = AlignedBuf::from_slice(data);
-    file.write_all_at(buf.as_slice(), offset.0)
-}
-
 /// Read exactly `len` bytes at `offset`.
 pub fn read_direct(file: &File, offset: Bytes, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = AlignedBuf::zeroed(len);
