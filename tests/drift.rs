@@ -97,6 +97,23 @@ fn the_table_covers_the_changes_chapter_4_promises() {
         "bdev_nr_sectors",
         "module_dm",
         "target_type.prepare_ioctl",
+        "dm.h",
+        "dm_target.split_io",
+        "dm_per_bio_data",
+        "DM_IO_BVEC",
+        "bio->bi_end_io",
+        "target_type.ioctl",
+        "dm_target.per_bio_data_size",
+        "REQ_FLUSH",
+        "submit_bio",
+        "bio->bi_disk",
+        "BIO_MAX_PAGES",
+        "bio_alloc",
+        "bio_clone_fast",
+        "dm_submit_bio_remap",
+        "dm_target.num_write_same_bios",
+        "block_device.bd_inode",
+        "blk_limits_io_min",
     ] {
         assert!(symbols.contains(&symbol), "no entry for {symbol}");
     }
@@ -115,6 +132,12 @@ fn a_malformed_table_is_refused() {
         good.replacen("release = \"2.6.34\"", "release = \"two\"", 1),
         good.replacen("stable = [\"6.1.83\"", "stable = [\"6.10.3\"", 1),
         good.replacen("{ call = \"dm_get_device\", args = 6 }", "{ args = 6 }", 1),
+        good.replacen("also_before = \"4.14\"", "also_before = \"5.12\"", 1),
+        good.replacen(
+            "{ include = \"dm.h\" }",
+            "{ include = \"dm.h\", args = 1 }",
+            1,
+        ),
         good.replacen(
             "fix = \"Drop the map_info parameter; read per-bio state with dm_per_bio_data().\"",
             "fix = \"\"",
@@ -215,13 +238,25 @@ fn every_new_form_is_clean_on_newer_kernels_and_found_on_older_ones() {
                 let found = lines_found(&source, &table, before, &change.id);
                 assert_eq!(found, marked, "{}: new form on {before}", change.id);
                 let oldest = lines_found(&source, &table, Release::OLDEST, &change.id);
+                // An API that came back also built in the era before.
+                let expected_oldest = match change.also_before {
+                    Some(_) => BTreeSet::new(),
+                    None => marked.clone(),
+                };
                 assert_eq!(
                     oldest,
-                    marked,
+                    expected_oldest,
                     "{}: new form on {}",
                     change.id,
                     Release::OLDEST
                 );
+                if let Some(also) = change.also_before {
+                    let at = lines_found(&source, &table, also, &change.id);
+                    assert_eq!(at, marked, "{}: new form on {also}", change.id);
+                    let below = also.previous().expect("a release before also_before");
+                    let found = lines_found(&source, &table, below, &change.id);
+                    assert!(found.is_empty(), "{}: new form on {below}", change.id);
+                }
             }
             // Older than every kernel the doctor targets, or builds everywhere.
             _ => {
@@ -318,7 +353,7 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
         ),
         ("flush-requests-to-bios", "ti->num_flush_requests = 1;"),
         ("map-info-map", "static int tally_map("),
-        ("bdev-nr-sectors", "bd_inode"),
+        ("bd-inode-gone", "bd_inode"),
         ("bi-rw-to-bi-opf", "if (bio->bi_rw & WRITE)"),
         ("bio-set-dev", "bio->bi_bdev = tc->dev->bdev;"),
         ("bvec-iter", "bio->bi_sector = tc->start"),
@@ -326,6 +361,7 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
         ("bio-endio-error", "bio_endio(bio, -EIO);"),
         ("map-info-end-io", "static int tally_end_io("),
         ("status-flags", "static int tally_status("),
+        ("status-void", "static int tally_status("),
         ("statustype-ima", "static int tally_status("),
         ("message-result", "static int tally_message("),
     ];
@@ -363,6 +399,7 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
         "map-info-map",
         "map-info-end-io",
         "status-flags",
+        "status-void",
         "flush-requests-to-bios",
     ]
     .into_iter()

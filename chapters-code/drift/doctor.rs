@@ -121,8 +121,10 @@ pub fn diagnose<'t>(
         // A kernel with the new form trips over the old one, and vice versa.
         let (direction, detectors) = if change.present_in(kernel) {
             (Direction::Old, &change.detect_old)
-        } else {
+        } else if change.new_form_fails_on(kernel) {
             (Direction::New, &change.detect_new)
+        } else {
+            continue;
         };
         for detector in detectors {
             for line in code.lines_matching(detector) {
@@ -164,7 +166,8 @@ struct Code<'a> {
     nodes: Vec<Node<'a>>,
     /// Function definitions (or, failing that, prototypes) by name.
     functions: HashMap<&'a str, Node<'a>>,
-    /// `struct target_type` member -> the functions assigned to it.
+    /// `struct target_type` member (or any field a function is assigned to,
+    /// such as `bi_end_io`) -> the functions assigned to it.
     callbacks: HashMap<&'a str, Vec<&'a str>>,
     /// Whether a `struct target_type` is defined (with an initialiser).
     has_target_type: bool,
@@ -212,6 +215,20 @@ impl<'a> Code<'a> {
 
     fn index(&mut self, node: Node<'a>) {
         match node.kind() {
+            "assignment_expression" => {
+                let field = node
+                    .child_by_field_name("left")
+                    .filter(|left| left.kind() == "field_expression")
+                    .and_then(|left| left.child_by_field_name("field"));
+                let value = node
+                    .child_by_field_name("right")
+                    .and_then(function_reference);
+                if let (Some(field), Some(value)) = (field, value) {
+                    let field = self.text(field);
+                    let function = self.text(value);
+                    self.callbacks.entry(field).or_default().push(function);
+                }
+            }
             "function_definition" => {
                 if let Some(name) = function_name(node, self.source) {
                     self.functions.insert(name, node);
@@ -283,6 +300,14 @@ impl<'a> Code<'a> {
                 DetectorKind::Ident => {
                     node.kind() == "identifier"
                         && Some(self.text(**node)) == detector.ident.as_deref()
+                }
+                DetectorKind::Include => {
+                    node.kind() == "preproc_include"
+                        && node.child_by_field_name("path").is_some_and(|path| {
+                            let written = self.text(path).trim();
+                            let name = written.trim_matches(|c| matches!(c, '"' | '<' | '>'));
+                            Some(name) == detector.include.as_deref()
+                        })
                 }
                 DetectorKind::Callback => false,
             })
@@ -384,6 +409,19 @@ impl<'a> Code<'a> {
         let params = parameters(function, self.source);
         if detector.params.is_some_and(|wanted| params.len() != wanted) {
             return false;
+        }
+        if let Some(wanted) = detector.returns.as_deref() {
+            let returns = function
+                .child_by_field_name("type")
+                .map(|t| self.text(t).trim())
+                .unwrap_or("");
+            // `static int *f(...)` returns a pointer, not an int.
+            let pointer = function
+                .child_by_field_name("declarator")
+                .is_some_and(|d| d.kind() == "pointer_declarator");
+            if returns != wanted || pointer {
+                return false;
+            }
         }
         if let Some(needle) = detector.param_has.as_deref() {
             let needle = squeeze(needle);
