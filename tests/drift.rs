@@ -618,3 +618,58 @@ fn the_named_cases_exist() {
         assert!(Path::new(&case(path)).is_file(), "{path}");
     }
 }
+
+/// `--format json` carries the same findings as the text, one field each.
+#[test]
+fn doctor_writes_json_for_tools() {
+    let table = table();
+    let path = case("whole/dm-tally-2.6.32.c");
+    let output = chapter4()
+        .args(["doctor", "--format", "json", "--kernel", "3.10"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&output).expect("JSON");
+    assert_eq!(report["kernel"], "3.10");
+    assert_eq!(report["file"], path.display().to_string());
+    let source = fs::read_to_string(&path).expect("source");
+    let expected: Vec<(String, u64)> = diagnose(&source, &table, release("3.10"))
+        .expect("parses")
+        .into_iter()
+        .map(|f| (f.change.id.clone(), f.line as u64))
+        .collect();
+    let findings = report["findings"].as_array().expect("findings");
+    let got: Vec<(String, u64)> = findings
+        .iter()
+        .map(|f| {
+            let id = f["id"].as_str().expect("id").to_string();
+            (id, f["line"].as_u64().expect("line"))
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let first = &findings[0];
+    for key in ["direction", "symbol", "summary", "release", "fix"] {
+        assert!(
+            first[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {first}"
+        );
+    }
+    assert_eq!(first["direction"], "old");
+    assert!(first["verified"].is_boolean());
+    assert!(first["backports"].is_array());
+
+    // A clean file: exit 0 and an empty list, still JSON.
+    let clean = chapter4()
+        .args(["doctor", "--part", "--format", "json"])
+        .arg(case("bio-set-dev.new.c"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let clean: serde_json::Value = serde_json::from_slice(&clean).expect("JSON");
+    assert_eq!(clean["findings"].as_array().map(Vec::len), Some(0));
+}

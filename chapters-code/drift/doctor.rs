@@ -45,19 +45,33 @@ pub struct Finding<'t> {
 }
 
 impl Finding<'_> {
-    /// The doctor's two- or three-line report for this finding.
-    pub fn render(&self, file: &str, kernel: Release) -> String {
+    /// The finding as a JSON object, for tools and editors: the same facts
+    /// as [`Finding::render`], each in its own field.
+    pub fn to_json(&self) -> serde_json::Value {
         let change = self.change;
-        let what = match self.direction {
-            Direction::Old => change.summary.clone(),
-            Direction::New => format!(
-                "new form used, but {kernel} predates it: {}",
-                change.summary
-            ),
+        let direction = match self.direction {
+            Direction::Old => "old",
+            Direction::New => "new",
         };
-        // The fix points towards the kernel asked about: the new form for a
-        // newer kernel, the old spelling (or the compat guard) for an older one.
-        let fix = match (self.direction, &change.compat) {
+        serde_json::json!({
+            "line": self.line,
+            "id": change.id,
+            "direction": direction,
+            "symbol": change.symbol,
+            "summary": change.summary,
+            "release": change.release.to_string(),
+            "commit": change.commit,
+            "title": change.title,
+            "verified": change.verified,
+            "fix": self.fix_text(),
+            "backports": change.backports,
+        })
+    }
+
+    /// What to do about it, pointing towards the kernel asked about.
+    fn fix_text(&self) -> String {
+        let change = self.change;
+        match (self.direction, &change.compat) {
             (Direction::Old, _) => change.fix.clone(),
             (Direction::New, Some(compat)) => format!(
                 "Before {}, write the old form `{}`, or keep the new one and \
@@ -72,7 +86,22 @@ impl Finding<'_> {
                     change.release, change.old
                 )
             }
+        }
+    }
+
+    /// The doctor's two- or three-line report for this finding.
+    pub fn render(&self, file: &str, kernel: Release) -> String {
+        let change = self.change;
+        let what = match self.direction {
+            Direction::Old => change.summary.clone(),
+            Direction::New => format!(
+                "new form used, but {kernel} predates it: {}",
+                change.summary
+            ),
         };
+        // The fix points towards the kernel asked about: the new form for a
+        // newer kernel, the old spelling (or the compat guard) for an older one.
+        let fix = self.fix_text();
         let mut text = format!(
             "{file}:{}: {}: {what} (since {}, {})\n  fix: {fix}\n",
             self.line,
