@@ -16,7 +16,7 @@
 //! Code inside `#if`/`#ifdef`/`#else` is taken as already guarded and is not
 //! reported (include guards `#ifndef FOO_H` excepted): the guard is the fix.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -42,6 +42,9 @@ pub struct Finding<'t> {
     pub line: usize,
     pub direction: Direction,
     pub change: &'t Change,
+    /// For a callback: the lines that assign the function (`.map = f,`,
+    /// `bio->bi_end_io = f;`), where a compiler reports the mismatch.
+    pub assigned_at: Vec<usize>,
 }
 
 impl Finding<'_> {
@@ -65,7 +68,15 @@ impl Finding<'_> {
             "verified": change.verified,
             "fix": self.fix_text(),
             "backports": change.backports,
+            "assigned_at": self.assigned_at,
+            "builds": self.builds(),
         })
+    }
+
+    /// Whether the code still builds despite this finding: advice, not an
+    /// error the compiler will print.
+    pub fn builds(&self) -> bool {
+        self.direction == Direction::Old && self.change.old_builds
     }
 
     /// What to do about it, pointing towards the kernel asked about.
@@ -145,7 +156,8 @@ pub fn diagnose<'t>(
 ) -> Result<Vec<Finding<'t>>, DriftError> {
     let tree = parse(source)?;
     let code = Code::new(&tree, source);
-    let mut found = BTreeSet::new();
+    let guarded = guarded_lines(source);
+    let mut found: BTreeMap<(usize, usize, Direction), BTreeSet<usize>> = BTreeMap::new();
     for (index, change) in table.changes.iter().enumerate() {
         // A kernel with the new form trips over the old one, and vice versa.
         let (direction, detectors) = if change.present_in(kernel) {
@@ -156,19 +168,60 @@ pub fn diagnose<'t>(
             continue;
         };
         for detector in detectors {
-            for line in code.lines_matching(detector) {
-                found.insert((line, index, direction));
+            for (line, assigned_at) in code.lines_matching(detector) {
+                // The tree misses a conditional the grammar cannot place
+                // (inside an initializer, around half a function header).
+                if guarded.get(line - 1).copied().unwrap_or(false) {
+                    continue;
+                }
+                (found.entry((line, index, direction)).or_default()).extend(assigned_at);
             }
         }
     }
     Ok(found
         .into_iter()
-        .map(|(line, index, direction)| Finding {
+        .map(|((line, index, direction), assigned_at)| Finding {
             line,
             direction,
             change: &table.changes[index],
+            assigned_at: assigned_at.into_iter().collect(),
         })
         .collect())
+}
+
+/// Per line (0-based), whether it lies inside a preprocessor conditional
+/// other than an include guard, read from the directives' text: tree-sitter
+/// cannot place every `#if` (one inside an initializer, one around half of a
+/// function header), and the guard is the author's fix either way.
+fn guarded_lines(source: &str) -> Vec<bool> {
+    // For each open conditional: whether it is a version guard.
+    let mut open: Vec<bool> = Vec::new();
+    let mut guarded = Vec::new();
+    let mut continued = false;
+    for line in source.lines() {
+        let directive = line.trim_start().strip_prefix('#').map(str::trim_start);
+        let inside_before = open.iter().any(|g| *g);
+        if !continued && let Some(directive) = directive {
+            let word: String = directive
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let rest = directive[word.len()..].trim();
+            match word.as_str() {
+                "if" | "ifdef" => open.push(true),
+                "ifndef" => open.push(!rest.trim_end_matches('_').ends_with("_H")),
+                "endif" => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+        // A directive line itself counts as inside when it opens, continues
+        // or closes a guard.
+        guarded.push(inside_before || open.iter().any(|g| *g));
+        continued = line.trim_end().ends_with('\\') && (continued || directive.is_some());
+    }
+    guarded
 }
 
 pub(super) fn parse(source: &str) -> Result<Tree, DriftError> {
@@ -197,7 +250,7 @@ struct Code<'a> {
     functions: HashMap<&'a str, Node<'a>>,
     /// `struct target_type` member (or any field a function is assigned to,
     /// such as `bi_end_io`) -> the functions assigned to it.
-    callbacks: HashMap<&'a str, Vec<&'a str>>,
+    callbacks: HashMap<&'a str, Vec<(&'a str, usize)>>,
     /// Whether a `struct target_type` is defined (with an initialiser).
     has_target_type: bool,
 }
@@ -255,7 +308,11 @@ impl<'a> Code<'a> {
                 if let (Some(field), Some(value)) = (field, value) {
                     let field = self.text(field);
                     let function = self.text(value);
-                    self.callbacks.entry(field).or_default().push(function);
+                    let at = line_of(node);
+                    self.callbacks
+                        .entry(field)
+                        .or_default()
+                        .push((function, at));
                 }
             }
             "function_definition" => {
@@ -304,13 +361,17 @@ impl<'a> Code<'a> {
             if let (Some(member), Some(value)) = (member, value) {
                 let member = self.text(member);
                 let function = self.text(value);
-                self.callbacks.entry(member).or_default().push(function);
+                self.callbacks
+                    .entry(member)
+                    .or_default()
+                    .push((function, line_of(pair)));
             }
         }
     }
 
-    /// The lines of every unguarded use matching `detector`.
-    fn lines_matching(&self, detector: &Detector) -> Vec<usize> {
+    /// Every unguarded use matching `detector`: its line, and for a callback
+    /// the lines that assign it.
+    fn lines_matching(&self, detector: &Detector) -> Vec<(usize, Vec<usize>)> {
         let Ok(kind) = detector.kind() else {
             return Vec::new();
         };
@@ -340,7 +401,7 @@ impl<'a> Code<'a> {
                 }
                 DetectorKind::Callback => false,
             })
-            .map(|node| line_of(*node))
+            .map(|node| (line_of(*node), Vec::new()))
             .collect()
     }
 
@@ -418,20 +479,23 @@ impl<'a> Code<'a> {
         }
     }
 
-    fn callback_lines(&self, detector: &Detector) -> Vec<usize> {
+    fn callback_lines(&self, detector: &Detector) -> Vec<(usize, Vec<usize>)> {
         let Some(member) = detector.callback.as_deref() else {
             return Vec::new();
         };
-        let Some(functions) = self.callbacks.get(member) else {
+        let Some(assigned) = self.callbacks.get(member) else {
             return Vec::new();
         };
-        functions
-            .iter()
-            .filter_map(|name| self.functions.get(name))
-            .filter(|function| self.nodes.contains(function))
-            .filter(|function| self.callback_matches(**function, detector))
-            .map(|function| line_of(*function))
-            .collect()
+        let mut found: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (name, at) in assigned {
+            let Some(function) = self.functions.get(name) else {
+                continue;
+            };
+            if self.nodes.contains(function) && self.callback_matches(*function, detector) {
+                found.entry(line_of(*function)).or_default().push(*at);
+            }
+        }
+        found.into_iter().collect()
     }
 
     fn callback_matches(&self, function: Node, detector: &Detector) -> bool {

@@ -57,6 +57,10 @@ pub struct Change {
     /// The macro in `module/compat/dmw_compat.h` that bridges this change.
     #[serde(default)]
     pub compat: Option<String>,
+    /// The old form still builds on kernels with the new one: a finding of it
+    /// is advice (`STATUSTYPE_IMA` left unanswered), not a build error.
+    #[serde(default)]
+    pub old_builds: bool,
     /// The new form also built on kernels older than this release (an API
     /// that went away and came back, like `bio->bi_bdev`): below it the new
     /// form is not reported.
