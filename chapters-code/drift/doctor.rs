@@ -13,8 +13,12 @@
 //! say which vendor's kernel it is (RHEL 7's 3.10 and mainline 3.10 differ), so
 //! the finding names them for the reader to weigh.
 //!
-//! Code inside `#if`/`#ifdef`/`#else` is taken as already guarded and is not
-//! reported (include guards `#ifndef FOO_H` excepted): the guard is the fix.
+//! Version guards (`#if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 13, 0)`) are
+//! decided for the kernel asked about, and the branch it would build is read
+//! (a guard that picks the wrong branch on a newer kernel is reported like
+//! unguarded code); a conditional on anything else (`#ifdef CONFIG_...`, a
+//! vendor macro) keeps its first branch, and nothing in it is reported: the
+//! author chose there. Include guards (`#ifndef FOO_H`) are no choice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -22,6 +26,7 @@ use std::path::Path;
 
 use tree_sitter::{Node, Parser, Tree};
 
+use super::guards::select;
 use super::input::{Expect, check_input};
 use super::table::{Change, Detector, DetectorKind, DriftTable};
 use super::{DriftError, Release};
@@ -154,9 +159,15 @@ pub fn diagnose<'t>(
     table: &'t DriftTable,
     kernel: Release,
 ) -> Result<Vec<Finding<'t>>, DriftError> {
-    let tree = parse(source)?;
-    let code = Code::new(&tree, source);
-    let guarded = guarded_lines(source);
+    let selected = select(source, kernel);
+    let tree = parse(&selected.text)?;
+    let code = Code::new(&tree, &selected.text);
+    let guarded = selected.guarded;
+    // Macro bodies are raw text to the grammar: read them again as code, on
+    // their own lines, for the detectors that can fire inside an expression.
+    let macros = macro_bodies(&tree, &selected.text);
+    let macro_tree = parse(&macros)?;
+    let macro_code = Code::new(&macro_tree, &macros);
     let mut found: BTreeMap<(usize, usize, Direction), BTreeSet<usize>> = BTreeMap::new();
     for (index, change) in table.changes.iter().enumerate() {
         // A kernel with the new form trips over the old one, and vice versa.
@@ -168,9 +179,12 @@ pub fn diagnose<'t>(
             continue;
         };
         for detector in detectors {
-            for (line, assigned_at) in code.lines_matching(detector) {
-                // The tree misses a conditional the grammar cannot place
-                // (inside an initializer, around half a function header).
+            let in_macros = match detector.kind() {
+                Ok(DetectorKind::Callback | DetectorKind::Include) | Err(_) => Vec::new(),
+                Ok(_) => macro_code.lines_matching(detector),
+            };
+            for (line, assigned_at) in code.lines_matching(detector).into_iter().chain(in_macros) {
+                // Inside a conditional the doctor could not decide.
                 if guarded.get(line - 1).copied().unwrap_or(false) {
                     continue;
                 }
@@ -189,39 +203,36 @@ pub fn diagnose<'t>(
         .collect())
 }
 
-/// Per line (0-based), whether it lies inside a preprocessor conditional
-/// other than an include guard, read from the directives' text: tree-sitter
-/// cannot place every `#if` (one inside an initializer, one around half of a
-/// function header), and the guard is the author's fix either way.
-fn guarded_lines(source: &str) -> Vec<bool> {
-    // For each open conditional: whether it is a version guard.
-    let mut open: Vec<bool> = Vec::new();
-    let mut guarded = Vec::new();
-    let mut continued = false;
-    for line in source.lines() {
-        let directive = line.trim_start().strip_prefix('#').map(str::trim_start);
-        let inside_before = open.iter().any(|g| *g);
-        if !continued && let Some(directive) = directive {
-            let word: String = directive
-                .chars()
-                .take_while(|c| c.is_ascii_alphabetic())
-                .collect();
-            let rest = directive[word.len()..].trim();
-            match word.as_str() {
-                "if" | "ifdef" => open.push(true),
-                "ifndef" => open.push(!rest.trim_end_matches('_').ends_with("_H")),
-                "endif" => {
-                    open.pop();
+/// A source of the same lines as `source`, blank but for the body of each
+/// `#define`, wrapped as a function body so the grammar reads it as code.
+fn macro_bodies(tree: &Tree, source: &str) -> String {
+    let mut lines: Vec<String> = vec![String::new(); source.lines().count() + 1];
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if matches!(node.kind(), "preproc_def" | "preproc_function_def") {
+            if let Some(value) = node.child_by_field_name("value") {
+                let row = value.start_position().row;
+                let body = value.utf8_text(source.as_bytes()).unwrap_or("");
+                let body = body.replace("\\\n", " \n");
+                for (offset, text) in body.lines().enumerate() {
+                    if let Some(line) = lines.get_mut(row + offset) {
+                        if offset == 0 {
+                            line.push_str("void dmw_macro_body(void) { ");
+                        }
+                        line.push_str(text);
+                    }
                 }
-                _ => {}
+                let last = row + body.lines().count().max(1) - 1;
+                if let Some(line) = lines.get_mut(last) {
+                    line.push_str(" ; }");
+                }
             }
+            continue;
         }
-        // A directive line itself counts as inside when it opens, continues
-        // or closes a guard.
-        guarded.push(inside_before || open.iter().any(|g| *g));
-        continued = line.trim_end().ends_with('\\') && (continued || directive.is_some());
+        let mut cursor = node.walk();
+        stack.extend(node.children(&mut cursor));
     }
-    guarded
+    lines.join("\n")
 }
 
 pub(super) fn parse(source: &str) -> Result<Tree, DriftError> {
@@ -244,7 +255,7 @@ pub(super) fn has_target_type(tree: &Tree, source: &str) -> bool {
 /// The parsed source with the indexes the detectors need.
 struct Code<'a> {
     source: &'a str,
-    /// Every node outside preprocessor conditionals, in source order.
+    /// Every node, in source order (conditionals already decided).
     nodes: Vec<Node<'a>>,
     /// Function definitions (or, failing that, prototypes) by name.
     functions: HashMap<&'a str, Node<'a>>,
@@ -264,16 +275,13 @@ impl<'a> Code<'a> {
             callbacks: HashMap::new(),
             has_target_type: false,
         };
-        let mut stack = vec![(tree.root_node(), false)];
-        while let Some((node, guarded)) = stack.pop() {
-            let guarded = guarded || code.is_version_guard(node);
-            if !guarded {
-                code.nodes.push(node);
-            }
+        let mut stack = vec![tree.root_node()];
+        while let Some(node) = stack.pop() {
+            code.nodes.push(node);
             code.index(node);
             let mut cursor = node.walk();
             let children: Vec<_> = node.children(&mut cursor).collect();
-            stack.extend(children.into_iter().rev().map(|child| (child, guarded)));
+            stack.extend(children.into_iter().rev());
         }
         code
     }
@@ -282,21 +290,9 @@ impl<'a> Code<'a> {
         node.utf8_text(self.source.as_bytes()).unwrap_or("")
     }
 
-    /// A conditional the author wrote to choose between kernels (any `#if`),
-    /// as opposed to an include guard.
-    fn is_version_guard(&self, node: Node) -> bool {
-        match node.kind() {
-            "preproc_if" | "preproc_elif" | "preproc_else" | "preproc_elifdef" => true,
-            "preproc_ifdef" => node
-                .child_by_field_name("name")
-                .map(|name| !self.text(name).trim_end_matches('_').ends_with("_H"))
-                .unwrap_or(true),
-            _ => false,
-        }
-    }
-
     fn index(&mut self, node: Node<'a>) {
         match node.kind() {
+            "initializer_pair" => self.index_initializer_pair(node),
             "assignment_expression" => {
                 let field = node
                     .child_by_field_name("left")
@@ -331,7 +327,6 @@ impl<'a> Code<'a> {
                     self.has_target_type |= descendants(node)
                         .iter()
                         .any(|n| n.kind() == "initializer_list");
-                    self.index_callbacks(node);
                 }
             }
             _ => {}
@@ -346,26 +341,25 @@ impl<'a> Code<'a> {
             .is_some_and(|name| self.text(name) == "target_type")
     }
 
-    fn index_callbacks(&mut self, declaration: Node<'a>) {
-        for pair in descendants(declaration)
-            .into_iter()
-            .filter(|n| n.kind() == "initializer_pair")
-        {
-            let member = pair
-                .child_by_field_name("designator")
-                .filter(|d| d.kind() == "field_designator")
-                .and_then(|d| d.named_child(0));
-            let value = pair
-                .child_by_field_name("value")
-                .and_then(function_reference);
-            if let (Some(member), Some(value)) = (member, value) {
-                let member = self.text(member);
-                let function = self.text(value);
-                self.callbacks
-                    .entry(member)
-                    .or_default()
-                    .push((function, line_of(pair)));
-            }
+    /// `.member = f` in any initializer (`.map = f` in a target_type,
+    /// `.notify.fn = f` in a dm_io_request): the last designator names it.
+    fn index_initializer_pair(&mut self, pair: Node<'a>) {
+        let mut cursor = pair.walk();
+        let member = pair
+            .children_by_field_name("designator", &mut cursor)
+            .filter(|d| d.kind() == "field_designator")
+            .last()
+            .and_then(|d| d.named_child(0));
+        let value = pair
+            .child_by_field_name("value")
+            .and_then(function_reference);
+        if let (Some(member), Some(value)) = (member, value) {
+            let member = self.text(member);
+            let function = self.text(value);
+            self.callbacks
+                .entry(member)
+                .or_default()
+                .push((function, line_of(pair)));
         }
     }
 
@@ -695,6 +689,29 @@ detect_old = [{ callback = "map", params = 3 }]
         assert!(lines(guarded).is_empty());
         let header = "#ifndef TALLY_H\n#define TALLY_H\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
         assert_eq!(lines(header), [("six-args".to_string(), 3)]);
+    }
+
+    #[test]
+    fn decides_version_guards_for_the_kernel_asked_about() {
+        let table = DriftTable::parse(TABLE).unwrap();
+        let source = "#if LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 30)\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
+        // A guard that picks the old call on a kernel without it is no fix.
+        let found = diagnose(source, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
+        let vendor = "#ifdef RHEL_RELEASE_CODE\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
+        assert!(
+            diagnose(vendor, &table, Release::NEWEST)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn reads_calls_inside_macro_bodies() {
+        let table = DriftTable::parse(TABLE).unwrap();
+        let source = "#define GET(ti, p, d) \\\n\tdm_get_device(ti, p, 0, ti->len, 0, d)\nint f(void) { return 0; }\n";
+        let found = diagnose(source, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
     }
 
     #[test]
