@@ -50,6 +50,10 @@ pub struct Finding<'t> {
     /// For a callback: the lines that assign the function (`.map = f,`,
     /// `bio->bi_end_io = f;`), where a compiler reports the mismatch.
     pub assigned_at: Vec<usize>,
+    /// The last line of the function the finding sits in, where GCC reports
+    /// "control reaches end of non-void function" when the finding's
+    /// statement was the return.
+    pub function_end: Option<usize>,
 }
 
 impl Finding<'_> {
@@ -192,6 +196,16 @@ pub fn diagnose<'t>(
             }
         }
     }
+    let functions: Vec<(usize, usize)> = (code.nodes.iter())
+        .filter(|n| n.kind() == "function_definition")
+        .map(|n| (line_of(*n), n.end_position().row + 1))
+        .collect();
+    let function_end = |line: usize| {
+        (functions.iter())
+            .filter(|(start, end)| *start <= line && line <= *end)
+            .min_by_key(|(start, end)| end - start)
+            .map(|(_, end)| *end)
+    };
     Ok(found
         .into_iter()
         .map(|((line, index, direction), assigned_at)| Finding {
@@ -199,6 +213,7 @@ pub fn diagnose<'t>(
             direction,
             change: &table.changes[index],
             assigned_at: assigned_at.into_iter().collect(),
+            function_end: function_end(line),
         })
         .collect())
 }
@@ -214,17 +229,24 @@ fn macro_bodies(tree: &Tree, source: &str) -> String {
                 let row = value.start_position().row;
                 let body = value.utf8_text(source.as_bytes()).unwrap_or("");
                 let body = body.replace("\\\n", " \n");
+                // `.bi_op = REQ_OP_READ, .bi_op_flags = 0` is a piece of an
+                // initializer; anything else is read as a statement.
+                let (open, close) = if body.trim_start().starts_with('.') {
+                    ("void dmw_macro_body(void) { struct dmw m = { ", " }; }")
+                } else {
+                    ("void dmw_macro_body(void) { ", " ; }")
+                };
                 for (offset, text) in body.lines().enumerate() {
                     if let Some(line) = lines.get_mut(row + offset) {
                         if offset == 0 {
-                            line.push_str("void dmw_macro_body(void) { ");
+                            line.push_str(open);
                         }
                         line.push_str(text);
                     }
                 }
                 let last = row + body.lines().count().max(1) - 1;
                 if let Some(line) = lines.get_mut(last) {
-                    line.push_str(" ; }");
+                    line.push_str(close);
                 }
             }
             continue;

@@ -2,9 +2,11 @@
 //! version guards (`#if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 13, 0)`)
 //! are decided for that kernel, so the branch it builds is read and the
 //! others are blanked; a conditional the doctor cannot decide (`#ifdef
-//! CONFIG_...`, `defined(...)`, a vendor's macro) keeps its first branch,
-//! whose lines count as guarded: the author chose there, and the doctor
-//! reports nothing in it.
+//! CONFIG_...`, `defined(...)`, a vendor's macro) keeps its first branch.
+//! A choice on kernel options alone (`#ifdef CONFIG_BLK_DEV_ZONED`) is read
+//! like unguarded code: the branch is built wherever the option is on. Any
+//! other undecided branch counts as guarded: the author chose there, and
+//! the doctor reports nothing in it.
 //!
 //! Blanking whole branches also lets tree-sitter parse what a conditional
 //! around half a function header would otherwise break.
@@ -82,7 +84,11 @@ pub fn select(source: &str, kernel: Release) -> Selected {
                     "ifndef" if is_include_guard(&condition) => Some(true),
                     _ => None,
                 };
-                frames.push(open(decided));
+                let mut frame = open(decided);
+                if decided.is_none() && names_only_options(&condition) {
+                    frame.undecided = false;
+                }
+                frames.push(frame);
             }
             "elif" => {
                 if let Some(frame) = frames.last_mut() {
@@ -126,6 +132,28 @@ fn open(decided: Option<bool>) -> Frame {
             undecided: true,
         },
     }
+}
+
+/// A condition on kernel options only: `CONFIG_X`, `defined(CONFIG_X)`,
+/// `IS_ENABLED(CONFIG_X)`, joined by `!`, `&&`, `||`.
+fn names_only_options(condition: &str) -> bool {
+    let Some(tokens) = tokens(condition) else {
+        return false;
+    };
+    let mut any = false;
+    for token in &tokens {
+        match token {
+            Token::Name(name) if name.starts_with("CONFIG_") => any = true,
+            Token::Name(name)
+                if matches!(
+                    name.as_str(),
+                    "defined" | "IS_ENABLED" | "IS_BUILTIN" | "IS_MODULE"
+                ) => {}
+            Token::Op(op) if matches!(*op, "!" | "&&" | "||" | "(" | ")") => {}
+            _ => return false,
+        }
+    }
+    any
 }
 
 /// `#ifndef FOO_H`: a header's include guard, not a choice between kernels.
@@ -413,7 +441,9 @@ mod tests {
             .filter(|(_, g)| **g)
             .map(|(i, _)| i + 1)
             .collect();
-        assert_eq!(guarded, [8]);
+        assert!(guarded.is_empty(), "{guarded:?}");
+        let vendor = select("#ifdef RHEL_RELEASE_CODE\nx\n#endif\n", r("7.3"));
+        assert_eq!(vendor.guarded, [false, true, false]);
     }
 
     #[test]

@@ -224,6 +224,8 @@ fn judge(
     let mut cell = Cell::default();
     // file → the lines a finding explains
     let mut explained: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    // file → the last lines of functions a finding sits in
+    let mut ends: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
     let mut all_findings = Vec::new();
     for file in files {
         let bytes = fs::read(folder.dir.join(file))
@@ -231,7 +233,9 @@ fn judge(
         let source = String::from_utf8_lossy(&bytes);
         let findings: Vec<Finding> = diagnose(&source, table, release)?;
         let lines = explained.entry(file.as_str()).or_default();
+        let file_ends = ends.entry(file.as_str()).or_default();
         for f in &findings {
+            file_ends.extend(f.function_end);
             lines.insert(f.line);
             lines.extend(f.assigned_at.iter().copied());
             // Advice (the old form still builds) is not noise on a clean build.
