@@ -40,7 +40,8 @@ enum Command {
         part: bool,
         /// `text` for people; `json` for tools and editors: one object with
         /// the file, the kernel and a `findings` array (line, id, direction,
-        /// symbol, summary, release, commit, title, verified, fix, backports).
+        /// symbol, summary, release, commit, title, verified, fix, backports,
+        /// assigned_at, function_end, builds).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },

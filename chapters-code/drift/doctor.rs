@@ -78,6 +78,7 @@ impl Finding<'_> {
             "fix": self.fix_text(),
             "backports": change.backports,
             "assigned_at": self.assigned_at,
+            "function_end": self.function_end,
             "builds": self.builds(),
         })
     }

@@ -79,8 +79,8 @@ struct SourceEntry {
 struct Folder {
     /// The folder's name in the report (`writeboost-sid`, `linux-5.10`).
     id: String,
-    /// The package's version.
-    version: String,
+    /// The package and its version, as the report names them.
+    origin: String,
     dir: PathBuf,
     /// Report row → the source files (names in `dir`) that make it.
     targets: BTreeMap<String, Vec<String>>,
@@ -249,12 +249,20 @@ fn judge(
         .filter(|e| files.contains(&e.file))
         .cloned()
         .collect();
+    let at = |map: &BTreeMap<&str, BTreeSet<usize>>, e: &ErrorLine| {
+        map.get(e.file.as_str())
+            .is_some_and(|l| l.contains(&e.line))
+    };
+    // GCC's "control reaches end of non-void function" at a function's
+    // closing brace follows from an error in its return statement: a
+    // finding inside that function explains it.
+    let follows = |e: &ErrorLine| {
+        e.message
+            .starts_with("control reaches end of non-void function")
+            && at(&ends, e)
+    };
     cell.unexplained = (cell.errors.iter())
-        .filter(|e| {
-            !explained
-                .get(e.file.as_str())
-                .is_some_and(|l| l.contains(&e.line))
-        })
+        .filter(|e| !at(&explained, e) && !follows(e))
         .cloned()
         .collect();
     if cell.errors.is_empty() {
@@ -292,7 +300,7 @@ fn render(
     text += "\n";
     for folder in folders {
         for row in folder.targets.keys() {
-            text += &format!("| {row} | {} {} |", folder.id, folder.version);
+            text += &format!("| {row} | {} |", folder.origin);
             for line in chosen {
                 let cell = &cells[&(line.name.clone(), row.clone())];
                 let shown = if cell.errors.is_empty() {
@@ -448,7 +456,7 @@ fn fetch_package(entry: &PackageEntry, cache: &Path, progress: &Progress) -> Res
     );
     Ok(Folder {
         id: entry.id.clone(),
-        version: deb_version(&deb),
+        origin: format!("{} {}", entry.package, deb_version(&deb)),
         dir: folder,
         targets: [(entry.id.clone(), files)].into(),
     })
@@ -513,7 +521,7 @@ fn fetch_source(entry: &SourceEntry, cache: &Path, progress: &Progress) -> Resul
     }
     Ok(Folder {
         id: entry.id.clone(),
-        version: deb_version(&deb),
+        origin: format!("{} {}", entry.package, deb_version(&deb)),
         dir: targets_dir,
         targets: (entry.targets.iter())
             .map(|t| (format!("{}/{t}", entry.id), vec![format!("{t}.c")]))
@@ -534,9 +542,14 @@ fn kit_release(root: &Path) -> Result<Release> {
             .find_map(|l| l.strip_prefix("#define LINUX_VERSION_CODE "))
             .and_then(|v| v.trim().parse().ok())
             .with_context(|| format!("no LINUX_VERSION_CODE in {}", path.display()))?;
-        return Ok(Release::new(code >> 16, (code >> 8) & 0xff, code & 0xff));
+        return Ok(release_of_code(code));
     }
     bail!("no headers with a version.h under {}", src.display())
+}
+
+/// `LINUX_VERSION_CODE` as a release: 393664 is 6.1.192.
+fn release_of_code(code: u32) -> Release {
+    Release::new(code >> 16, (code >> 8) & 0xff, code & 0xff)
 }
 
 /// The C sources and headers of a folder, by name.
@@ -550,4 +563,36 @@ fn c_files(dir: &Path) -> Result<Vec<String>> {
         bail!("no C files in {}", dir.display());
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_error_lines_with_their_file_name_only() {
+        let log = "  CC [M]  /build/t/dm-a.c\n\
+            /build/t/dm-a.c:12:5: error: 'struct bio' has no member named 'bi_sector'\n\
+            /build/t/dm-a.c:12:5: note: in expansion of macro 'X'\n\
+            /usr/src/h/include/linux/bio.h:3:1: warning: something\n\
+            /build/t/dm-a.h:3:10: fatal error: dm.h: No such file or directory\n";
+        let errors = error_lines(log);
+        let seen: Vec<(&str, usize)> = errors.iter().map(|e| (e.file.as_str(), e.line)).collect();
+        assert_eq!(seen, [("dm-a.c", 12), ("dm-a.h", 3)]);
+    }
+
+    #[test]
+    fn a_version_code_is_a_release_with_its_sublevel() {
+        assert_eq!(release_of_code(393664).to_string(), "6.1.192");
+        // The sublevel byte stops at 255: 5.10.262 reads as 5.10.255.
+        assert_eq!(release_of_code(330495).to_string(), "5.10.255");
+    }
+
+    #[test]
+    fn the_corpus_list_parses() {
+        let text = include_str!("../../module/corpus.toml");
+        let corpus: CorpusFile = toml::from_str(text).expect("module/corpus.toml");
+        assert!(corpus.package.len() >= 3);
+        assert!(corpus.source.iter().all(|s| !s.targets.is_empty()));
+    }
 }
