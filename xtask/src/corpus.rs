@@ -45,6 +45,10 @@ pub struct CorpusArgs {
     /// Compare with the committed report instead of writing it.
     #[arg(long)]
     check: bool,
+    /// Only download and unpack the corpus into the cache (CI does this in
+    /// the background while other steps run).
+    #[arg(long, conflicts_with_all = ["check", "kernels"])]
+    fetch_only: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +123,14 @@ pub fn run(args: CorpusArgs) -> Result<ExitCode> {
     }
     for entry in &corpus.source {
         folders.push(fetch_source(entry, &cache, &progress)?);
+    }
+    if args.fetch_only {
+        println!(
+            "corpus: {} folders in {}",
+            folders.len(),
+            cache.join("corpus").display()
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let chosen: Vec<&'static KernelLine> = if args.kernels.is_empty() {
         lines::all().iter().collect()
