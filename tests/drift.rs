@@ -97,6 +97,23 @@ fn the_table_covers_the_changes_chapter_4_promises() {
         "bdev_nr_sectors",
         "module_dm",
         "target_type.prepare_ioctl",
+        "dm.h",
+        "dm_target.split_io",
+        "dm_per_bio_data",
+        "DM_IO_BVEC",
+        "bio->bi_end_io",
+        "target_type.ioctl",
+        "dm_target.per_bio_data_size",
+        "REQ_FLUSH",
+        "submit_bio",
+        "bio->bi_disk",
+        "BIO_MAX_PAGES",
+        "bio_alloc",
+        "bio_clone_fast",
+        "dm_submit_bio_remap",
+        "dm_target.num_write_same_bios",
+        "block_device.bd_inode",
+        "blk_limits_io_min",
     ] {
         assert!(symbols.contains(&symbol), "no entry for {symbol}");
     }
@@ -115,6 +132,12 @@ fn a_malformed_table_is_refused() {
         good.replacen("release = \"2.6.34\"", "release = \"two\"", 1),
         good.replacen("stable = [\"6.1.83\"", "stable = [\"6.10.3\"", 1),
         good.replacen("{ call = \"dm_get_device\", args = 6 }", "{ args = 6 }", 1),
+        good.replacen("also_before = \"4.14\"", "also_before = \"5.12\"", 1),
+        good.replacen(
+            "{ include = \"dm.h\" }",
+            "{ include = \"dm.h\", args = 1 }",
+            1,
+        ),
         good.replacen(
             "fix = \"Drop the map_info parameter; read per-bio state with dm_per_bio_data().\"",
             "fix = \"\"",
@@ -215,13 +238,25 @@ fn every_new_form_is_clean_on_newer_kernels_and_found_on_older_ones() {
                 let found = lines_found(&source, &table, before, &change.id);
                 assert_eq!(found, marked, "{}: new form on {before}", change.id);
                 let oldest = lines_found(&source, &table, Release::OLDEST, &change.id);
+                // An API that came back also built in the era before.
+                let expected_oldest = match change.also_before {
+                    Some(_) => BTreeSet::new(),
+                    None => marked.clone(),
+                };
                 assert_eq!(
                     oldest,
-                    marked,
+                    expected_oldest,
                     "{}: new form on {}",
                     change.id,
                     Release::OLDEST
                 );
+                if let Some(also) = change.also_before {
+                    let at = lines_found(&source, &table, also, &change.id);
+                    assert_eq!(at, marked, "{}: new form on {also}", change.id);
+                    let below = also.previous().expect("a release before also_before");
+                    let found = lines_found(&source, &table, below, &change.id);
+                    assert!(found.is_empty(), "{}: new form on {below}", change.id);
+                }
             }
             // Older than every kernel the doctor targets, or builds everywhere.
             _ => {
@@ -318,7 +353,7 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
         ),
         ("flush-requests-to-bios", "ti->num_flush_requests = 1;"),
         ("map-info-map", "static int tally_map("),
-        ("bdev-nr-sectors", "bd_inode"),
+        ("bd-inode-gone", "bd_inode"),
         ("bi-rw-to-bi-opf", "if (bio->bi_rw & WRITE)"),
         ("bio-set-dev", "bio->bi_bdev = tc->dev->bdev;"),
         ("bvec-iter", "bio->bi_sector = tc->start"),
@@ -326,6 +361,7 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
         ("bio-endio-error", "bio_endio(bio, -EIO);"),
         ("map-info-end-io", "static int tally_end_io("),
         ("status-flags", "static int tally_status("),
+        ("status-void", "static int tally_status("),
         ("statustype-ima", "static int tally_status("),
         ("message-result", "static int tally_message("),
     ];
@@ -363,6 +399,7 @@ fn the_doctor_reports_an_old_style_target_it_has_never_seen() {
         "map-info-map",
         "map-info-end-io",
         "status-flags",
+        "status-void",
         "flush-requests-to-bios",
     ]
     .into_iter()
@@ -580,4 +617,59 @@ fn the_named_cases_exist() {
     for path in ["bio-set-dev.new.c", "whole/dm-tally-2.6.32.c"] {
         assert!(Path::new(&case(path)).is_file(), "{path}");
     }
+}
+
+/// `--format json` carries the same findings as the text, one field each.
+#[test]
+fn doctor_writes_json_for_tools() {
+    let table = table();
+    let path = case("whole/dm-tally-2.6.32.c");
+    let output = chapter4()
+        .args(["doctor", "--format", "json", "--kernel", "3.10"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&output).expect("JSON");
+    assert_eq!(report["kernel"], "3.10");
+    assert_eq!(report["file"], path.display().to_string());
+    let source = fs::read_to_string(&path).expect("source");
+    let expected: Vec<(String, u64)> = diagnose(&source, &table, release("3.10"))
+        .expect("parses")
+        .into_iter()
+        .map(|f| (f.change.id.clone(), f.line as u64))
+        .collect();
+    let findings = report["findings"].as_array().expect("findings");
+    let got: Vec<(String, u64)> = findings
+        .iter()
+        .map(|f| {
+            let id = f["id"].as_str().expect("id").to_string();
+            (id, f["line"].as_u64().expect("line"))
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let first = &findings[0];
+    for key in ["direction", "symbol", "summary", "release", "fix"] {
+        assert!(
+            first[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {first}"
+        );
+    }
+    assert_eq!(first["direction"], "old");
+    assert!(first["verified"].is_boolean());
+    assert!(first["backports"].is_array());
+
+    // A clean file: exit 0 and an empty list, still JSON.
+    let clean = chapter4()
+        .args(["doctor", "--part", "--format", "json"])
+        .arg(case("bio-set-dev.new.c"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let clean: serde_json::Value = serde_json::from_slice(&clean).expect("JSON");
+    assert_eq!(clean["findings"].as_array().map(Vec::len), Some(0));
 }

@@ -2,15 +2,15 @@
 //!
 //! `chapter4 table` prints the drift table (module/drift.toml) by release;
 //! `chapter4 doctor FILE [--kernel VERSION]` lists each drift a target's C
-//! source hits. The doctor exits 0 when it finds none, 1 when it finds some and
-//! 2 on an error (unreadable file, not C, no `struct target_type`, bad
-//! version).
+//! source hits (`--format json` for tools and editors). The doctor exits 0
+//! when it finds none, 1 when it finds some and 2 on an error (unreadable
+//! file, not C, no `struct target_type`, bad version).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use dm_workbook::drift::{DriftTable, Expect, Release, diagnose_file};
 
 /// How the device-mapper target API moved between 2.6.3x and 7.x.
@@ -38,7 +38,20 @@ enum Command {
         /// in another file: do not ask for it here.
         #[arg(long)]
         part: bool,
+        /// `text` for people; `json` for tools and editors: one object with
+        /// the file, the kernel and a `findings` array (line, id, direction,
+        /// symbol, summary, release, commit, title, verified, fix, backports,
+        /// assigned_at, function_end, builds).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
+}
+
+/// How the doctor writes its findings.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 /// The doctor's exit code on an error, apart from 1 ("drift found").
@@ -48,9 +61,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Table => table(),
-        Command::Doctor { file, kernel, part } => {
+        Command::Doctor {
+            file,
+            kernel,
+            part,
+            format,
+        } => {
             let expect = if *part { Expect::Part } else { Expect::Target };
-            doctor(file, kernel.as_deref(), expect)
+            doctor(file, kernel.as_deref(), expect, *format)
         }
     };
     match outcome {
@@ -68,7 +86,12 @@ fn table() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn doctor(file: &Path, kernel: Option<&str>, expect: Expect) -> anyhow::Result<ExitCode> {
+fn doctor(
+    file: &Path,
+    kernel: Option<&str>,
+    expect: Expect,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let kernel = match kernel {
         Some(text) => Release::parse_in_range(text)?,
         None => Release::NEWEST,
@@ -76,6 +99,20 @@ fn doctor(file: &Path, kernel: Option<&str>, expect: Expect) -> anyhow::Result<E
     let table = DriftTable::bundled().context("loading the drift table")?;
     let findings = diagnose_file(file, &table, kernel, expect)?;
     let name = file.display().to_string();
+    let code = if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
+    if format == Format::Json {
+        let report = serde_json::json!({
+            "file": name,
+            "kernel": kernel.to_string(),
+            "findings": findings.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(code);
+    }
     for finding in &findings {
         print!("{}", finding.render(&name, kernel));
     }

@@ -13,15 +13,20 @@
 //! say which vendor's kernel it is (RHEL 7's 3.10 and mainline 3.10 differ), so
 //! the finding names them for the reader to weigh.
 //!
-//! Code inside `#if`/`#ifdef`/`#else` is taken as already guarded and is not
-//! reported (include guards `#ifndef FOO_H` excepted): the guard is the fix.
+//! Version guards (`#if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 13, 0)`) are
+//! decided for the kernel asked about, and the branch it would build is read
+//! (a guard that picks the wrong branch on a newer kernel is reported like
+//! unguarded code); a conditional on anything else (`#ifdef CONFIG_...`, a
+//! vendor macro) keeps its first branch, and nothing in it is reported: the
+//! author chose there. Include guards (`#ifndef FOO_H`) are no choice.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use tree_sitter::{Node, Parser, Tree};
 
+use super::guards::select;
 use super::input::{Expect, check_input};
 use super::table::{Change, Detector, DetectorKind, DriftTable};
 use super::{DriftError, Release};
@@ -42,22 +47,52 @@ pub struct Finding<'t> {
     pub line: usize,
     pub direction: Direction,
     pub change: &'t Change,
+    /// For a callback: the lines that assign the function (`.map = f,`,
+    /// `bio->bi_end_io = f;`), where a compiler reports the mismatch.
+    pub assigned_at: Vec<usize>,
+    /// The last line of the function the finding sits in, where GCC reports
+    /// "control reaches end of non-void function" when the finding's
+    /// statement was the return.
+    pub function_end: Option<usize>,
 }
 
 impl Finding<'_> {
-    /// The doctor's two- or three-line report for this finding.
-    pub fn render(&self, file: &str, kernel: Release) -> String {
+    /// The finding as a JSON object, for tools and editors: the same facts
+    /// as [`Finding::render`], each in its own field.
+    pub fn to_json(&self) -> serde_json::Value {
         let change = self.change;
-        let what = match self.direction {
-            Direction::Old => change.summary.clone(),
-            Direction::New => format!(
-                "new form used, but {kernel} predates it: {}",
-                change.summary
-            ),
+        let direction = match self.direction {
+            Direction::Old => "old",
+            Direction::New => "new",
         };
-        // The fix points towards the kernel asked about: the new form for a
-        // newer kernel, the old spelling (or the compat guard) for an older one.
-        let fix = match (self.direction, &change.compat) {
+        serde_json::json!({
+            "line": self.line,
+            "id": change.id,
+            "direction": direction,
+            "symbol": change.symbol,
+            "summary": change.summary,
+            "release": change.release.to_string(),
+            "commit": change.commit,
+            "title": change.title,
+            "verified": change.verified,
+            "fix": self.fix_text(),
+            "backports": change.backports,
+            "assigned_at": self.assigned_at,
+            "function_end": self.function_end,
+            "builds": self.builds(),
+        })
+    }
+
+    /// Whether the code still builds despite this finding: advice, not an
+    /// error the compiler will print.
+    pub fn builds(&self) -> bool {
+        self.direction == Direction::Old && self.change.old_builds
+    }
+
+    /// What to do about it, pointing towards the kernel asked about.
+    fn fix_text(&self) -> String {
+        let change = self.change;
+        match (self.direction, &change.compat) {
             (Direction::Old, _) => change.fix.clone(),
             (Direction::New, Some(compat)) => format!(
                 "Before {}, write the old form `{}`, or keep the new one and \
@@ -72,7 +107,22 @@ impl Finding<'_> {
                     change.release, change.old
                 )
             }
+        }
+    }
+
+    /// The doctor's two- or three-line report for this finding.
+    pub fn render(&self, file: &str, kernel: Release) -> String {
+        let change = self.change;
+        let what = match self.direction {
+            Direction::Old => change.summary.clone(),
+            Direction::New => format!(
+                "new form used, but {kernel} predates it: {}",
+                change.summary
+            ),
         };
+        // The fix points towards the kernel asked about: the new form for a
+        // newer kernel, the old spelling (or the compat guard) for an older one.
+        let fix = self.fix_text();
         let mut text = format!(
             "{file}:{}: {}: {what} (since {}, {})\n  fix: {fix}\n",
             self.line,
@@ -114,30 +164,98 @@ pub fn diagnose<'t>(
     table: &'t DriftTable,
     kernel: Release,
 ) -> Result<Vec<Finding<'t>>, DriftError> {
-    let tree = parse(source)?;
-    let code = Code::new(&tree, source);
-    let mut found = BTreeSet::new();
+    let selected = select(source, kernel);
+    let tree = parse(&selected.text)?;
+    let code = Code::new(&tree, &selected.text);
+    let guarded = selected.guarded;
+    // Macro bodies are raw text to the grammar: read them again as code, on
+    // their own lines, for the detectors that can fire inside an expression.
+    let macros = macro_bodies(&tree, &selected.text);
+    let macro_tree = parse(&macros)?;
+    let macro_code = Code::new(&macro_tree, &macros);
+    let mut found: BTreeMap<(usize, usize, Direction), BTreeSet<usize>> = BTreeMap::new();
     for (index, change) in table.changes.iter().enumerate() {
         // A kernel with the new form trips over the old one, and vice versa.
         let (direction, detectors) = if change.present_in(kernel) {
             (Direction::Old, &change.detect_old)
-        } else {
+        } else if change.new_form_fails_on(kernel) {
             (Direction::New, &change.detect_new)
+        } else {
+            continue;
         };
         for detector in detectors {
-            for line in code.lines_matching(detector) {
-                found.insert((line, index, direction));
+            let in_macros = match detector.kind() {
+                Ok(DetectorKind::Callback | DetectorKind::Include) | Err(_) => Vec::new(),
+                Ok(_) => macro_code.lines_matching(detector),
+            };
+            for (line, assigned_at) in code.lines_matching(detector).into_iter().chain(in_macros) {
+                // Inside a conditional the doctor could not decide.
+                if guarded.get(line - 1).copied().unwrap_or(false) {
+                    continue;
+                }
+                (found.entry((line, index, direction)).or_default()).extend(assigned_at);
             }
         }
     }
+    let functions: Vec<(usize, usize)> = (code.nodes.iter())
+        .filter(|n| n.kind() == "function_definition")
+        .map(|n| (line_of(*n), n.end_position().row + 1))
+        .collect();
+    let function_end = |line: usize| {
+        (functions.iter())
+            .filter(|(start, end)| *start <= line && line <= *end)
+            .min_by_key(|(start, end)| end - start)
+            .map(|(_, end)| *end)
+    };
     Ok(found
         .into_iter()
-        .map(|(line, index, direction)| Finding {
+        .map(|((line, index, direction), assigned_at)| Finding {
             line,
             direction,
             change: &table.changes[index],
+            assigned_at: assigned_at.into_iter().collect(),
+            function_end: function_end(line),
         })
         .collect())
+}
+
+/// A source of the same lines as `source`, blank but for the body of each
+/// `#define`, wrapped as a function body so the grammar reads it as code.
+fn macro_bodies(tree: &Tree, source: &str) -> String {
+    let mut lines: Vec<String> = vec![String::new(); source.lines().count() + 1];
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if matches!(node.kind(), "preproc_def" | "preproc_function_def") {
+            if let Some(value) = node.child_by_field_name("value") {
+                let row = value.start_position().row;
+                let body = value.utf8_text(source.as_bytes()).unwrap_or("");
+                let body = body.replace("\\\n", " \n");
+                // `.bi_op = REQ_OP_READ, .bi_op_flags = 0` is a piece of an
+                // initializer; anything else is read as a statement.
+                let (open, close) = if body.trim_start().starts_with('.') {
+                    ("void dmw_macro_body(void) { struct dmw m = { ", " }; }")
+                } else {
+                    ("void dmw_macro_body(void) { ", " ; }")
+                };
+                for (offset, text) in body.lines().enumerate() {
+                    if let Some(line) = lines.get_mut(row + offset) {
+                        if offset == 0 {
+                            line.push_str(open);
+                        }
+                        line.push_str(text);
+                    }
+                }
+                let last = row + body.lines().count().max(1) - 1;
+                if let Some(line) = lines.get_mut(last) {
+                    line.push_str(close);
+                }
+            }
+            continue;
+        }
+        let mut cursor = node.walk();
+        stack.extend(node.children(&mut cursor));
+    }
+    lines.join("\n")
 }
 
 pub(super) fn parse(source: &str) -> Result<Tree, DriftError> {
@@ -160,12 +278,13 @@ pub(super) fn has_target_type(tree: &Tree, source: &str) -> bool {
 /// The parsed source with the indexes the detectors need.
 struct Code<'a> {
     source: &'a str,
-    /// Every node outside preprocessor conditionals, in source order.
+    /// Every node, in source order (conditionals already decided).
     nodes: Vec<Node<'a>>,
     /// Function definitions (or, failing that, prototypes) by name.
     functions: HashMap<&'a str, Node<'a>>,
-    /// `struct target_type` member -> the functions assigned to it.
-    callbacks: HashMap<&'a str, Vec<&'a str>>,
+    /// `struct target_type` member (or any field a function is assigned to,
+    /// such as `bi_end_io`) -> the functions assigned to it.
+    callbacks: HashMap<&'a str, Vec<(&'a str, usize)>>,
     /// Whether a `struct target_type` is defined (with an initialiser).
     has_target_type: bool,
 }
@@ -179,16 +298,13 @@ impl<'a> Code<'a> {
             callbacks: HashMap::new(),
             has_target_type: false,
         };
-        let mut stack = vec![(tree.root_node(), false)];
-        while let Some((node, guarded)) = stack.pop() {
-            let guarded = guarded || code.is_version_guard(node);
-            if !guarded {
-                code.nodes.push(node);
-            }
+        let mut stack = vec![tree.root_node()];
+        while let Some(node) = stack.pop() {
+            code.nodes.push(node);
             code.index(node);
             let mut cursor = node.walk();
             let children: Vec<_> = node.children(&mut cursor).collect();
-            stack.extend(children.into_iter().rev().map(|child| (child, guarded)));
+            stack.extend(children.into_iter().rev());
         }
         code
     }
@@ -197,21 +313,27 @@ impl<'a> Code<'a> {
         node.utf8_text(self.source.as_bytes()).unwrap_or("")
     }
 
-    /// A conditional the author wrote to choose between kernels (any `#if`),
-    /// as opposed to an include guard.
-    fn is_version_guard(&self, node: Node) -> bool {
-        match node.kind() {
-            "preproc_if" | "preproc_elif" | "preproc_else" | "preproc_elifdef" => true,
-            "preproc_ifdef" => node
-                .child_by_field_name("name")
-                .map(|name| !self.text(name).trim_end_matches('_').ends_with("_H"))
-                .unwrap_or(true),
-            _ => false,
-        }
-    }
-
     fn index(&mut self, node: Node<'a>) {
         match node.kind() {
+            "initializer_pair" => self.index_initializer_pair(node),
+            "assignment_expression" => {
+                let field = node
+                    .child_by_field_name("left")
+                    .filter(|left| left.kind() == "field_expression")
+                    .and_then(|left| left.child_by_field_name("field"));
+                let value = node
+                    .child_by_field_name("right")
+                    .and_then(function_reference);
+                if let (Some(field), Some(value)) = (field, value) {
+                    let field = self.text(field);
+                    let function = self.text(value);
+                    let at = line_of(node);
+                    self.callbacks
+                        .entry(field)
+                        .or_default()
+                        .push((function, at));
+                }
+            }
             "function_definition" => {
                 if let Some(name) = function_name(node, self.source) {
                     self.functions.insert(name, node);
@@ -228,7 +350,6 @@ impl<'a> Code<'a> {
                     self.has_target_type |= descendants(node)
                         .iter()
                         .any(|n| n.kind() == "initializer_list");
-                    self.index_callbacks(node);
                 }
             }
             _ => {}
@@ -243,28 +364,31 @@ impl<'a> Code<'a> {
             .is_some_and(|name| self.text(name) == "target_type")
     }
 
-    fn index_callbacks(&mut self, declaration: Node<'a>) {
-        for pair in descendants(declaration)
-            .into_iter()
-            .filter(|n| n.kind() == "initializer_pair")
-        {
-            let member = pair
-                .child_by_field_name("designator")
-                .filter(|d| d.kind() == "field_designator")
-                .and_then(|d| d.named_child(0));
-            let value = pair
-                .child_by_field_name("value")
-                .and_then(function_reference);
-            if let (Some(member), Some(value)) = (member, value) {
-                let member = self.text(member);
-                let function = self.text(value);
-                self.callbacks.entry(member).or_default().push(function);
-            }
+    /// `.member = f` in any initializer (`.map = f` in a target_type,
+    /// `.notify.fn = f` in a dm_io_request): the last designator names it.
+    fn index_initializer_pair(&mut self, pair: Node<'a>) {
+        let mut cursor = pair.walk();
+        let member = pair
+            .children_by_field_name("designator", &mut cursor)
+            .filter(|d| d.kind() == "field_designator")
+            .last()
+            .and_then(|d| d.named_child(0));
+        let value = pair
+            .child_by_field_name("value")
+            .and_then(function_reference);
+        if let (Some(member), Some(value)) = (member, value) {
+            let member = self.text(member);
+            let function = self.text(value);
+            self.callbacks
+                .entry(member)
+                .or_default()
+                .push((function, line_of(pair)));
         }
     }
 
-    /// The lines of every unguarded use matching `detector`.
-    fn lines_matching(&self, detector: &Detector) -> Vec<usize> {
+    /// Every unguarded use matching `detector`: its line, and for a callback
+    /// the lines that assign it.
+    fn lines_matching(&self, detector: &Detector) -> Vec<(usize, Vec<usize>)> {
         let Ok(kind) = detector.kind() else {
             return Vec::new();
         };
@@ -284,9 +408,17 @@ impl<'a> Code<'a> {
                     node.kind() == "identifier"
                         && Some(self.text(**node)) == detector.ident.as_deref()
                 }
+                DetectorKind::Include => {
+                    node.kind() == "preproc_include"
+                        && node.child_by_field_name("path").is_some_and(|path| {
+                            let written = self.text(path).trim();
+                            let name = written.trim_matches(|c| matches!(c, '"' | '<' | '>'));
+                            Some(name) == detector.include.as_deref()
+                        })
+                }
                 DetectorKind::Callback => false,
             })
-            .map(|node| line_of(*node))
+            .map(|node| (line_of(*node), Vec::new()))
             .collect()
     }
 
@@ -364,26 +496,42 @@ impl<'a> Code<'a> {
         }
     }
 
-    fn callback_lines(&self, detector: &Detector) -> Vec<usize> {
+    fn callback_lines(&self, detector: &Detector) -> Vec<(usize, Vec<usize>)> {
         let Some(member) = detector.callback.as_deref() else {
             return Vec::new();
         };
-        let Some(functions) = self.callbacks.get(member) else {
+        let Some(assigned) = self.callbacks.get(member) else {
             return Vec::new();
         };
-        functions
-            .iter()
-            .filter_map(|name| self.functions.get(name))
-            .filter(|function| self.nodes.contains(function))
-            .filter(|function| self.callback_matches(**function, detector))
-            .map(|function| line_of(*function))
-            .collect()
+        let mut found: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (name, at) in assigned {
+            let Some(function) = self.functions.get(name) else {
+                continue;
+            };
+            if self.nodes.contains(function) && self.callback_matches(*function, detector) {
+                found.entry(line_of(*function)).or_default().push(*at);
+            }
+        }
+        found.into_iter().collect()
     }
 
     fn callback_matches(&self, function: Node, detector: &Detector) -> bool {
         let params = parameters(function, self.source);
         if detector.params.is_some_and(|wanted| params.len() != wanted) {
             return false;
+        }
+        if let Some(wanted) = detector.returns.as_deref() {
+            let returns = function
+                .child_by_field_name("type")
+                .map(|t| self.text(t).trim())
+                .unwrap_or("");
+            // `static int *f(...)` returns a pointer, not an int.
+            let pointer = function
+                .child_by_field_name("declarator")
+                .is_some_and(|d| d.kind() == "pointer_declarator");
+            if returns != wanted || pointer {
+                return false;
+            }
         }
         if let Some(needle) = detector.param_has.as_deref() {
             let needle = squeeze(needle);
@@ -564,6 +712,29 @@ detect_old = [{ callback = "map", params = 3 }]
         assert!(lines(guarded).is_empty());
         let header = "#ifndef TALLY_H\n#define TALLY_H\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
         assert_eq!(lines(header), [("six-args".to_string(), 3)]);
+    }
+
+    #[test]
+    fn decides_version_guards_for_the_kernel_asked_about() {
+        let table = DriftTable::parse(TABLE).unwrap();
+        let source = "#if LINUX_VERSION_CODE >= KERNEL_VERSION(2, 6, 30)\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
+        // A guard that picks the old call on a kernel without it is no fix.
+        let found = diagnose(source, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
+        let vendor = "#ifdef RHEL_RELEASE_CODE\nint f(void) { return dm_get_device(a, b, c, d, e, f); }\n#endif\n";
+        assert!(
+            diagnose(vendor, &table, Release::NEWEST)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn reads_calls_inside_macro_bodies() {
+        let table = DriftTable::parse(TABLE).unwrap();
+        let source = "#define GET(ti, p, d) \\\n\tdm_get_device(ti, p, 0, ti->len, 0, d)\nint f(void) { return 0; }\n";
+        let found = diagnose(source, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //! - [`table`]: the drift table as typed data, loaded and checked for completeness.
 //! - [`doctor`]: parses C with tree-sitter and reports each use of a form that
 //!   does not fit the kernel the learner targets.
+//! - [`guards`]: the source as a compiler for one kernel reads it: version
+//!   guards decided, undecided conditionals marked.
 //! - [`input`]: what the doctor refuses to read (not C, or no target).
 
 pub mod doctor;
+pub mod guards;
 pub mod input;
 pub mod release;
 pub mod table;

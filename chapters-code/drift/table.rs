@@ -57,6 +57,15 @@ pub struct Change {
     /// The macro in `module/compat/dmw_compat.h` that bridges this change.
     #[serde(default)]
     pub compat: Option<String>,
+    /// The old form still builds on kernels with the new one: a finding of it
+    /// is advice (`STATUSTYPE_IMA` left unanswered), not a build error.
+    #[serde(default)]
+    pub old_builds: bool,
+    /// The new form also built on kernels older than this release (an API
+    /// that went away and came back, like `bio->bi_bdev`): below it the new
+    /// form is not reported.
+    #[serde(default)]
+    pub also_before: Option<Release>,
     /// Uses of the old form: reported when the kernel is at or past `release`.
     #[serde(default)]
     pub detect_old: Vec<Detector>,
@@ -67,7 +76,8 @@ pub struct Change {
 
 /// One pattern the doctor looks for in the parsed C.
 ///
-/// Exactly one of `call`, `field`, `callback`, `type_name` or `ident` names
+/// Exactly one of `call`, `field`, `callback`, `type_name`, `ident` or
+/// `include` names
 /// what to look for; the other keys narrow it.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -86,12 +96,15 @@ pub struct Detector {
     /// ... only when it is the left side of an assignment.
     pub assigned: Option<bool>,
 
-    /// A function assigned to this member of a `struct target_type` initializer.
+    /// A function assigned to this member of a `struct target_type` initializer,
+    /// or assigned to this field anywhere (`bio->bi_end_io = f`).
     pub callback: Option<String>,
     /// ... whose parameter list has exactly this many parameters.
     pub params: Option<usize>,
     /// ... one of whose parameters contains this text (e.g. `blk_status_t *`).
     pub param_has: Option<String>,
+    /// ... whose return type is exactly this (`int`, `void`).
+    pub returns: Option<String>,
     /// ... whose body mentions this identifier ...
     pub body_mentions: Option<String>,
     /// ... but never this one.
@@ -102,6 +115,9 @@ pub struct Detector {
     pub type_name: Option<String>,
     /// A use of this identifier (a constant such as `FMODE_READ`).
     pub ident: Option<String>,
+    /// An `#include` of this header, as written between the quotes or angle
+    /// brackets (`dm.h`).
+    pub include: Option<String>,
 }
 
 /// What a detector looks for, once checked.
@@ -112,6 +128,7 @@ pub enum DetectorKind {
     Callback,
     Type,
     Ident,
+    Include,
 }
 
 impl Detector {
@@ -123,11 +140,12 @@ impl Detector {
             (self.callback.is_some(), DetectorKind::Callback),
             (self.type_name.is_some(), DetectorKind::Type),
             (self.ident.is_some(), DetectorKind::Ident),
+            (self.include.is_some(), DetectorKind::Include),
         ];
         let mut kinds = named.iter().filter(|(set, _)| *set).map(|(_, kind)| *kind);
         let kind = kinds
             .next()
-            .ok_or("a detector needs one of call, field, callback, type, ident")?;
+            .ok_or("a detector needs one of call, field, callback, type, ident, include")?;
         if kinds.next().is_some() {
             return Err("a detector names more than one thing to look for".into());
         }
@@ -135,6 +153,7 @@ impl Detector {
         let field_keys = self.not_under.is_some() || self.assigned.is_some();
         let callback_keys = self.params.is_some()
             || self.param_has.is_some()
+            || self.returns.is_some()
             || self.body_mentions.is_some()
             || self.body_lacks.is_some();
         let stray = (call_keys && kind != DetectorKind::Call)
@@ -241,6 +260,12 @@ impl Change {
                 ));
             }
         }
+        if self
+            .also_before
+            .is_some_and(|before| before >= self.release)
+        {
+            return Err("`also_before` must be older than `release`".into());
+        }
         if !self.stable.is_empty() && self.backports.is_empty() {
             return Err("stable releases need a `backports` line for the reader".into());
         }
@@ -264,6 +289,15 @@ impl Change {
     /// release, or a stable release at or past a backport on its line.
     pub fn present_in(&self, kernel: Release) -> bool {
         kernel.line() >= self.release || self.stable.iter().any(|s| kernel.reaches_stable(*s))
+    }
+
+    /// Whether a use of the new form fails to build on `kernel`: it lacks
+    /// the new form and is not from the era before `also_before`.
+    pub fn new_form_fails_on(&self, kernel: Release) -> bool {
+        !self.present_in(kernel)
+            && self
+                .also_before
+                .is_none_or(|before| kernel.line() >= before)
     }
 
     /// `commit 4f024f3797c4 "block: Abstract out bvec iterator"`, or what is

@@ -1,8 +1,7 @@
-static void tally_status(struct dm_target *ti, status_type_t type, /* drift */
-			 unsigned int status_flags, char *result,
-			 unsigned int maxlen)
+static int tally_status(struct dm_target *ti, status_type_t type, /* drift */
+			unsigned status_flags, char *result, unsigned maxlen)
 {
-	result[0] = '\0';
+	return 0;
 }
 
 static struct target_type tally_target = {

@@ -3,11 +3,13 @@
 //! - `lab`: boot a real Debian kernel in qemu and run a stage's scenario, a chapter or a script in it.
 //! - `listings`: prove that every code block in the book is tested.
 //! - `matrix`: every module stage against every kernel line, built, booted or failing as declared.
+//! - `corpus`: real third-party targets built on every line, the drift doctor held to their errors.
 //! - `new-stage`: import a module folder as a stage of `module/manifest.toml`.
 //! - `kbuild-dir`: print a kernel line's build folder (its unpacked headers).
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 
 mod apt;
+mod corpus;
 mod equivalence;
 mod kbuild_dir;
 mod kits;
@@ -41,6 +43,10 @@ enum Task {
     /// Build every module stage for every kernel line; boot and run the stages
     /// that must pass, check the errors of those that must fail.
     Matrix(matrix::MatrixArgs),
+    /// Build real targets written elsewhere (fetched through apt) on every
+    /// kernel line and hold the drift doctor's findings to the compiler's
+    /// errors; writes book/src/generated/corpus.md.
+    Corpus(corpus::CorpusArgs),
     /// Import a module folder as the stage module/NAME, with its manifest
     /// entry (expected to pass on every kernel line).
     NewStage(new_stage::NewStageArgs),
@@ -63,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Task::Lab(args) => lab::run(args),
         Task::Listings(args) => listings::run(args),
         Task::Matrix(args) => matrix::run(args),
+        Task::Corpus(args) => corpus::run(args),
         Task::NewStage(args) => new_stage::run(args),
         Task::NewModule(args) => new_module::run(args),
         Task::KbuildDir(args) => kbuild_dir::run(args),

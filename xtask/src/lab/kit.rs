@@ -7,7 +7,7 @@
 //! `6.1.0-28-amd64`) and `ready` (the suites) once all of it is there. Chroots live in
 //! `<cache>/chroots/<line>/`. Anything missing is made again.
 
-mod download;
+pub(crate) mod download;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -110,6 +110,18 @@ impl Kit {
     /// header beside it, under `work` or the chroot), whether or not it
     /// builds: the matrix reads the log of stages that must fail.
     pub fn make_module(&self, dir: &Path, compat: &Path, work: &Path) -> Result<MakeRun> {
+        self.make_module_with(dir, compat, work, &[])
+    }
+
+    /// `make_module` with more arguments for make, such as `-k` to build
+    /// every object of a folder of unrelated targets even when one fails.
+    pub fn make_module_with(
+        &self,
+        dir: &Path,
+        compat: &Path,
+        work: &Path,
+        extra: &[&str],
+    ) -> Result<MakeRun> {
         let name = dir
             .file_name()
             .context("the module folder has no name")?
@@ -134,8 +146,11 @@ impl Kit {
                 kdir.to_string(),
                 format!("M={}", m.display()),
                 format!("CC={}", self.line.compiler),
-                "modules".to_string(),
             ]
+            .into_iter()
+            .chain(extra.iter().map(|a| a.to_string()))
+            .chain(["modules".to_string()])
+            .collect::<Vec<_>>()
         };
         let output = match &self.chroot {
             None => {

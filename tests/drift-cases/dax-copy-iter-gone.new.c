@@ -1,0 +1,3 @@
+static struct target_type tally_target = {
+	.name = "tally",
+};

@@ -1,0 +1,4 @@
+#include <linux/module.h>
+#include "dm.h" /* drift */
+
+#define DM_MSG_PREFIX "tally"

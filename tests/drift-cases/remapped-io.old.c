@@ -1,0 +1,4 @@
+static void tally_send(struct bio *clone)
+{
+	submit_bio_noacct(clone);
+}

@@ -1,0 +1,6 @@
+static void tally_tick(struct timer_list *t)
+{
+	struct tally_c *tc = timer_container_of(tc, t, timer); /* drift */
+
+	queue_work(tc->wq, &tc->work);
+}
