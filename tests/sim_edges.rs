@@ -318,3 +318,94 @@ fn a_killed_clone_is_not_remapped() {
     );
     assert_eq!((remap.to.as_str(), remap.to_sector), ("/dev/loop0", 1020));
 }
+
+/// A target whose `map` asks for every bio again, or whose `end_io` does.
+struct Requeuer {
+    in_end_io: bool,
+}
+
+struct RequeuerContext {
+    dev: dm_workbook::dm::target::DmDev,
+    in_end_io: bool,
+}
+
+impl dm_workbook::dm::target::TargetType for Requeuer {
+    fn name(&self) -> &'static str {
+        if self.in_end_io {
+            "requeue_end_io"
+        } else {
+            "requeue_map"
+        }
+    }
+
+    fn version(&self) -> [u32; 3] {
+        [1, 0, 0]
+    }
+
+    fn ctr(
+        &self,
+        ti: &mut dyn dm_workbook::dm::target::CtrContext,
+        argv: &[&str],
+    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
+        let dev = ti.get_device(argv[0])?;
+        Ok(Box::new(RequeuerContext {
+            dev,
+            in_end_io: self.in_end_io,
+        }))
+    }
+}
+
+impl dm_workbook::dm::target::Target for RequeuerContext {
+    fn map(&self, _ti: &TargetInfo, bio: &mut Bio) -> MapResult {
+        if self.in_end_io {
+            bio.dev = self.dev.dev;
+            MapResult::Remapped
+        } else {
+            MapResult::Requeue
+        }
+    }
+
+    fn end_io(
+        &self,
+        _ti: &TargetInfo,
+        _bio: &Bio,
+        _status: &mut BlkStatus,
+    ) -> dm_workbook::dm::target::EndIo {
+        if self.in_end_io {
+            dm_workbook::dm::target::EndIo::Requeue
+        } else {
+            dm_workbook::dm::target::EndIo::Done
+        }
+    }
+}
+
+/// Outside a `noflush` suspend, Linux 6.1 fails a bio its target asked to
+/// requeue, from `map` or from `end_io`, with an I/O error, once, and logs
+/// nothing (`dm_handle_requeue()`, drivers/md/dm.c lines 887-926).
+#[test]
+fn a_requeued_bio_fails_once_without_a_word() {
+    for in_end_io in [false, true] {
+        let (mut dm, _dir, _file) = sim_with_disk(2048);
+        let target = Requeuer { in_end_io };
+        let name = dm_workbook::dm::target::TargetType::name(&target);
+        dm.register_target(Arc::new(target)).unwrap();
+        create(&mut dm, "again", &format!("0 1024 {name} /dev/loop0")).unwrap();
+        let logged = dm.kmsg().len();
+        let Submission::Done(bio) = dm.read("again", 0, 4096).unwrap() else {
+            panic!("a read of a resumed device was deferred");
+        };
+        assert_eq!(bio.status, BlkStatus::IoErr, "{name}");
+        assert_eq!(
+            dm.kmsg().len(),
+            logged,
+            "{name} logged {:?}",
+            &dm.kmsg()[logged..]
+        );
+        let maps = dm
+            .take_trace()
+            .iter()
+            .filter(|e| matches!(e, TraceEvent::Mapped { .. }))
+            .count();
+        assert_eq!(maps, 1, "{name}: map called {maps} times");
+    }
+}

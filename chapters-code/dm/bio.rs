@@ -259,7 +259,8 @@ pub enum MapResult {
     Submitted,
     /// `DM_MAPIO_KILL`: fail the bio with `BLK_STS_IOERR`.
     Kill,
-    /// `DM_MAPIO_REQUEUE`: give the bio back to the core to be tried again later.
+    /// `DM_MAPIO_REQUEUE`: give the bio back to the core, which tries it
+    /// again only during a `noflush` suspend and otherwise fails it.
     Requeue,
 }
 

@@ -76,7 +76,8 @@ pub enum StatusType {
 pub enum EndIo {
     /// `DM_ENDIO_DONE`: let the bio complete with its status.
     Done,
-    /// `DM_ENDIO_REQUEUE`: try the bio again.
+    /// `DM_ENDIO_REQUEUE`: give the bio back to the core, which tries it
+    /// again only during a `noflush` suspend and otherwise fails it.
     Requeue,
 }
 

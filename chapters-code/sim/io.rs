@@ -3,7 +3,7 @@
 
 use super::limits::clones_for;
 use super::tables::{BuiltTable, LiveLine};
-use super::{DM_MAJOR, LOOP_MAJOR, MAX_REQUEUES, Simulator, Submission, WriteCache};
+use super::{DM_MAJOR, LOOP_MAJOR, Simulator, Submission, WriteCache};
 use crate::SECTOR_SIZE;
 use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
 use crate::dm::target::{EndIo, TargetInfo};
@@ -209,42 +209,35 @@ impl Simulator {
         // table (`dm_table_alloc_md_mempools()`, dm-table.c lines
         // 1027-1057), so `map` and `end_io` find the same bytes.
         clone.per_bio_data = vec![0; line.info.per_io_data_size];
-        for _ in 0..=MAX_REQUEUES {
-            let mut attempt = clone.clone();
-            let result = line.target.map(&line.info, &mut attempt);
-            let to = (result == MapResult::Remapped).then_some((attempt.dev, attempt.sector));
-            self.trace.push(TraceEvent::Mapped {
-                line: index,
-                target: line.line.target.clone(),
-                result,
-                to,
-            });
-            match result {
-                MapResult::Remapped => {
-                    self.record_remap(&clone, &attempt);
-                    let mut done = self.submit_below(attempt);
-                    let mut status = done.status;
-                    match line.target.end_io(&line.info, &done, &mut status) {
-                        EndIo::Done => {
-                            done.status = status;
-                            return done;
-                        }
-                        EndIo::Requeue => continue,
-                    }
-                }
-                MapResult::Submitted => return attempt,
-                MapResult::Kill => {
-                    attempt.status = BlkStatus::IoErr;
-                    return attempt;
-                }
-                MapResult::Requeue => clone = attempt,
+        let mut attempt = clone.clone();
+        let result = line.target.map(&line.info, &mut attempt);
+        let to = (result == MapResult::Remapped).then_some((attempt.dev, attempt.sector));
+        self.trace.push(TraceEvent::Mapped {
+            line: index,
+            target: line.line.target.clone(),
+            result,
+            to,
+        });
+        match result {
+            MapResult::Remapped => {
+                self.record_remap(&clone, &attempt);
+                let done = self.submit_below(attempt);
+                end_clone(line, done)
+            }
+            // The target ended the clone itself with `bio_endio()`, which
+            // runs the clone's `bi_end_io`, the core's `clone_endio()`, and
+            // so the target's own `end_io` too.
+            MapResult::Submitted => end_clone(line, attempt),
+            // `free_tio()` and no `end_io` (lines 1429-1438).
+            MapResult::Kill => {
+                attempt.status = BlkStatus::IoErr;
+                attempt
+            }
+            MapResult::Requeue => {
+                attempt.status = requeued();
+                attempt
             }
         }
-        self.log(format!(
-            "dm-workbook: bio requeued more than {MAX_REQUEUES} times; failing it"
-        ));
-        clone.status = BlkStatus::IoErr;
-        clone
     }
 
     /// `dm_submit_bio_remap()` (dm.c line 1362 in 6.1) fires `block_bio_remap`
@@ -333,4 +326,26 @@ fn check_alignment(name: &str, offset: u64, len: u64) -> Result<(), DmError> {
         });
     }
     Ok(())
+}
+
+/// `clone_endio()` (dm.c lines 1088-1143): the target's `end_io` sees the
+/// clone's status and may change it, or ask for the bio again.
+fn end_clone(line: &LiveLine, mut done: Bio) -> Bio {
+    let mut status = done.status;
+    done.status = match line.target.end_io(&line.info, &done, &mut status) {
+        EndIo::Done => status,
+        EndIo::Requeue => requeued(),
+    };
+    done
+}
+
+/// What a bio a target asked to requeue (`DM_MAPIO_REQUEUE` from `map`,
+/// `DM_ENDIO_REQUEUE` from `end_io`) ends with. The core marks the bio
+/// `BLK_STS_DM_REQUEUE`, and when it completes, `dm_handle_requeue()`
+/// (dm.c lines 887-926) queues it again only during a `noflush` suspend, or
+/// once if the core had split it (`dm_io_complete()`, lines 1016-1032);
+/// otherwise it fails with `BLK_STS_IOERR`. The model has no `noflush`
+/// suspend and does not send a split bio again, so it fails at once.
+fn requeued() -> BlkStatus {
+    BlkStatus::IoErr
 }

@@ -52,9 +52,6 @@ pub const DM_MAJOR: u32 = 254;
 pub const DEFAULT_READ_AHEAD: u32 = 256;
 /// `DM_NAME_LEN` in `include/uapi/linux/dm-ioctl.h`, counting the final NUL.
 pub const DM_NAME_LEN: usize = 128;
-/// How often the model lets one bio be requeued before it fails it. The kernel
-/// would retry for ever; a teaching model should not hang.
-pub const MAX_REQUEUES: u32 = 8;
 
 /// What sits at a path under the model's `/dev`.
 #[derive(Clone, Debug, PartialEq, Eq)]
