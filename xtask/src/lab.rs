@@ -20,6 +20,7 @@ pub(crate) mod kit;
 pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
+pub(crate) mod rust_kit;
 mod static_builds;
 mod transcript;
 
@@ -404,6 +405,12 @@ impl LineRun<'_> {
         let name = self.line.name.as_str();
         let _lock = kit::lock_line(self.cache, name, progress)?;
         let kit = kit::prepare(self.line, self.cache, progress)?;
+        // A module with Rust sources builds where the kernel's Rust crates are.
+        let kit = if rust_kit::holds_rust(self.module_dir)? {
+            kit.with_rust(self.cache, progress)?
+        } else {
+            kit
+        };
         let line_dir = self.cache.join("lines").join(name);
 
         let step = progress.step(format!(

@@ -7,7 +7,7 @@
 //! `6.1.0-28-amd64`) and `ready` (the suites) once all of it is there. Chroots live in
 //! `<cache>/chroots/<line>/`. Anything missing is made again.
 
-mod download;
+pub(super) mod download;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -57,6 +57,16 @@ impl Kit {
         Ok(self
             .root
             .join(format!("usr/src/linux-headers-{}", self.release)))
+    }
+
+    /// This kit with its build chroot swapped for the line's Rust chroot
+    /// ([`super::rust_kit`]), made if missing: where Rust modules build.
+    pub fn with_rust(self, cache: &Path, progress: &Progress) -> Result<Kit> {
+        let chroot = super::rust_kit::ensure(self.line, &self.release, cache, progress)?;
+        Ok(Kit {
+            chroot: Some(chroot),
+            ..self
+        })
     }
 
     /// `modprobe -d ROOT -S RELEASE --show-depends --all NAMES`: the module files
