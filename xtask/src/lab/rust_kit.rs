@@ -156,29 +156,30 @@ fn packages(line: &KernelLine, release: &str) -> Vec<String> {
 fn prepare_script(line: &KernelLine, release: &str) -> String {
     let (version, cc) = (&line.name, &line.compiler);
     format!(
-        "set -e
+        r#"set -e
 cd /usr/src
 rm -rf linux-rust
 mkdir linux-rust
 tar -xaf linux-source-{version}.tar.xz -C linux-rust --strip-components=1
 cd linux-rust
 headers=/usr/src/linux-headers-{release}
-cp \"$headers/.config\" .config
-cp \"$headers/Module.symvers\" Module.symvers
-make -s -j\"$(nproc)\" CC={cc} HOSTCC={cc} KERNELRELEASE={release} \
+cp "$headers/.config" .config
+cp "$headers/Module.symvers" Module.symvers
+make -s -j"$(nproc)" CC={cc} HOSTCC={cc} KERNELRELEASE={release} \
     olddefconfig rustavailable prepare modules_prepare
-mkdir -p \"$headers/rust\"
-cp rust/*.rmeta rust/lib*.so \"$headers/rust/\"
-cp scripts/target.json \"$headers/scripts/\"
+mkdir -p "$headers/rust"
+cp rust/*.rmeta rust/lib*.so "$headers/rust/"
+cp scripts/target.json "$headers/scripts/"
 # The compiler flags this build gave bindgen for the kernel crate's
 # bindings, for modules' own bindings: the flags after `--` in its command,
 # without the dependency file and the object's name, with absolute paths.
 head -n 1 rust/bindings/.bindings_generated.rs.cmd |
     sed -e 's/^.* -- //' -e 's/ *; sed .*$//' -e 's/-Wp,-MMD,[^ ]* //' \
         -e 's/-D_*KBUILD_[A-Z]*=[^ ]* //g' \
-        -e 's#-I\./#-I/usr/src/linux-rust/#g' -e 's#-include \./#-include /usr/src/linux-rust/#g' \
-        >\"$headers/rust/bindgen-cflags\"
-"
+        -e 's#-I\./#-I/usr/src/linux-rust/#g' \
+        -e 's#-include \./#-include /usr/src/linux-rust/#g' \
+        >"$headers/rust/bindgen-cflags"
+"#
     )
 }
 
