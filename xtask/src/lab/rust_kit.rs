@@ -34,7 +34,7 @@ use crate::{apt, run_checked};
 /// `make prepare` in the source tree.
 const ARTEFACTS: [&str; 4] = [
     "rust/libmacros.so",
-    "rust/kernel.rmeta",
+    "rust/libkernel.rmeta",
     "scripts/target.json",
     "rust/bindgen-cflags",
 ];
