@@ -32,6 +32,7 @@ use kernel::prelude::*;
 /// with the kernel build's own compiler flags (see the Kbuild file).
 #[allow(
     dead_code,
+    improper_ctypes,
     missing_docs,
     non_camel_case_types,
     non_snake_case,

@@ -1,0 +1,31 @@
+#!/bin/sh
+# hello_target in Rust, loaded into Debian's own kernel: what lsmod, sysfs
+# and dmsetup say about it.
+#
+# A guest script for the lab, on a line whose kernel has Rust:
+#   cargo xtask lab --kernel 7.2 --stage stage1-rust --script module/stage1-rust/tests/loaded.sh
+# It expects the stage loaded, as the lab provides.
+
+failures=0
+problem() {
+	echo "PROBLEM: $*"
+	failures=$((failures + 1))
+}
+
+# ANCHOR: lsmod
+echo "-- lsmod"
+lsmod | grep -E '^(Module|hello_target|dm_mod) '
+echo "-- /sys/module/hello_target/taint"
+cat /sys/module/hello_target/taint
+echo "-- dmsetup targets"
+dmsetup targets | grep hello_target
+# ANCHOR_END: lsmod
+
+lsmod | grep -q '^hello_target ' || problem "hello_target is not in lsmod"
+dmsetup targets | grep -q '^hello_target *v1.0.0$' || problem "hello_target v1.0.0 not registered"
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures problem(s)"
+	exit 1
+fi
+echo "hello_target, a Rust module, is loaded and registered"
