@@ -208,6 +208,62 @@ fn chroot_output(chroot: &Path, script: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// What another compiler makes of a Rust module built for a kernel: the
+/// command the kernel's build ran for `object` in `built` (a successful
+/// build in the chroot `chroot`, against `release`'s headers), run again
+/// with the `rustc` of the chroot `other`, where those headers and that
+/// build folder are mounted at their own paths. Returns that compiler's
+/// version and what it printed; it must fail.
+pub fn build_with_other_rustc(
+    chroot: &Path,
+    other: &Path,
+    release: &str,
+    built: &Path,
+    object: &str,
+) -> Result<(String, String)> {
+    let cmd_file = built.join(format!(".{object}.cmd"));
+    let saved =
+        fs::read_to_string(&cmd_file).with_context(|| format!("reading {}", cmd_file.display()))?;
+    let prefix = format!("savedcmd_{object} := ");
+    let command = (saved.lines().next())
+        .and_then(|l| l.strip_prefix(&prefix))
+        .with_context(|| format!("{} holds no command", cmd_file.display()))?;
+    let inside = Path::new("/").join(
+        built
+            .strip_prefix(chroot)
+            .context("the build folder is not in its chroot")?,
+    );
+    // The kernel's Makefile exports RUSTC_BOOTSTRAP=1 (its -Z options need
+    // it); the saved command does not say so.
+    let command = format!("RUSTC_BOOTSTRAP=1 {command}");
+    let headers = format!("/usr/src/linux-headers-{release}");
+    let version = chroot_output(other, "rustc --version")?;
+    // The mount points are made in `other` once and left there, empty.
+    let script = r#"set -e
+mkdir -p "$1$3" "$1$4"
+mount --bind "$0$3" "$1$3"
+mount --bind "$0$4" "$1$4"
+mount -t proc proc "$1/proc"
+exec chroot "$1" sh -c "cd "$4" && $2""#;
+    let output = Command::new("unshare")
+        .args(["--mount", "sh", "-c", script])
+        .arg(chroot)
+        .arg(other)
+        .arg(&command)
+        .arg(&headers)
+        .arg(&inside)
+        .output()
+        .context("running rustc in the other chroot")?;
+    ensure!(
+        !output.status.success(),
+        "{} built {object} for {release}: the compilers were expected to disagree",
+        version.trim()
+    );
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    Ok((version.trim().to_string(), text))
+}
+
 /// Whether the module folder `dir` has Rust sources: such a module builds
 /// in the line's Rust chroot.
 pub fn holds_rust(dir: &Path) -> Result<bool> {

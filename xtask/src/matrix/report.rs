@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use dm_workbook::manifest::{Manifest, Stage};
+use dm_workbook::manifest::{Expect, Language, Manifest, Stage};
 
 /// Where the generated files go, relative to the book's source folder.
 pub const GENERATED: &str = "generated";
@@ -66,8 +66,39 @@ pub fn generated_files(stages: &[Stage]) -> Vec<PathBuf> {
         for line in s.errors.keys() {
             files.push(errors_file(&s.dir, line));
         }
+        for (line, _) in other_rustc_pairs(s) {
+            files.push(other_rustc_file(&s.dir, &line));
+        }
     }
     files
+}
+
+/// For a Rust stage, each line it must pass on paired with another such
+/// line, whose compiler the matrix tries on it (the book shows the error):
+/// each with the next, the last with the first. Empty for C stages and for
+/// a Rust stage with fewer than two such lines.
+pub fn other_rustc_pairs(stage: &Stage) -> Vec<(String, String)> {
+    if stage.language != Language::Rust {
+        return Vec::new();
+    }
+    let passing: Vec<&String> = (stage.expect.iter())
+        .filter(|(_, e)| **e == Expect::Pass)
+        .map(|(line, _)| line)
+        .collect();
+    if passing.len() < 2 {
+        return Vec::new();
+    }
+    (0..passing.len())
+        .map(|i| {
+            let other = passing[(i + 1) % passing.len()];
+            (passing[i].clone(), other.clone())
+        })
+        .collect()
+}
+
+/// What the compiler of another line says to `stage` built for `line`.
+pub fn other_rustc_file(stage: &str, line: &str) -> PathBuf {
+    Path::new(GENERATED).join(format!("{stage}-other-rustc-{line}.txt"))
 }
 
 pub fn errors_file(stage: &str, line: &str) -> PathBuf {
