@@ -6,8 +6,10 @@
  */
 #include "dm_helpers.h"
 
+/* ANCHOR: shim */
 /* bio_set_dev() also clears BIO_REMAPPED and re-associates the blkcg. */
 void dmw_bio_set_dev(struct bio *bio, struct block_device *bdev)
 {
 	bio_set_dev(bio, bdev);
 }
+/* ANCHOR_END: shim */
