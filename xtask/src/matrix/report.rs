@@ -226,6 +226,21 @@ expect = { "6.1" = "pass", "7.2" = { not-applicable = "not yet" } }
     }
 
     #[test]
+    fn each_rust_line_meets_another_lines_rustc() {
+        let m = Manifest::bundled();
+        let pairs = |dir| other_rustc_pairs(m.stage(dir).unwrap());
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            pairs("stage1-rust"),
+            [pair("7.2", "7.3"), pair("7.3", "7.2")]
+        );
+        assert!(pairs("stage1-hello").is_empty());
+        let files = generated_files(&m.stages);
+        assert!(files.contains(&other_rustc_file("stage1-rust", "7.2")));
+        assert!(!files.contains(&other_rustc_file("stage1-hello", "7.2")));
+    }
+
+    #[test]
     fn the_generated_files_follow_the_manifest() {
         assert_eq!(
             generated_files(&stages()),
