@@ -258,7 +258,9 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             (None, None) => None,
         };
         if let (Some(file), Some(run)) = (&args.check_transcript, run) {
-            let command = format!("cargo xtask lab --kernel {} {run}", line.name);
+            // A stage named on the command line is part of what ran.
+            let stage = (args.stage.as_ref()).map_or(String::new(), |s| format!(" --stage {s}"));
+            let command = format!("cargo xtask lab --kernel {}{stage} {run}", line.name);
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
                 fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;

@@ -19,9 +19,15 @@ echo "-- /sys/module/hello_target/taint"
 cat /sys/module/hello_target/taint
 echo "-- dmsetup targets"
 dmsetup targets | grep hello_target
+# Rust's symbol names start with _R (the v0 mangling the kernel asks for).
+echo "-- functions of hello_target in /proc/kallsyms, by name"
+grep '\[hello_target\]$' /proc/kallsyms | awk '$2 ~ /^[tT]$/ { print (substr($3, 1, 2) == "_R" ? "Rust" : "C") }' |
+	sort | uniq -c
 # ANCHOR_END: lsmod
 
 lsmod | grep -q '^hello_target ' || problem "hello_target is not in lsmod"
+grep '\[hello_target\]$' /proc/kallsyms | grep -q ' [tT] _R' ||
+	problem "hello_target has no Rust functions"
 dmsetup targets | grep -q '^hello_target *v1.0.0$' || problem "hello_target v1.0.0 not registered"
 
 if [ "$failures" -ne 0 ]; then
