@@ -21,10 +21,11 @@ echo "-- dmsetup targets"
 dmsetup targets | grep hello_target
 # Names Rust mangles start with _R (the v0 mangling the kernel asks for);
 # the others are C's, or Rust's exported under their C names. The entry
-# points the build pads (__pfx_) or tags (__cfi_) are counted once.
+# points the build pads (__pfx_) or tags (__cfi_) are counted once, and the
+# compiler's local labels (.L...) not at all.
 echo "-- functions of hello_target in /proc/kallsyms"
 grep '\[hello_target\]$' /proc/kallsyms |
-	awk '$2 ~ /^[tT]$/ && $3 !~ /^__(pfx|cfi)_/ {
+	awk '$2 ~ /^[tT]$/ && $3 !~ /^(__pfx_|__cfi_|\.L)/ {
 		if (substr($3, 1, 2) == "_R") rust++; else print "unmangled: " $3
 	} END { print "Rust-mangled: " rust }' | sort
 # ANCHOR_END: lsmod
