@@ -288,6 +288,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_prepare_script_uses_the_lines_compiler_and_keeps_bindgens_flags() {
+        let line = dm_workbook::manifest::Manifest::bundled()
+            .line("7.2")
+            .unwrap();
+        let script = prepare_script(line, "7.2.13+deb14-amd64");
+        assert!(script.contains("tar -xaf linux-source-7.2.tar.xz"));
+        assert!(script.contains("CC=gcc-16 HOSTCC=gcc-16 KERNELRELEASE=7.2.13+deb14-amd64"));
+        assert!(script.contains("headers=/usr/src/linux-headers-7.2.13+deb14-amd64\n"));
+        assert!(script.contains(r#"-e 's#-I\./#-I/usr/src/linux-rust/#g'"#));
+        assert!(script.ends_with(">\"$headers/rust/bindgen-cflags\"\n"));
+        assert!(packages(line, "7.2.13+deb14-amd64").contains(&"linux-source-7.2".to_string()));
+    }
+
+    #[test]
     fn reads_a_string_option() {
         let config = "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION_TEXT=\"rustc 1.97.1 (abc 2026-01-01) (Debian)\"\n\
                       CONFIG_RUSTC_VERSION=109701\n";
