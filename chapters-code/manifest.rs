@@ -126,6 +126,11 @@ pub struct Stage {
     pub language: Language,
     /// The module's file name once built.
     pub ko: String,
+    /// The source that names the target, when it is not named after the
+    /// module (a module built from several objects cannot share its name
+    /// with one of them).
+    #[serde(default)]
+    pub source: Option<String>,
     /// A table file in the folder.
     #[serde(default)]
     pub table: Option<String>,
@@ -150,9 +155,12 @@ impl Stage {
         format!("module/{}", self.dir)
     }
 
-    /// The module's main source in its folder: the module's name (the `.ko`
-    /// file's stem) as a `.c` or `.rs` file.
+    /// The module's main source in its folder: `source` if given, else the
+    /// module's name (the `.ko` file's stem) as a `.c` or `.rs` file.
     pub fn main_source(&self) -> String {
+        if let Some(source) = &self.source {
+            return source.clone();
+        }
         let module = self.ko.strip_suffix(".ko").unwrap_or(&self.ko);
         match self.language {
             Language::C => format!("{module}.c"),

@@ -265,6 +265,7 @@ fn a_module_loads_registers_its_target_and_unloads() {
         target,
         language: Language::C,
         ko: ko_name,
+        source: None,
         table: None,
         scenario: None,
         expect: Default::default(),

@@ -51,11 +51,13 @@ fn missing_scripts(manifest: &Manifest) -> Vec<PathBuf> {
 #[test]
 fn scenario_scripts_exist_in_their_stage_folder() {
     assert_eq!(missing_scripts(Manifest::bundled()), Vec::<PathBuf>::new());
-    // Stage 1 with a script scenario: found where it is, missed where not.
+    // Stage 1 (the first stage running chapter 3) with a script scenario:
+    // found where it is, missed where not.
     let with_script = |path: &str| {
-        let text = dm_workbook::manifest::BUNDLED.replace(
+        let text = dm_workbook::manifest::BUNDLED.replacen(
             "scenario = { chapter = 3 }",
             &format!("scenario = {{ script = \"{path}\" }}"),
+            1,
         );
         Manifest::parse(&text).expect("still a manifest")
     };

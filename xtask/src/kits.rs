@@ -39,8 +39,15 @@ pub fn run(args: KitsArgs) -> Result<ExitCode> {
             scope.spawn(|| {
                 let progress = Progress::new();
                 while let Some(line) = queue.lock().ok().and_then(|mut q| q.pop()) {
-                    let made = kit::lock_line(&cache, &line.name, &progress)
-                        .and_then(|_lock| kit::prepare(line, &cache, &progress));
+                    let made = kit::lock_line(&cache, &line.name, &progress).and_then(|_lock| {
+                        let kit = kit::prepare(line, &cache, &progress)?;
+                        // Lines with Rust get their Rust toolchain too.
+                        if line.rust {
+                            kit.with_rust(&cache, &progress)
+                        } else {
+                            Ok(kit)
+                        }
+                    });
                     match made {
                         Ok(kit) => println!("Linux {}: kit ready ({})", line.name, kit.release),
                         Err(err) => {

@@ -20,6 +20,7 @@ pub(crate) mod kit;
 pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
+pub(crate) mod rust_kit;
 mod static_builds;
 mod transcript;
 
@@ -259,7 +260,9 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             (None, None) => None,
         };
         if let (Some(file), Some(run)) = (&args.check_transcript, run) {
-            let command = format!("cargo xtask lab --kernel {} {run}", line.name);
+            // A stage named on the command line is part of what ran.
+            let stage = (args.stage.as_ref()).map_or(String::new(), |s| format!(" --stage {s}"));
+            let command = format!("cargo xtask lab --kernel {}{stage} {run}", line.name);
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
                 fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
@@ -406,6 +409,12 @@ impl LineRun<'_> {
         let name = self.line.name.as_str();
         let _lock = kit::lock_line(self.cache, name, progress)?;
         let kit = kit::prepare(self.line, self.cache, progress)?;
+        // A module with Rust sources builds where the kernel's Rust crates are.
+        let kit = if rust_kit::holds_rust(self.module_dir)? {
+            kit.with_rust(self.cache, progress)?
+        } else {
+            kit
+        };
         let line_dir = self.cache.join("lines").join(name);
 
         let step = progress.step(format!(

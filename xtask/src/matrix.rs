@@ -39,7 +39,10 @@ use crate::lab::progress::Progress;
 use crate::{cache_dir, repo_root};
 use cells::{Built, LineBoot, build_line};
 pub use report::GENERATED;
-use report::{Cell, errors_file, generated_files, table_markdown, without_volatile};
+use report::{
+    Cell, errors_file, generated_files, other_rustc_file, other_rustc_pairs, table_markdown,
+    without_volatile,
+};
 
 #[derive(clap::Args)]
 pub struct MatrixArgs {
@@ -208,6 +211,33 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
         Ok(())
     })?;
 
+    // Each Rust stage compiled for one line by another line's rustc: the
+    // error the book shows. Only for the whole matrix, whose files it writes.
+    if selection.whole {
+        let progress = Progress::new();
+        for stage in &selection.stages {
+            for (line, other) in other_rustc_pairs(stage) {
+                let key = (stage.dir.clone(), line.clone());
+                if cells.get(&key) != Some(&Cell::Pass) {
+                    continue;
+                }
+                let ran = lines::find(&line).and_then(|l| {
+                    let o = lines::find(&other)?;
+                    cells::other_rustc(stage, l, o, &cache, &repo, &progress)
+                });
+                match ran {
+                    Ok(text) => {
+                        shown.insert(other_rustc_file(&stage.dir, &line), text);
+                    }
+                    Err(err) => {
+                        let why = format!("with Linux {other}'s rustc: {err:#}");
+                        cells.insert(key, Cell::Unexpected(why));
+                    }
+                }
+            }
+        }
+    }
+
     print_table(&selection, &cells);
     let mut unexpected = 0;
     for ((stage, line), cell) in &cells {
@@ -230,7 +260,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
                 Some(text) => {
                     files.insert(file, text.clone());
                 }
-                // An error file whose cell never built is left as it is.
+                // A file whose cell never built is left as it is.
                 None => eprintln!("{}: no build gave its errors", file.display()),
             }
         }

@@ -59,6 +59,16 @@ impl Kit {
             .join(format!("usr/src/linux-headers-{}", self.release)))
     }
 
+    /// This kit with its build chroot swapped for the line's Rust chroot
+    /// ([`super::rust_kit`]), made if missing: where Rust modules build.
+    pub fn with_rust(self, cache: &Path, progress: &Progress) -> Result<Kit> {
+        let chroot = super::rust_kit::ensure(self.line, &self.release, cache, progress)?;
+        Ok(Kit {
+            chroot: Some(chroot),
+            ..self
+        })
+    }
+
     /// `modprobe -d ROOT -S RELEASE --show-depends --all NAMES`: the module files
     /// to insmod, dependencies first.
     pub fn module_order(&self, names: &[&str]) -> Result<Vec<PathBuf>> {

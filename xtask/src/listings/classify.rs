@@ -8,6 +8,7 @@
 //! | ```` ```rust ```` with a `fn main` | skeptic: `build.rs` hands every chapter to it, `tests/skeptic.rs` compiles and runs each block |
 //! | ```` ```rust ```` holding only `{{#include FILE:ANCHOR}}` | the crate: FILE is in its module tree, ANCHOR is marked in FILE |
 //! | ```` ```c ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a module stage's source (its folder has a `Kbuild`), ANCHOR is marked |
+//! | ```` ```rust ```` holding only `{{#include FILE:ANCHOR}}`, FILE in a Rust stage | the kernel matrix: FILE is a `.rs` source of a stage the manifest lists with `language = "rust"` (its folder has a `Kbuild`), ANCHOR is marked |
 //! | ```` ```console ```` or ```` ```text ```` holding only `{{#include transcripts/NAME}}` | `tests/transcripts.rs`: it reruns the command on the transcript's first line |
 //! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/manifest.toml` |
 //! | ```` ```sh ```` holding only `{{#include FILE:ANCHOR}}` | the lab: FILE is a script in a module stage's `tests/` folder that `.ci/run` runs with `cargo xtask lab ... --script FILE` |
@@ -57,6 +58,8 @@ pub enum How {
     RustInclude { file: PathBuf, anchor: String },
     /// C included by anchor from a module stage's source.
     CInclude { file: PathBuf, anchor: String },
+    /// Kernel Rust included by anchor from a Rust module stage's source.
+    KernelRustInclude { file: PathBuf, anchor: String },
     /// A transcript that `tests/transcripts.rs` reruns.
     Transcript { file: PathBuf, command: String },
     /// A file `cargo xtask matrix` writes and `--check` compares with a fresh run.
@@ -77,6 +80,7 @@ impl How {
             How::Skeptic => "inline Rust (skeptic)",
             How::RustInclude { .. } => "included Rust",
             How::CInclude { .. } => "included C",
+            How::KernelRustInclude { .. } => "included kernel Rust",
             How::Transcript { .. } => "transcripts",
             How::Matrix { .. } => "matrix output",
             How::LabTranscript { .. } => "real-kernel transcripts",
@@ -95,7 +99,7 @@ impl fmt::Display for How {
                 "{}:{anchor}, compiled and tested with the crate",
                 file.display()
             ),
-            How::CInclude { file, anchor } => {
+            How::CInclude { file, anchor } | How::KernelRustInclude { file, anchor } => {
                 write!(f, "{}:{anchor}, built by the kernel matrix", file.display())
             }
             How::Transcript { file, command } => write!(
@@ -324,8 +328,15 @@ fn rust(
         return Verdict::Untested(format!("{} leaves the repository", include.path));
     };
     if !repo.crate_files().contains(&file) {
+        if rust_stage_source(&file, repo) {
+            return match anchor_in(&include, &file, repo) {
+                Ok(anchor) => Verdict::Tested(How::KernelRustInclude { file, anchor }),
+                Err(why) => Verdict::Untested(why),
+            };
+        }
         return Verdict::Untested(format!(
-            "{} is not compiled by the crate's default build",
+            "{} is not compiled by the crate's default build \
+             nor a source of a Rust module stage the matrix builds",
             file.display()
         ));
     }
@@ -368,6 +379,22 @@ fn c(attrs: &[&str], directive: Option<Include<'_>>, chapter: &Path, repo: &dyn 
         Ok(anchor) => Verdict::Tested(How::CInclude { file, anchor }),
         Err(why) => Verdict::Untested(why),
     }
+}
+
+/// A `.rs` file in the folder of a stage the manifest lists as Rust, with a
+/// `Kbuild`: the kernel matrix builds it wherever the stage must pass.
+fn rust_stage_source(file: &Path, repo: &dyn Repo) -> bool {
+    let Some(dir) = file.parent() else {
+        return false;
+    };
+    let manifest = repo.read(Path::new(manifest::PATH));
+    let Some(manifest) = manifest.and_then(|text| Manifest::parse(&text).ok()) else {
+        return false;
+    };
+    file.extension().is_some_and(|e| e == "rs")
+        && repo.read(&dir.join("Kbuild")).is_some()
+        && (manifest.stages.iter())
+            .any(|s| s.language == manifest::Language::Rust && Path::new(&s.folder()) == dir)
 }
 
 /// The anchor `include` names, marked in `file` as mdBook reads it.

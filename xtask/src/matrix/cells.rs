@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use dm_workbook::manifest::{Expect, KernelLine, Scenario, Stage};
 
 use super::diagnostics::{error_set, normalise_message, shown_diagnostics};
 use super::report::{Cell, judge_failure};
 use crate::lab::guest;
 use crate::lab::progress::Progress;
-use crate::lab::{LineRun, kit, read_script};
+use crate::lab::{LineRun, kit, read_script, rust_kit};
 use dm_workbook::cli::Chapter;
 
 /// What the build phase of one line found.
@@ -136,4 +136,55 @@ impl LineBoot<'_> {
             Err(err) => Cell::Unexpected(format!("{err:#}")),
         }
     }
+}
+
+/// A Rust stage built for `line`, then its crate compiled again with the
+/// `rustc` of `other`'s Rust chroot (see
+/// [`rust_kit::build_with_other_rustc`]): the text the book shows, which
+/// starts with the command's summary.
+pub fn other_rustc(
+    stage: &Stage,
+    line: &'static KernelLine,
+    other: &'static KernelLine,
+    cache: &Path,
+    repo: &Path,
+    progress: &Progress,
+) -> Result<String> {
+    // Two lines' caches at once: locked in the lines' order.
+    let _first = kit::lock_line(cache, &line.name, progress)?;
+    let _second = kit::lock_line(cache, &other.name, progress)?;
+    let kit = kit::prepare(line, cache, progress)?.with_rust(cache, progress)?;
+    let other_kit = kit::prepare(other, cache, progress)?.with_rust(cache, progress)?;
+    let work = cache.join("lines").join(&line.name).join("matrix-build");
+    let step = progress.step(format!(
+        "{}: building {} with Linux {}'s rustc",
+        line.name, stage.dir, other.name
+    ));
+    let made = kit.make_module(
+        &repo.join(stage.folder()),
+        &repo.join("module/compat"),
+        &work,
+    )?;
+    ensure!(
+        made.success,
+        "{} did not build for {}:\n{}",
+        stage.dir,
+        kit.release,
+        made.log
+    );
+    let source = stage.main_source();
+    let object = format!("{}.o", source.strip_suffix(".rs").unwrap_or(&source));
+    let (Some(chroot), Some(other_chroot)) = (&kit.chroot, &other_kit.chroot) else {
+        anyhow::bail!("Rust kits are chroots");
+    };
+    let (version, text) =
+        rust_kit::build_with_other_rustc(chroot, other_chroot, &kit.release, &made.dir, &object)?;
+    step.done();
+    Ok(format!(
+        "{object} for {} ({}), compiled by Linux {}'s {version}:\n\n{}",
+        kit.release,
+        line.name,
+        other.name,
+        text.trim_end()
+    ) + "\n")
 }

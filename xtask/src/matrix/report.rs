@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use dm_workbook::manifest::{Manifest, Stage};
+use dm_workbook::manifest::{Expect, Language, Manifest, Stage};
 
 /// Where the generated files go, relative to the book's source folder.
 pub const GENERATED: &str = "generated";
@@ -66,8 +66,39 @@ pub fn generated_files(stages: &[Stage]) -> Vec<PathBuf> {
         for line in s.errors.keys() {
             files.push(errors_file(&s.dir, line));
         }
+        for (line, _) in other_rustc_pairs(s) {
+            files.push(other_rustc_file(&s.dir, &line));
+        }
     }
     files
+}
+
+/// For a Rust stage, each line it must pass on paired with another such
+/// line, whose compiler the matrix tries on it (the book shows the error):
+/// each with the next, the last with the first. Empty for C stages and for
+/// a Rust stage with fewer than two such lines.
+pub fn other_rustc_pairs(stage: &Stage) -> Vec<(String, String)> {
+    if stage.language != Language::Rust {
+        return Vec::new();
+    }
+    let passing: Vec<&String> = (stage.expect.iter())
+        .filter(|(_, e)| **e == Expect::Pass)
+        .map(|(line, _)| line)
+        .collect();
+    if passing.len() < 2 {
+        return Vec::new();
+    }
+    (0..passing.len())
+        .map(|i| {
+            let other = passing[(i + 1) % passing.len()];
+            (passing[i].clone(), other.clone())
+        })
+        .collect()
+}
+
+/// What the compiler of another line says to `stage` built for `line`.
+pub fn other_rustc_file(stage: &str, line: &str) -> PathBuf {
+    Path::new(GENERATED).join(format!("{stage}-other-rustc-{line}.txt"))
 }
 
 pub fn errors_file(stage: &str, line: &str) -> PathBuf {
@@ -192,6 +223,21 @@ expect = { "6.1" = "pass", "7.2" = { not-applicable = "not yet" } }
 
     fn stages() -> Vec<Stage> {
         Manifest::parse(MANIFEST).unwrap().stages
+    }
+
+    #[test]
+    fn each_rust_line_meets_another_lines_rustc() {
+        let m = Manifest::bundled();
+        let pairs = |dir| other_rustc_pairs(m.stage(dir).unwrap());
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            pairs("stage1-rust"),
+            [pair("7.2", "7.3"), pair("7.3", "7.2")]
+        );
+        assert!(pairs("stage1-hello").is_empty());
+        let files = generated_files(&m.stages);
+        assert!(files.contains(&other_rustc_file("stage1-rust", "7.2")));
+        assert!(!files.contains(&other_rustc_file("stage1-hello", "7.2")));
     }
 
     #[test]

@@ -40,6 +40,16 @@ fn repo() -> FakeRepo {
             "/* ANCHOR: map */\nint map;\n/* ANCHOR_END: map */\n",
         ),
         ("module/stage1-hello/Kbuild", "obj-m := hello_target.o\n"),
+        (
+            "module/s1r/hello_rust.rs",
+            "// ANCHOR: map\nfn map() {}\n// ANCHOR_END: map\n",
+        ),
+        ("module/s1r/Kbuild", "obj-m := hello_target.o\n"),
+        (
+            "module/loose-rust/x.rs",
+            "// ANCHOR: map\n// ANCHOR_END: map\n",
+        ),
+        ("module/loose-rust/Kbuild", "obj-m := x.o\n"),
         ("module/s0/hello_target.c", "#include \"dmw_compat.h\"\n"),
         (
             "module/compat/dmw_compat.h",
@@ -93,11 +103,15 @@ fn repo() -> FakeRepo {
     // The project's kernel lines, and one stage that fails on each.
     let mut manifest = String::from(
         "[[line]]\nname = \"6.1\"\nsuites = [\"bookworm\"]\ncompiler = \"gcc-12\"\nmodelled = true\n\
-         [[line]]\nname = \"7.2\"\nsuites = [\"sid\"]\ncompiler = \"gcc-16\"\n\
+         [[line]]\nname = \"7.2\"\nsuites = [\"sid\"]\ncompiler = \"gcc-16\"\nrust = true\n\
          [[stage]]\ndir = \"s0\"\ntarget = \"hello_target\"\nlanguage = \"c\"\nko = \"hello_target.ko\"\n\
          expect = { \"6.1\" = \"fail\", \"7.2\" = \"fail\" }\n",
     );
     manifest += "[stage.errors]\n\"6.1\" = [\"e\"]\n\"7.2\" = [\"e\"]\n";
+    // A Rust stage, built on the one line with Rust.
+    manifest += "[[stage]]\ndir = \"s1r\"\ntarget = \"hello_target\"\nlanguage = \"rust\"\n\
+                 ko = \"hello_target.ko\"\nsource = \"hello_rust.rs\"\nscenario = { chapter = 3 }\n\
+                 expect = { \"6.1\" = { not-applicable = \"no Rust\" }, \"7.2\" = \"pass\" }\n";
     FakeRepo {
         files: files
             .iter()
@@ -217,6 +231,24 @@ fn rust_include_needs_a_built_file_and_a_marked_anchor() {
         .contains("line range")
     );
     assert!(untested("rust", "{{#include ../../../../etc/passwd:x}}").contains("leaves"));
+}
+
+#[test]
+fn kernel_rust_include_needs_a_rust_stage_and_a_marked_anchor() {
+    assert_eq!(
+        verdict("rust", "{{#include ../../module/s1r/hello_rust.rs:map}}"),
+        Verdict::Tested(How::KernelRustInclude {
+            file: PathBuf::from("module/s1r/hello_rust.rs"),
+            anchor: "map".to_string(),
+        })
+    );
+    assert!(
+        untested("rust", "{{#include ../../module/s1r/hello_rust.rs:ctr}}").contains("ANCHOR: ctr")
+    );
+    // A folder with a Kbuild that the manifest does not list as a Rust stage.
+    assert!(
+        untested("rust", "{{#include ../../module/loose-rust/x.rs:map}}").contains("not compiled")
+    );
 }
 
 #[test]
