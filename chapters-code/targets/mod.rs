@@ -8,9 +8,11 @@
 //! | [`error`] | `drivers/md/dm-target.c` | fails every bio |
 //! | [`hello`] | `module/stage1-hello/hello_target.c` | the workbook's stage 1 |
 //! | [`proxy`] | `module/stage2-proxy/proxy_target.c` | stage 2: counts what passes |
+//! | [`faulty`] | `module/stage3-faulty/faulty_target.c` | stage 3: bad sectors on purpose |
 
 pub mod args;
 pub mod error;
+pub mod faulty;
 pub mod hello;
 pub mod linear;
 pub mod proxy;
@@ -43,6 +45,7 @@ const TWINS: &[fn() -> Arc<dyn TargetType>] = &[
     || Arc::new(zero::Zero),
     || Arc::new(hello::HelloTarget),
     || Arc::new(proxy::Proxy),
+    || Arc::new(faulty::Faulty),
 ];
 
 /// The Rust twin of the kernel target called `name` in table lines, if the
@@ -64,6 +67,7 @@ mod tests {
             "zero",
             "hello_target",
             "proxy",
+            "faulty",
         ] {
             assert_eq!(twin(name).map(|t| t.name()), Some(name));
         }
