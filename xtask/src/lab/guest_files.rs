@@ -53,6 +53,11 @@ impl LineRun<'_> {
         // busybox has a mke2fs without -t: the real one goes first on PATH.
         fs.program(Path::new("/usr/sbin/mke2fs"), "/sbin/mke2fs")?;
         fs.symlink("/sbin/mkfs.ext4", "mke2fs");
+        // What a file system's owner reaches for after an I/O error: fsck,
+        // and debugfs to find which blocks hold a file (e2fsprogs, as mke2fs).
+        fs.program(Path::new("/usr/sbin/e2fsck"), "/sbin/e2fsck")?;
+        fs.symlink("/sbin/fsck.ext4", "e2fsck");
+        fs.program(Path::new("/usr/sbin/debugfs"), "/sbin/debugfs")?;
         if Path::new("/etc/mke2fs.conf").exists() {
             fs.file(
                 "/etc/mke2fs.conf",
