@@ -36,6 +36,7 @@
 //! To rerecord after a deliberate change: `BLESS=1 cargo test --test
 //! transcripts` (or `cargo xtask listings --bless`), then read the diff.
 
+use dm_workbook::targets::proxy::mask_latencies;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -136,26 +137,12 @@ fn normalise(text: &str, tmpdir: &Path) -> String {
     out
 }
 
-/// `latency_ns=N` and `max_latency_ns=N` with N not 0 read `...=$NS`.
+/// A line with the proxy's latencies masked, its newline kept.
 fn without_latencies(line: &str) -> String {
-    let (body, end) = match line.strip_suffix('\n') {
-        Some(body) => (body, "\n"),
-        None => (line, ""),
-    };
-    let words: Vec<String> = body
-        .split(' ')
-        .map(|word| match word.split_once('=') {
-            Some((name @ ("latency_ns" | "max_latency_ns"), value))
-                if value != "0"
-                    && !value.is_empty()
-                    && value.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                format!("{name}=$NS")
-            }
-            _ => word.to_string(),
-        })
-        .collect();
-    words.join(" ") + end
+    match line.strip_suffix('\n') {
+        Some(body) => mask_latencies(body) + "\n",
+        None => mask_latencies(line),
+    }
 }
 
 /// `tempfile` names scratch directories `.tmp` and six random letters or

@@ -252,6 +252,25 @@ impl Target for ProxyContext {
     }
 }
 
+/// A status line with its latencies masked, for comparing transcripts:
+/// `latency_ns=1234` and `max_latency_ns=1234` read `...=$NS`, since how long
+/// a bio took differs from run to run. A 0 stays: it says nothing was timed.
+pub fn mask_latencies(line: &str) -> String {
+    line.split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((name @ ("latency_ns" | "max_latency_ns"), value))
+                if value != "0"
+                    && !value.is_empty()
+                    && value.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!("{name}=$NS")
+            }
+            _ => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 //! with its command, and compared with a fresh run once the kernel release
 //! names (which change with every Debian rebuild) are masked.
 
+use dm_workbook::targets::proxy::mask_latencies;
+
 /// A transcript as the book keeps them: the command that made it, then what
 /// the program printed.
 pub(crate) fn book_transcript(command: &str, output: &[String]) -> String {
@@ -48,22 +50,9 @@ pub(crate) fn without_releases(line: &str) -> String {
         .join(" ")
 }
 
-/// `latency_ns=1234` and `max_latency_ns=1234` read `...=$NS`: how long a
-/// bio took differs from run to run. A 0 stays: it says nothing was timed.
+/// A line with the proxy's latencies masked ([`mask_latencies`]).
 pub(crate) fn without_latencies(line: &str) -> String {
-    line.split(' ')
-        .map(|word| match word.split_once('=') {
-            Some((name @ ("latency_ns" | "max_latency_ns"), value))
-                if value != "0"
-                    && !value.is_empty()
-                    && value.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                format!("{name}=$NS")
-            }
-            _ => word.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    mask_latencies(line)
 }
 
 #[cfg(test)]
