@@ -409,3 +409,55 @@ fn a_requeued_bio_fails_once_without_a_word() {
         assert_eq!(maps, 1, "{name}: map called {maps} times");
     }
 }
+
+/// `striped` asks for one flush and one discard clone per stripe, and sends
+/// clone N to stripe N: a flush reaches every stripe's device, and a discard
+/// of four chunks becomes one range on each (dm-stripe.c, `stripe_ctr()`
+/// and `stripe_map()` in 6.1).
+#[test]
+fn striped_sends_flushes_and_discards_to_every_stripe() {
+    let (mut dm, dir, _file) = sim_with_disk(64);
+    let second = dir.path().join("second.img");
+    std::fs::File::create(&second)
+        .unwrap()
+        .set_len(64 * SECTOR_SIZE)
+        .unwrap();
+    assert_eq!(dm.attach_loop(&second).unwrap(), "/dev/loop1");
+    create(
+        &mut dm,
+        "stripes",
+        "0 64 striped 2 8 /dev/loop0 0 /dev/loop1 0",
+    )
+    .unwrap();
+    dm.take_remaps();
+
+    dm.flush("stripes").unwrap();
+    let flushes: Vec<_> = dm
+        .take_remaps()
+        .into_iter()
+        .map(|r| (r.op, r.to, r.sectors))
+        .collect();
+    assert_eq!(
+        flushes,
+        [
+            ("flush".to_string(), "/dev/loop0".to_string(), 0),
+            ("flush".to_string(), "/dev/loop1".to_string(), 0),
+        ]
+    );
+
+    // Sectors 0..32: chunks 0 and 2 on stripe 0, chunks 1 and 3 on stripe 1.
+    dm.submit_extent("stripes", BioOp::Discard, 0, 32 * SECTOR_SIZE)
+        .unwrap();
+    let discards: Vec<_> = dm
+        .take_remaps()
+        .into_iter()
+        .map(|r| (r.to, r.to_sector, r.sectors))
+        .collect();
+    assert_eq!(
+        discards,
+        [
+            ("/dev/loop0".to_string(), 0, 16),
+            ("/dev/loop1".to_string(), 0, 16),
+        ]
+    );
+}

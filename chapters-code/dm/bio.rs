@@ -119,6 +119,10 @@ pub struct Bio {
     /// did not make. The kernel does not clear them; the model starts them
     /// at zero.
     pub per_bio_data: Vec<u8>,
+    /// Which of a line's clones of one bio this is, from 0
+    /// (`dm_bio_get_target_bio_nr()`, dm.c lines 114-118): a target that
+    /// asked for N flush or discard clones sends each to its own device.
+    pub target_bio_nr: u32,
 }
 
 impl Bio {
@@ -134,6 +138,7 @@ impl Bio {
             fua: false,
             status: BlkStatus::Ok,
             per_bio_data: Vec::new(),
+            target_bio_nr: 0,
         }
     }
 
@@ -149,6 +154,7 @@ impl Bio {
             fua: false,
             status: BlkStatus::Ok,
             per_bio_data: Vec::new(),
+            target_bio_nr: 0,
         }
     }
 

@@ -136,7 +136,16 @@ impl Simulator {
         while sector < last {
             let index = table.find(sector).expect("sector checked against size");
             let line = &table.lines[index];
-            let piece_end = last.min(piece_limit(&line.info, sector));
+            // Reads and writes are cut at the line's end and at its
+            // `max_io_len` (`max_io_len()`, dm.c lines 1156-1172); a discard,
+            // secure erase or write-zeroes only at the line's end
+            // (`__send_changing_extent_only()`, lines 1568-1569), and the
+            // target maps the whole range (as `stripe_map_range()` does).
+            let piece_end = if bio.op.has_data() {
+                last.min(piece_limit(&line.info, sector))
+            } else {
+                last.min(line.info.begin + line.info.len)
+            };
             // `__process_abnormal_io()` (dm.c lines 1601-1631): a line that
             // asked for no clones of a discard, secure erase or write-zeroes
             // fails the whole bio with BLK_STS_NOTSUPP; one that asked for
@@ -146,8 +155,9 @@ impl Simulator {
                 bio.status = BlkStatus::NotSupp;
                 break;
             }
-            for _ in 0..clones {
-                let clone = bio.piece(sector, piece_end - sector);
+            for nr in 0..clones {
+                let mut clone = bio.piece(sector, piece_end - sector);
+                clone.target_bio_nr = nr;
                 self.trace.push(TraceEvent::Clone {
                     line: index,
                     target: line.line.target.clone(),
@@ -176,14 +186,18 @@ impl Simulator {
     fn send_empty_flush(&mut self, table: &BuiltTable, dev: DevT) -> BlkStatus {
         let mut status = BlkStatus::Ok;
         for (index, line) in table.lines.iter().enumerate() {
-            for _ in 0..line.info.num_flush_bios {
+            for nr in 0..line.info.num_flush_bios {
                 self.trace.push(TraceEvent::Clone {
                     line: index,
                     target: line.line.target.clone(),
                     sector: 0,
                     sectors: 0,
                 });
-                let done = self.map_piece(index, line, Bio::flush(dev));
+                let flush = Bio {
+                    target_bio_nr: nr,
+                    ..Bio::flush(dev)
+                };
+                let done = self.map_piece(index, line, flush);
                 if done.status != BlkStatus::Ok {
                     status = done.status;
                 }

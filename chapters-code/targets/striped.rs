@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::dm::bio::{Bio, BlkStatus, MapResult};
+use crate::dm::bio::{Bio, BioOp, BlkStatus, MapResult};
 use crate::dm::target::{CtrContext, DmDev, EndIo, StatusType, Target, TargetInfo, TargetType};
 use crate::errno::Errno;
 use crate::targets::args::sscanf_llu;
@@ -52,6 +52,14 @@ impl TargetType for Striped {
             }
         };
         ti.set_max_io_len(chunk_size);
+        // One clone of each flush, discard, secure erase and write-zeroes
+        // per stripe (`stripe_ctr()`, dm-stripe.c lines 153-156 in 6.1):
+        // `map` sends clone N to stripe N.
+        let clones = stripes as u32;
+        ti.set_num_flush_bios(clones);
+        ti.set_num_discard_bios(clones);
+        ti.set_num_secure_erase_bios(clones);
+        ti.set_num_write_zeroes_bios(clones);
         let mut parsed = Vec::new();
         for pair in argv[2..].chunks(2) {
             // On failure the core puts the devices already got, as the C
@@ -116,8 +124,57 @@ impl StripedContext {
     }
 }
 
+impl StripedContext {
+    /// `stripe_map_range_sector`: where on stripe `target_stripe` the range
+    /// that holds line offset `offset` begins or ends. A sector that lies on
+    /// another stripe is rounded to that stripe's chunk boundary.
+    fn map_range_sector(&self, offset: u64, target_stripe: usize) -> u64 {
+        let (stripe, result) = self.map_sector(offset);
+        if stripe == target_stripe {
+            return result;
+        }
+        let rounded = result - result % self.chunk_size;
+        if target_stripe < stripe {
+            rounded + self.chunk_size
+        } else {
+            rounded
+        }
+    }
+
+    /// `stripe_map_range`: the part of a discard (or secure erase, or
+    /// write-zeroes) that falls on stripe `target_stripe`, or, when none
+    /// does, the clone ended at once (`bio_endio()`, `DM_MAPIO_SUBMITTED`).
+    fn map_range(&self, ti: &TargetInfo, bio: &mut Bio, target_stripe: usize) -> MapResult {
+        let offset = ti.target_offset(bio.sector);
+        let begin = self.map_range_sector(offset, target_stripe);
+        let end = self.map_range_sector(offset + bio.sectors(), target_stripe);
+        if begin >= end {
+            bio.status = BlkStatus::Ok;
+            return MapResult::Submitted;
+        }
+        let stripe = &self.stripes[target_stripe];
+        bio.dev = stripe.dev.dev;
+        bio.sector = begin + stripe.physical_start;
+        bio.extent = end - begin;
+        MapResult::Remapped
+    }
+}
+
 impl Target for StripedContext {
+    /// `stripe_map` (dm-stripe.c lines 267-295 in 6.1).
     fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult {
+        let target_stripe = bio.target_bio_nr as usize;
+        if bio.preflush {
+            // An empty flush: clone N goes to stripe N, sector untouched.
+            bio.dev = self.stripes[target_stripe].dev.dev;
+            return MapResult::Remapped;
+        }
+        if matches!(
+            bio.op,
+            BioOp::Discard | BioOp::SecureErase | BioOp::WriteZeroes
+        ) {
+            return self.map_range(ti, bio, target_stripe);
+        }
         let (stripe, sector) = self.map_sector(ti.target_offset(bio.sector));
         let stripe = &self.stripes[stripe];
         bio.sector = stripe.physical_start + sector;
