@@ -3,7 +3,7 @@
 
 use tree_sitter::Node;
 
-use super::doctor::{has_target_type, line_of, parse};
+use super::code::{has_target_type, line_of, parse};
 use super::guards::select;
 use super::{DriftError, Release};
 

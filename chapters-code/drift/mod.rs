@@ -14,6 +14,7 @@
 //!   guards decided, undecided conditionals marked.
 //! - [`input`]: what the doctor refuses to read (not C, or no target).
 
+mod code;
 pub mod doctor;
 pub mod guards;
 pub mod input;
