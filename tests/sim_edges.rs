@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dm_workbook::SECTOR_SIZE;
 use dm_workbook::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
-use dm_workbook::dm::target::TargetInfo;
+use dm_workbook::dm::target::{CtrContext, DmDev, EndIo, Target, TargetInfo, TargetType};
 use dm_workbook::dm::trace::TraceEvent;
 use dm_workbook::errno::Errno;
 use dm_workbook::sim::{Simulator, Submission, WriteCache};
@@ -15,45 +15,85 @@ use dm_workbook::sim::{Simulator, Submission, WriteCache};
 mod common;
 use common::{create, sim_with_disk};
 
-/// A target without `iterate_devices` whose map sends every bio 300000
-/// sectors further on its device: the core cannot check the line against the
-/// device, so the first bio goes past the loop device's end.
-struct Overshoot;
+/// A target type for a test, as small as the test needs: its name, what its
+/// `map` and `end_io` do with the one device its table line names, and
+/// whether it reports that device to the core (`iterate_devices`).
+struct FnTarget {
+    name: &'static str,
+    map: fn(&DmDev, &TargetInfo, &mut Bio) -> MapResult,
+    end_io: fn(&mut BlkStatus) -> EndIo,
+    iterates_devices: bool,
+}
 
-struct OvershootLine(dm_workbook::dm::target::DmDev);
+struct FnTargetLine {
+    dev: DmDev,
+    map: fn(&DmDev, &TargetInfo, &mut Bio) -> MapResult,
+    end_io: fn(&mut BlkStatus) -> EndIo,
+    iterates_devices: bool,
+}
 
-impl dm_workbook::dm::target::TargetType for Overshoot {
+impl TargetType for FnTarget {
     fn name(&self) -> &'static str {
-        "overshoot"
+        self.name
     }
+
     fn version(&self) -> [u32; 3] {
         [1, 0, 0]
     }
-    fn ctr(
-        &self,
-        ti: &mut dyn dm_workbook::dm::target::CtrContext,
-        argv: &[&str],
-    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
-        Ok(Box::new(OvershootLine(ti.get_device(argv[0])?)))
+
+    fn ctr(&self, ti: &mut dyn CtrContext, argv: &[&str]) -> Result<Box<dyn Target>, Errno> {
+        Ok(Box::new(FnTargetLine {
+            dev: ti.get_device(argv[0])?,
+            map: self.map,
+            end_io: self.end_io,
+            iterates_devices: self.iterates_devices,
+        }))
     }
 }
 
-impl dm_workbook::dm::target::Target for OvershootLine {
-    fn map(
+impl Target for FnTargetLine {
+    fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult {
+        (self.map)(&self.dev, ti, bio)
+    }
+
+    fn end_io(&self, _ti: &TargetInfo, _bio: &Bio, status: &mut BlkStatus) -> EndIo {
+        (self.end_io)(status)
+    }
+
+    fn iterate_devices(
         &self,
-        ti: &dm_workbook::dm::target::TargetInfo,
-        bio: &mut dm_workbook::dm::bio::Bio,
-    ) -> dm_workbook::dm::bio::MapResult {
-        bio.dev = self.0.dev;
-        bio.sector = 300_000 + ti.target_offset(bio.sector);
-        dm_workbook::dm::bio::MapResult::Remapped
+        ti: &TargetInfo,
+        callout: &mut dyn FnMut(&DmDev, u64, u64) -> bool,
+    ) -> bool {
+        // Without it (the trait's default: no device, `false`) the core
+        // cannot check the line against its device.
+        self.iterates_devices && callout(&self.dev, 0, ti.len)
     }
 }
+
+/// `end_io` that lets the status stand.
+fn done_as_is(_status: &mut BlkStatus) -> EndIo {
+    EndIo::Done
+}
+
+/// A target without `iterate_devices` whose map sends every bio 300000
+/// sectors further on its device: the core cannot check the line against the
+/// device, so the first bio goes past the loop device's end.
+const OVERSHOOT: FnTarget = FnTarget {
+    name: "overshoot",
+    map: |dev, ti, bio| {
+        bio.dev = dev.dev;
+        bio.sector = 300_000 + ti.target_offset(bio.sector);
+        MapResult::Remapped
+    },
+    end_io: done_as_is,
+    iterates_devices: false,
+};
 
 #[test]
 fn a_bio_past_the_end_of_a_loop_device_is_logged_as_61_logs_it() {
     let (mut sim, _dir, _file) = sim_with_disk(262_144);
-    sim.register_target(Arc::new(Overshoot)).unwrap();
+    sim.register_target(Arc::new(OVERSHOOT)).unwrap();
     create(&mut sim, "far", "0 8 overshoot /dev/loop0").unwrap();
     let before = sim.kmsg().len();
     let Submission::Done(bio) = sim.write("far", 0, &[7u8; 4096]).unwrap() else {
@@ -75,50 +115,22 @@ fn a_bio_past_the_end_of_a_loop_device_is_logged_as_61_logs_it() {
 
 /// A passthrough that forgets `num_flush_bios` and the others: `hello_target`
 /// as it was before it asked for them.
-struct Forgetful;
-
-struct ForgetfulContext(dm_workbook::dm::target::DmDev);
-
-impl dm_workbook::dm::target::TargetType for Forgetful {
-    fn name(&self) -> &'static str {
-        "forgetful"
-    }
-
-    fn version(&self) -> [u32; 3] {
-        [1, 0, 0]
-    }
-
-    fn ctr(
-        &self,
-        ti: &mut dyn dm_workbook::dm::target::CtrContext,
-        argv: &[&str],
-    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
-        let dev = ti.get_device(argv[0])?;
-        Ok(Box::new(ForgetfulContext(dev)))
-    }
-}
-
-impl dm_workbook::dm::target::Target for ForgetfulContext {
-    fn map(&self, ti: &TargetInfo, bio: &mut Bio) -> MapResult {
-        bio.dev = self.0.dev;
+const FORGETFUL: FnTarget = FnTarget {
+    name: "forgetful",
+    map: |dev, ti, bio| {
+        bio.dev = dev.dev;
         if bio.sectors() > 0 {
             bio.sector = ti.target_offset(bio.sector);
         }
         MapResult::Remapped
-    }
-
-    fn iterate_devices(
-        &self,
-        ti: &TargetInfo,
-        callout: &mut dyn FnMut(&dm_workbook::dm::target::DmDev, u64, u64) -> bool,
-    ) -> bool {
-        callout(&self.0, 0, ti.len)
-    }
-}
+    },
+    end_io: done_as_is,
+    iterates_devices: true,
+};
 
 fn sim_with_forgetful(sectors: u64) -> (Simulator, tempfile::TempDir, PathBuf) {
     let (mut sim, dir, file) = sim_with_disk(sectors);
-    sim.register_target(Arc::new(Forgetful)).unwrap();
+    sim.register_target(Arc::new(FORGETFUL)).unwrap();
     (sim, dir, file)
 }
 
@@ -319,75 +331,33 @@ fn a_killed_clone_is_not_remapped() {
     assert_eq!((remap.to.as_str(), remap.to_sector), ("/dev/loop0", 1020));
 }
 
-/// A target whose `map` asks for every bio again, or whose `end_io` does.
-struct Requeuer {
-    in_end_io: bool,
-}
+/// A target whose `map` asks for every bio again.
+const REQUEUE_IN_MAP: FnTarget = FnTarget {
+    name: "requeue_map",
+    map: |_, _, _| MapResult::Requeue,
+    end_io: done_as_is,
+    iterates_devices: false,
+};
 
-struct RequeuerContext {
-    dev: dm_workbook::dm::target::DmDev,
-    in_end_io: bool,
-}
-
-impl dm_workbook::dm::target::TargetType for Requeuer {
-    fn name(&self) -> &'static str {
-        if self.in_end_io {
-            "requeue_end_io"
-        } else {
-            "requeue_map"
-        }
-    }
-
-    fn version(&self) -> [u32; 3] {
-        [1, 0, 0]
-    }
-
-    fn ctr(
-        &self,
-        ti: &mut dyn dm_workbook::dm::target::CtrContext,
-        argv: &[&str],
-    ) -> Result<Box<dyn dm_workbook::dm::target::Target>, Errno> {
-        let dev = ti.get_device(argv[0])?;
-        Ok(Box::new(RequeuerContext {
-            dev,
-            in_end_io: self.in_end_io,
-        }))
-    }
-}
-
-impl dm_workbook::dm::target::Target for RequeuerContext {
-    fn map(&self, _ti: &TargetInfo, bio: &mut Bio) -> MapResult {
-        if self.in_end_io {
-            bio.dev = self.dev.dev;
-            MapResult::Remapped
-        } else {
-            MapResult::Requeue
-        }
-    }
-
-    fn end_io(
-        &self,
-        _ti: &TargetInfo,
-        _bio: &Bio,
-        _status: &mut BlkStatus,
-    ) -> dm_workbook::dm::target::EndIo {
-        if self.in_end_io {
-            dm_workbook::dm::target::EndIo::Requeue
-        } else {
-            dm_workbook::dm::target::EndIo::Done
-        }
-    }
-}
+/// A target whose `end_io` asks for every bio again.
+const REQUEUE_IN_END_IO: FnTarget = FnTarget {
+    name: "requeue_end_io",
+    map: |dev, _, bio| {
+        bio.dev = dev.dev;
+        MapResult::Remapped
+    },
+    end_io: |_| EndIo::Requeue,
+    iterates_devices: false,
+};
 
 /// Outside a `noflush` suspend, Linux 6.1 fails a bio its target asked to
 /// requeue, from `map` or from `end_io`, with an I/O error, once, and logs
 /// nothing (`dm_handle_requeue()`, drivers/md/dm.c lines 887-926).
 #[test]
 fn a_requeued_bio_fails_once_without_a_word() {
-    for in_end_io in [false, true] {
+    for target in [REQUEUE_IN_MAP, REQUEUE_IN_END_IO] {
         let (mut dm, _dir, _file) = sim_with_disk(2048);
-        let target = Requeuer { in_end_io };
-        let name = dm_workbook::dm::target::TargetType::name(&target);
+        let name = target.name;
         dm.register_target(Arc::new(target)).unwrap();
         create(&mut dm, "again", &format!("0 1024 {name} /dev/loop0")).unwrap();
         let logged = dm.kmsg().len();
