@@ -315,9 +315,9 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
     })
 }
 
-/// How many guests boot at once: under TCG each keeps one core busy, and the
-/// machines this runs on have two.
-const GUESTS_AT_ONCE: usize = 2;
+/// How many guests one lab process boots at once ([`qemu::GUESTS_AT_ONCE`]
+/// also bounds all lab processes on the machine together).
+const GUESTS_AT_ONCE: usize = qemu::GUESTS_AT_ONCE;
 
 /// Run each line, [`GUESTS_AT_ONCE`] at a time; the results in `runs`' order.
 fn run_lines<'a>(runs: &'a [LineRun<'a>], progress: &Progress) -> Vec<Result<Outcome>> {
@@ -453,6 +453,9 @@ impl LineRun<'_> {
         let runs = self.cache.join("runs");
         fs::create_dir_all(&runs)?;
         let transcript = runs.join(format!("{name}.log"));
+        // The slot is held for the boot only: other lab processes on this
+        // machine (CI's parallel steps, a second terminal) wait for one.
+        let _slot = qemu::guest_slot(self.cache, progress)?;
         let step = progress.step(format!("{name}: booting {}", kit.release));
         let boot = qemu::boot(
             &kit.vmlinuz(),

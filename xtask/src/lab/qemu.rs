@@ -10,7 +10,39 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::guest::{GuestLine, Run, parse_line};
-use super::progress::Step;
+use super::progress::{Progress, Step};
+
+/// How many guests boot at once on this machine: under TCG each keeps one
+/// core busy, and the machines this runs on have two.
+pub const GUESTS_AT_ONCE: usize = 2;
+
+/// One of the machine's [`GUESTS_AT_ONCE`] guest slots, held until dropped.
+/// A lock file per slot under the cache, so that several lab processes (CI's
+/// steps run side by side, a learner's second terminal) share the cores
+/// rather than each booting its own two guests. The kernel drops a lock when
+/// its holder dies, so a killed run leaves no slot taken.
+pub fn guest_slot(cache: &Path, progress: &Progress) -> Result<File> {
+    let dir = cache.join("guests");
+    std::fs::create_dir_all(&dir)?;
+    let slots: Vec<File> = (0..GUESTS_AT_ONCE)
+        .map(|i| File::create(dir.join(format!("slot-{i}.lock"))))
+        .collect::<std::io::Result<_>>()?;
+    let mut waiting: Option<Step> = None;
+    loop {
+        for slot in &slots {
+            if slot.try_lock().is_ok() {
+                if let Some(step) = waiting {
+                    step.done();
+                }
+                return Ok(slot.try_clone()?);
+            }
+        }
+        if waiting.is_none() {
+            waiting = Some(progress.step("waiting for a free guest slot (other labs are running)"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
 
 /// What one boot gave.
 pub struct Boot {
