@@ -213,12 +213,18 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         }
     };
 
-    let (chapter, script) = match choose_scenario(&args, stage.and_then(|s| s.scenario.as_ref())) {
-        Chosen::Chapter(n) => (Some(n), DEFAULT_SCRIPT.as_bytes().to_vec()),
-        Chosen::Script(file) => (None, read_script(file)?),
-        Chosen::StageScript(path) => (None, read_script(&module_dir.join(path))?),
-        Chosen::Default => (None, DEFAULT_SCRIPT.as_bytes().to_vec()),
-    };
+    let stem = |file: &Path| file.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let (chapter, script, script_name) =
+        match choose_scenario(&args, stage.and_then(|s| s.scenario.as_ref())) {
+            Chosen::Chapter(n) => (Some(n), DEFAULT_SCRIPT.as_bytes().to_vec(), None),
+            Chosen::Script(file) => (None, read_script(file)?, stem(file)),
+            Chosen::StageScript(path) => (
+                None,
+                read_script(&module_dir.join(path))?,
+                stem(Path::new(path)),
+            ),
+            Chosen::Default => (None, DEFAULT_SCRIPT.as_bytes().to_vec(), None),
+        };
     let (scenario, chapter_bin) = match chapter {
         Some(n) => {
             let (bin, run) = build_chapter_binary(&repo, n, &progress)?;
@@ -241,6 +247,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             scenario: &scenario,
             script: &script,
             chapter_bin: chapter_bin.as_deref(),
+            script_name: script_name.clone(),
             timeout: Duration::from_secs(args.timeout),
             memory_mib: args.memory,
         })
@@ -395,6 +402,8 @@ pub(crate) struct LineRun<'a> {
     pub scenario: &'a Scenario,
     pub script: &'a [u8],
     pub chapter_bin: Option<&'a Path>,
+    /// The script's file stem, for the transcript's name.
+    pub script_name: Option<String>,
     pub timeout: Duration,
     /// The guest's memory; its /tmp (a tmpfs) may fill half of it.
     pub memory_mib: u32,
@@ -405,9 +414,24 @@ pub(crate) struct LineRun<'a> {
 pub const DEFAULT_MEMORY_MIB: u32 = 512;
 
 impl LineRun<'_> {
+    /// What ran, for the transcript's file name: the module folder and the
+    /// scenario, such as `stage1-hello-chapter3` or `stage1-hello-flush`.
+    fn label(&self) -> String {
+        let module = self.module_dir.file_name().map_or_else(
+            || "module".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let scenario = match self.scenario {
+            Scenario::Chapter(run) => format!("chapter{}", run.number),
+            Scenario::BackendTests => "backend-tests".to_string(),
+            Scenario::Script => self.script_name.clone().unwrap_or_else(|| "script".into()),
+        };
+        format!("{module}-{scenario}")
+    }
+
     pub fn run(&self, progress: &Progress) -> Result<Outcome> {
         let name = self.line.name.as_str();
-        let _lock = kit::lock_line(self.cache, name, progress)?;
+        let lock = kit::lock_line(self.cache, name, progress)?;
         let kit = kit::prepare(self.line, self.cache, progress)?;
         // A module with Rust sources builds where the kernel's Rust crates are.
         let kit = if rust_kit::holds_rust(self.module_dir)? {
@@ -443,23 +467,31 @@ impl LineRun<'_> {
             built.warnings.len()
         );
 
-        let step = progress.step(format!("{name}: packing the initramfs"));
-        let initrd = line_dir.join("initrd.cpio");
-        let fs = self.initramfs(&kit, &built.kos, &ko_names)?;
-        let file = fs::File::create(&initrd)?;
-        fs.write(std::io::BufWriter::new(file))?;
-        step.done_with(format!("{} entries", fs.nodes().len()));
-
+        // Each run packs its own initramfs and keeps its own transcript, so
+        // that the line's lock can be let go before the boot: two labs on
+        // one line (CI's steps side by side) then build in turn but boot
+        // together.
         let runs = self.cache.join("runs");
         fs::create_dir_all(&runs)?;
-        let transcript = runs.join(format!("{name}.log"));
+        let label = format!("{name}-{}", self.label());
+        let step = progress.step(format!("{name}: packing the initramfs"));
+        let initrd = tempfile::Builder::new()
+            .prefix(&format!("{label}-"))
+            .suffix(".cpio")
+            .tempfile_in(&runs)?;
+        let fs = self.initramfs(&kit, &built.kos, &ko_names)?;
+        fs.write(std::io::BufWriter::new(initrd.as_file()))?;
+        step.done_with(format!("{} entries", fs.nodes().len()));
+        drop(lock);
+
+        let transcript = runs.join(format!("{label}.log"));
         // The slot is held for the boot only: other lab processes on this
         // machine (CI's parallel steps, a second terminal) wait for one.
         let _slot = qemu::guest_slot(self.cache, progress)?;
         let step = progress.step(format!("{name}: booting {}", kit.release));
         let boot = qemu::boot(
             &kit.vmlinuz(),
-            &initrd,
+            initrd.path(),
             self.memory_mib,
             &transcript,
             self.timeout,

@@ -127,6 +127,11 @@ impl LineBoot<'_> {
             scenario: &scenario,
             script: &script,
             chapter_bin,
+            script_name: match &stage.scenario {
+                Some(Scenario::Script(path)) => (std::path::Path::new(path).file_stem())
+                    .map(|s| format!("matrix-{}", s.to_string_lossy())),
+                _ => Some("matrix".to_string()),
+            },
             timeout: self.timeout,
             memory_mib: crate::lab::DEFAULT_MEMORY_MIB,
         };
