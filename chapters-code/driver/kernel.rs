@@ -227,7 +227,7 @@ impl Backend for KernelBackend {
     fn create(&mut self, name: &str) -> Result<DeviceInfo> {
         let dm_name = dm_name(name)?;
         let info = self.request(Ioctl::Create, name, |dm| {
-            dm.device_create(dm_name, None, DmOptions::default())
+            dm.device_create(dm_name, None, udev_private())
         })?;
         Ok(device_info(name, &info))
     }
@@ -245,7 +245,7 @@ impl Backend for KernelBackend {
         let id = DevId::Name(dm_name(name)?);
         // DM_DEV_SUSPEND without DM_SUSPEND_FLAG is resume.
         self.request(Ioctl::Resume, name, |dm| {
-            dm.device_suspend(&id, DmOptions::default())
+            dm.device_suspend(&id, udev_private())
         })?;
         Ok(())
     }
@@ -267,7 +267,7 @@ impl Backend for KernelBackend {
     fn remove(&mut self, name: &str) -> Result<()> {
         let id = DevId::Name(dm_name(name)?);
         self.request(Ioctl::Remove, name, |dm| {
-            dm.device_remove(&id, DmOptions::default())
+            dm.device_remove(&id, udev_private())
         })?;
         // A node we made ourselves (see `device_path`) would name a dead device.
         let _ = std::fs::remove_file(self.own_node(name));
@@ -456,6 +456,19 @@ impl Backend for KernelBackend {
         nix::mount::umount2(dir, nix::mount::MntFlags::empty())
             .map_err(|e| BackendError::io(format!("unmounting {}", dir.display()), e.into()))
     }
+}
+
+/// The options of the ioctls that send udev an event (create, resume,
+/// remove): the chapters' devices are marked private, as LVM marks its
+/// internal volumes. udev still names them (/dev/mapper/NAME, from
+/// 55-dm.rules), but its disk rules skip them (60-persistent-storage-dm.rules
+/// ends at once on DM_UDEV_DISABLE_DISK_RULES_FLAG): no blkid probe reads
+/// them and no inotify watch probes them again after each write. Without
+/// this, udev's reads show in the chapters' traces and kernel logs, and a
+/// probe started just before a suspend blocks until the resume. Where no
+/// udev runs the flags go nowhere.
+fn udev_private() -> DmOptions {
+    DmOptions::private()
 }
 
 /// With udev running but without device-mapper's rules, nothing ever confirms

@@ -122,6 +122,14 @@ pub struct LabArgs {
     #[arg(long, conflicts_with_all = ["chapter", "script", "module", "stage"])]
     backend_tests: bool,
 
+    /// Run udev in the guest as a distribution does: Debian's systemd-udevd
+    /// with the device-mapper rules of Debian's dmsetup package. dmsetup and
+    /// the chapter programs then wait for udev's confirmation of each change
+    /// (a udev cookie), and /dev/mapper's nodes are udev's. Without it the
+    /// guest has no udev and sets DM_DISABLE_UDEV=1.
+    #[arg(long)]
+    udev: bool,
+
     /// With --check-transcript: write the transcript instead of comparing.
     #[arg(long, requires = "check_transcript")]
     bless: bool,
@@ -248,6 +256,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             script: &script,
             chapter_bin: chapter_bin.as_deref(),
             script_name: script_name.clone(),
+            udev: args.udev,
             timeout: Duration::from_secs(args.timeout),
             memory_mib: args.memory,
         })
@@ -269,7 +278,8 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         if let (Some(file), Some(run)) = (&args.check_transcript, run) {
             // A stage named on the command line is part of what ran.
             let stage = (args.stage.as_ref()).map_or(String::new(), |s| format!(" --stage {s}"));
-            let command = format!("cargo xtask lab --kernel {}{stage} {run}", line.name);
+            let udev = if args.udev { " --udev" } else { "" };
+            let command = format!("cargo xtask lab --kernel {}{stage}{udev} {run}", line.name);
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
                 fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
@@ -404,6 +414,8 @@ pub(crate) struct LineRun<'a> {
     pub chapter_bin: Option<&'a Path>,
     /// The script's file stem, for the transcript's name.
     pub script_name: Option<String>,
+    /// Run Debian's udev in the guest (`--udev`).
+    pub udev: bool,
     pub timeout: Duration,
     /// The guest's memory; its /tmp (a tmpfs) may fill half of it.
     pub memory_mib: u32,

@@ -17,7 +17,7 @@ use crate::dm::trace::Remap;
 
 /// Where tracefs is mounted on current kernels, and where it was before 4.1.
 const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-/// The event's switch, under the tracefs directory.
+/// The event's switch, under the tracefs directory or an instance's.
 const EVENT_ENABLE: &str = "events/block/block_bio_remap/enable";
 
 /// One `block_bio_remap` event as tracefs prints it.
@@ -61,45 +61,58 @@ fn major_minor(text: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// The event switched on, and the pipe its lines are read from.
+/// A tracefs instance of our own (`instances/NAME`): its own buffer, event
+/// switches and PID filter, so that tracing here neither changes nor reads
+/// what anyone else traces, and goes when it is dropped (Documentation/
+/// trace/ftrace.rst, "Instances", line 3383 in 6.1).
 pub struct RemapTrace {
-    dir: PathBuf,
-    pipe: File,
-    /// Whether the event was off before, so dropping this switches it off again.
-    switched_on: bool,
+    instance: PathBuf,
+    /// `None` only while the trace is dropped.
+    pipe: Option<File>,
     /// A line cut by the end of a read.
     partial: String,
 }
 
 impl RemapTrace {
     /// Switch the event on and start reading. Fails with the reason when the
-    /// kernel has no tracefs or no such event.
+    /// kernel has no tracefs or no such event. Every task's remaps count: a
+    /// buffered write reaches the device from the kernel's writeback
+    /// threads, not from the program that wrote.
     pub fn start() -> Result<RemapTrace, String> {
         let dir = tracefs_dir()?;
-        let enable = dir.join(EVENT_ENABLE);
-        let was_on = fs::read_to_string(&enable)
-            .map_err(|e| format!("{}: {e}", enable.display()))?
-            .trim()
-            == "1";
-        if !was_on {
-            fs::write(&enable, "1").map_err(|e| format!("{}: {e}", enable.display()))?;
+        let instance = dir
+            .join("instances")
+            .join(format!("dm-workbook-{}", std::process::id()));
+        let at = |file: &str| instance.join(file);
+        let write = |file: &str, value: &str| {
+            fs::write(at(file), value).map_err(|e| format!("{}: {e}", at(file).display()))
+        };
+        if !instance.exists() {
+            fs::create_dir(&instance).map_err(|e| format!("{}: {e}", instance.display()))?;
         }
-        let tracing_on = dir.join("tracing_on");
-        fs::write(&tracing_on, "1").map_err(|e| format!("{}: {e}", tracing_on.display()))?;
-        let pipe_path = dir.join("trace_pipe");
+        // From here on, dropping the trace removes the instance.
+        let pipe_path = at("trace_pipe");
         // Non-blocking: a read of an empty pipe returns EAGAIN instead of
         // waiting for the next event.
         let pipe = OpenOptions::new()
             .read(true)
             .custom_flags(nix::libc::O_NONBLOCK)
             .open(&pipe_path)
-            .map_err(|e| format!("{}: {e}", pipe_path.display()))?;
+            .map_err(|e| format!("{}: {e}", pipe_path.display()));
+        let pipe = match pipe {
+            Ok(pipe) => pipe,
+            Err(e) => {
+                let _ = fs::remove_dir(&instance);
+                return Err(e);
+            }
+        };
         let mut trace = RemapTrace {
-            dir,
-            pipe,
-            switched_on: !was_on,
+            instance: instance.clone(),
+            pipe: Some(pipe),
             partial: String::new(),
         };
+        write(EVENT_ENABLE, "1")?;
+        write("tracing_on", "1")?;
         // Whatever was recorded before now is not ours.
         trace
             .take()
@@ -112,8 +125,11 @@ impl RemapTrace {
     pub fn take(&mut self) -> io::Result<Vec<RemapEvent>> {
         let mut text = std::mem::take(&mut self.partial);
         let mut buf = [0u8; 8192];
+        let Some(pipe) = self.pipe.as_mut() else {
+            return Ok(Vec::new());
+        };
         loop {
-            match self.pipe.read(&mut buf) {
+            match pipe.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -129,10 +145,11 @@ impl RemapTrace {
 
 impl Drop for RemapTrace {
     fn drop(&mut self) {
-        if self.switched_on {
-            // Best effort: leave the event as it was found.
-            let _ = fs::write(self.dir.join(EVENT_ENABLE), "0");
-        }
+        // Best effort: an instance with an event on cannot be removed, and
+        // one with its pipe open is busy.
+        let _ = fs::write(self.instance.join(EVENT_ENABLE), "0");
+        drop(self.pipe.take());
+        let _ = fs::remove_dir(&self.instance);
     }
 }
 

@@ -70,9 +70,13 @@ pub fn chapter_binary(n: u32) -> String {
 }
 
 /// The guest's `/init` (busybox sh) for one scenario. `stage_kos` are the file
-/// names of the modules under test in [`STAGE_DIR`].
-pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
+/// names of the modules under test in [`STAGE_DIR`]; with `udev`, the guest
+/// runs Debian's udev before the scenario, as a distribution's system does.
+pub fn init_script(scenario: &Scenario, stage_kos: &[String], udev: bool) -> String {
     let mut s = String::from(INIT_HEAD);
+    if udev {
+        s += INIT_UDEV;
+    }
     let kos = stage_kos.join(" ");
     s += &format!("stage_kos=\"{kos}\"\n");
     match scenario {
@@ -123,6 +127,7 @@ fail() {
 }
 finish() {
 	[ -z "$watcher" ] || kill "$watcher" 2>/dev/null
+	[ ! -S /run/udev/control ] || udevadm control --exit 2>/dev/null
 	dmesg | sed 's/^/DMW-DMESG /'
 	echo "DMW-RESULT $verdict ${why:-every step passed}"
 	poweroff -f
@@ -183,6 +188,24 @@ for ko in $(cat /lab/modules.list); do
 done
 [ "$verdict" = pass ] || finish
 echo "DMW-STEP kernel-modules $(cat /lab/modules.list | tr '\n' ' ')"
+"#;
+
+/// Where the guest finds udev's daemon: the name the multi-call `udevadm`
+/// answers to as the daemon.
+pub const UDEVD: &str = "/lib/systemd/systemd-udevd";
+
+const INIT_UDEV: &str = r#"# udev, as a distribution runs it: Debian's systemd-udevd with the rules of
+# Debian's dmsetup package, which name /dev/mapper's nodes and confirm each
+# device-mapper event's udev cookie (dmsetup udevcomplete). dmsetup and the
+# devicemapper crate then wait for udev instead of making nodes themselves.
+mkdir -p /run
+mount -t tmpfs tmpfs /run
+unset DM_DISABLE_UDEV
+/lib/systemd/systemd-udevd --daemon || fail "starting systemd-udevd"
+udevadm trigger --type=devices --action=add
+udevadm settle --timeout=30 || fail "udevadm settle"
+[ "$verdict" = pass ] || finish
+echo "DMW-STEP udev systemd-udevd $(udevadm --version) with $(ls /lib/udev/rules.d | tr '\n' ' ')"
 "#;
 
 const INIT_SCRIPT: &str = r#"for ko in $stage_kos; do
@@ -518,16 +541,16 @@ mod tests {
     #[test]
     fn the_init_script_runs_the_chosen_scenario() {
         let kos = ["hello_target.ko".to_string()];
-        let script = init_script(&Scenario::Script, &kos);
+        let script = init_script(&Scenario::Script, &kos, false);
         assert!(script.contains("sh /lab/script.sh"));
         assert!(script.contains("stage_kos=\"hello_target.ko\""));
-        let three = init_script(&Scenario::Chapter(chapter(3).unwrap()), &kos);
+        let three = init_script(&Scenario::Chapter(chapter(3).unwrap()), &kos, false);
         assert!(three.contains("chapter_bin=/lab/bin/chapter3"));
         assert!(three.contains(
             "chapter_args=\"--backend kernel --module-ko /lab/stage/hello_target.ko \
              --report /tmp/report.json\""
         ));
-        let one = init_script(&Scenario::Chapter(chapter(1).unwrap()), &kos);
+        let one = init_script(&Scenario::Chapter(chapter(1).unwrap()), &kos, false);
         assert!(one.contains("chapter_args=\"--backend kernel --report /tmp/report.json\""));
     }
 
@@ -541,7 +564,7 @@ mod tests {
         );
         run.feed("DMW-OUT State:             ACTIVE");
         assert_eq!(run.output, ["State:             ACTIVE"]);
-        let two = init_script(&Scenario::Chapter(chapter(2).unwrap()), &[]);
+        let two = init_script(&Scenario::Chapter(chapter(2).unwrap()), &[], false);
         assert!(two.contains("| tee /tmp/scenario.out | tag_lines DMW-LIVE"));
         assert!(two.contains("tag_lines DMW-OUT </tmp/scenario.out"));
         assert!(two.contains("chapter_args=\"--backend kernel --report /tmp/report.json\""));
@@ -550,20 +573,21 @@ mod tests {
     #[test]
     fn the_init_script_is_valid_shell() {
         let kos = ["hello_target.ko".to_string()];
-        for scenario in [
-            Scenario::Script,
-            Scenario::Chapter(chapter(3).unwrap()),
-            Scenario::BackendTests,
+        for (scenario, udev) in [
+            (Scenario::Script, false),
+            (Scenario::Script, true),
+            (Scenario::Chapter(chapter(3).unwrap()), false),
+            (Scenario::BackendTests, true),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("init");
-            std::fs::write(&file, init_script(&scenario, &kos)).unwrap();
+            std::fs::write(&file, init_script(&scenario, &kos, udev)).unwrap();
             let status = std::process::Command::new("sh")
                 .arg("-n")
                 .arg(&file)
                 .status()
                 .unwrap();
-            assert!(status.success(), "{scenario:?}");
+            assert!(status.success(), "{scenario:?} (udev: {udev})");
         }
     }
 }

@@ -39,7 +39,7 @@ impl LineRun<'_> {
         fs.char_device("/dev/console", 5, 1);
         fs.file(
             "/init",
-            Content::Bytes(guest::init_script(self.scenario, ko_names).into_bytes()),
+            Content::Bytes(guest::init_script(self.scenario, ko_names, self.udev).into_bytes()),
             0o755,
         );
         // busybox-static: one file, every applet a link to it.
@@ -64,6 +64,10 @@ impl LineRun<'_> {
                 Content::Host("/etc/mke2fs.conf".into()),
                 0o644,
             );
+        }
+
+        if self.udev {
+            add_udev(&mut fs)?;
         }
 
         let mut list = String::new();
@@ -104,6 +108,37 @@ impl LineRun<'_> {
         }
         Ok(fs)
     }
+}
+
+/// The rules of Debian's dmsetup package: the device-mapper names, flags
+/// and cookie confirmation udev needs (the machine's own copies; `udev` and
+/// `dmsetup` are in .ci/lab-packages).
+const DM_UDEV_RULES: [&str; 3] = [
+    "55-dm.rules",
+    "60-persistent-storage-dm.rules",
+    "95-dm-notify.rules",
+];
+
+/// Debian's udev daemon and its dm rules. The rules call `/sbin/dmsetup`.
+fn add_udev(fs: &mut Initramfs) -> Result<()> {
+    let udevadm = Path::new("/bin/udevadm");
+    ensure!(
+        udevadm.exists(),
+        "--udev needs Debian's udev on this machine: apt-get install udev"
+    );
+    fs.program(udevadm, "/bin/udevadm")?;
+    fs.symlink(guest::UDEVD, "/bin/udevadm");
+    fs.symlink("/sbin/dmsetup", "/usr/sbin/dmsetup");
+    for rule in DM_UDEV_RULES {
+        let host = Path::new("/lib/udev/rules.d").join(rule);
+        ensure!(host.exists(), "no {} on this machine", host.display());
+        fs.file(
+            &format!("/lib/udev/rules.d/{rule}"),
+            Content::Host(host),
+            0o644,
+        );
+    }
+    Ok(())
 }
 
 /// The applets the host's busybox has (`busybox --list`).

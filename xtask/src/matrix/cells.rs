@@ -132,6 +132,7 @@ impl LineBoot<'_> {
                     .map(|s| format!("matrix-{}", s.to_string_lossy())),
                 _ => Some("matrix".to_string()),
             },
+            udev: false,
             timeout: self.timeout,
             memory_mib: crate::lab::DEFAULT_MEMORY_MIB,
         };
