@@ -88,6 +88,11 @@ pub struct Detector {
     pub args: Option<usize>,
     /// ... whose result is used (assigned, tested, returned), not discarded.
     pub used_as_value: Option<bool>,
+    /// ... one of whose arguments names this identifier or field
+    /// (`dm_suspended(dm_table_get_md(ti->table))` names `dm_table_get_md`).
+    pub arg_mentions: Option<String>,
+    /// ... none of whose arguments names this one.
+    pub arg_lacks: Option<String>,
 
     /// A member access `x->f` / `x.f`, or a designator `.f =` in an initializer.
     pub field: Option<String>,
@@ -95,6 +100,11 @@ pub struct Detector {
     pub not_under: Option<String>,
     /// ... only when it is the left side of an assignment.
     pub assigned: Option<bool>,
+    /// ... only on a variable or initialiser of this struct type
+    /// (`dm_io_request`: `io_req.bi_rw`, `struct dm_io_request r = { .bi_rw = 0 }`).
+    pub of_struct: Option<String>,
+    /// ... except on a variable or initialiser of this struct type.
+    pub not_of_struct: Option<String>,
 
     /// A function assigned to this member of a `struct target_type` initializer,
     /// or assigned to this field anywhere (`bio->bi_end_io = f`).
@@ -109,6 +119,8 @@ pub struct Detector {
     pub body_mentions: Option<String>,
     /// ... but never this one.
     pub body_lacks: Option<String>,
+    /// ... which returns a negative errno (`return -EIO;`) somewhere.
+    pub returns_errno: Option<bool>,
 
     /// A use of this type name (a typedef such as `fmode_t`).
     #[serde(rename = "type")]
@@ -149,13 +161,20 @@ impl Detector {
         if kinds.next().is_some() {
             return Err("a detector names more than one thing to look for".into());
         }
-        let call_keys = self.args.is_some() || self.used_as_value.is_some();
-        let field_keys = self.not_under.is_some() || self.assigned.is_some();
+        let call_keys = self.args.is_some()
+            || self.used_as_value.is_some()
+            || self.arg_mentions.is_some()
+            || self.arg_lacks.is_some();
+        let field_keys = self.not_under.is_some()
+            || self.assigned.is_some()
+            || self.of_struct.is_some()
+            || self.not_of_struct.is_some();
         let callback_keys = self.params.is_some()
             || self.param_has.is_some()
             || self.returns.is_some()
             || self.body_mentions.is_some()
-            || self.body_lacks.is_some();
+            || self.body_lacks.is_some()
+            || self.returns_errno.is_some();
         let stray = (call_keys && kind != DetectorKind::Call)
             || (field_keys && kind != DetectorKind::Field)
             || (callback_keys && kind != DetectorKind::Callback);
