@@ -54,9 +54,14 @@ pub struct Change {
     pub stable: Vec<Release>,
     /// What to write instead, and how the compat header bridges both forms.
     pub fix: String,
-    /// The macro in `module/compat/dmw_compat.h` that bridges this change.
+    /// The macro `module/compat/dmw_compat.h` bridges this change with; its
+    /// value comes from the feature probe `module/compat/probes/<id>.c`.
     #[serde(default)]
     pub compat: Option<String>,
+    /// A later entry that changed the new form again: from its release on,
+    /// this entry's new form does not build either.
+    #[serde(default)]
+    pub superseded_by: Option<String>,
     /// The old form still builds on kernels with the new one: a finding of it
     /// is advice (`STATUSTYPE_IMA` left unanswered), not a build error.
     #[serde(default)]
@@ -230,6 +235,17 @@ impl DriftTable {
             }
             previous = Some(change.release);
         }
+        for change in &self.changes {
+            if let Some(later) = &change.superseded_by {
+                let ok = self.get(later).is_some_and(|l| l.release > change.release);
+                if !ok {
+                    return Err(DriftError::Entry {
+                        id: change.id.clone(),
+                        problem: format!("superseded_by `{later}` is not a later entry"),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -317,6 +333,26 @@ impl Change {
             && self
                 .also_before
                 .is_none_or(|before| kernel.line() >= before)
+    }
+
+    /// What a feature probe of this change's new form should find on
+    /// `kernel` (its sublevel counting for stable backports): the new form
+    /// is there and no later entry replaced it.
+    pub fn new_form_builds_on(&self, kernel: Release, table: &DriftTable) -> bool {
+        self.present_in(kernel)
+            && (self.superseded_by.as_deref())
+                .and_then(|id| table.get(id))
+                .is_none_or(|later| !later.present_in(kernel))
+    }
+
+    /// What `#if LINUX_VERSION_CODE >= KERNEL_VERSION(release)` (and below
+    /// the superseding entry's release) answers on `kernel`: mainline
+    /// releases only, blind to backports.
+    pub fn version_check_says(&self, kernel: Release, table: &DriftTable) -> bool {
+        kernel.line() >= self.release
+            && (self.superseded_by.as_deref())
+                .and_then(|id| table.get(id))
+                .is_none_or(|later| kernel.line() < later.release)
     }
 
     /// `commit 4f024f3797c4 "block: Abstract out bvec iterator"`, or what is

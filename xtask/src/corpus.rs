@@ -146,7 +146,7 @@ pub fn run(args: CorpusArgs) -> Result<ExitCode> {
         let kit = kit::prepare(line, &cache, &progress)?;
         // The doctor is asked about the kernel the headers are, stable
         // sublevel included, so the backports it knows count (6.1.83's dm_io).
-        let release = kit_release(&kit.root)?;
+        let release = kit.headers_release()?;
         let work = cache.join("lines").join(&line.name).join("corpus-build");
         for folder in &folders {
             let step = progress.step(format!("{}: building {}", line.name, folder.id));
@@ -541,29 +541,6 @@ fn fetch_source(entry: &SourceEntry, cache: &Path, progress: &Progress) -> Resul
     })
 }
 
-/// The release a kit's headers are: LINUX_VERSION_CODE of their version.h,
-/// whose sublevel byte stops at 255 (5.10.262 reads as 5.10.255).
-fn kit_release(root: &Path) -> Result<Release> {
-    let src = root.join("usr/src");
-    for entry in fs::read_dir(&src)?.flatten() {
-        let path = entry.path().join("include/generated/uapi/linux/version.h");
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue;
-        };
-        let code: u32 = (text.lines())
-            .find_map(|l| l.strip_prefix("#define LINUX_VERSION_CODE "))
-            .and_then(|v| v.trim().parse().ok())
-            .with_context(|| format!("no LINUX_VERSION_CODE in {}", path.display()))?;
-        return Ok(release_of_code(code));
-    }
-    bail!("no headers with a version.h under {}", src.display())
-}
-
-/// `LINUX_VERSION_CODE` as a release: 393664 is 6.1.192.
-fn release_of_code(code: u32) -> Release {
-    Release::new(code >> 16, (code >> 8) & 0xff, code & 0xff)
-}
-
 /// The C sources and headers of a folder, by name.
 fn c_files(dir: &Path) -> Result<Vec<String>> {
     let mut files: Vec<String> = (fs::read_dir(dir)?.flatten())
@@ -591,13 +568,6 @@ mod tests {
         let errors = error_lines(log);
         let seen: Vec<(&str, usize)> = errors.iter().map(|e| (e.file.as_str(), e.line)).collect();
         assert_eq!(seen, [("dm-a.c", 12), ("dm-a.h", 3)]);
-    }
-
-    #[test]
-    fn a_version_code_is_a_release_with_its_sublevel() {
-        assert_eq!(release_of_code(393664).to_string(), "6.1.192");
-        // The sublevel byte stops at 255: 5.10.262 reads as 5.10.255.
-        assert_eq!(release_of_code(330495).to_string(), "5.10.255");
     }
 
     #[test]

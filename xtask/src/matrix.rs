@@ -20,6 +20,7 @@
 
 mod cells;
 pub mod diagnostics;
+pub mod probes;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use dm_workbook::drift::DriftTable;
 use dm_workbook::manifest::{self, Expect, KernelLine, Manifest, Scenario, Stage};
 
 use crate::lab::build_chapter_binary;
@@ -133,6 +135,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
     let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
     let mut releases = BTreeMap::new();
     let mut shown = BTreeMap::new();
+    let mut probe_runs = BTreeMap::new();
     for stage in &selection.stages {
         for line in &line_names {
             if let Some(Expect::NotApplicable(why)) = stage.expect_on(line) {
@@ -192,6 +195,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
             for (stage, text) in built.errors {
                 shown.insert(errors_file(&stage, name), text);
             }
+            probe_runs.insert(name.to_string(), built.probes);
             // Boots, one at a time, in the order lines became ready.
             let boot = LineBoot {
                 line: built.line,
@@ -239,12 +243,19 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
     }
 
     print_table(&selection, &cells);
+    let drift = DriftTable::bundled()?;
+    let probes_table = probes::probes_markdown(&drift, &line_names, &probe_runs);
+    println!("\nfeature probes (module/compat/probes) by line:\n{probes_table}");
     let mut unexpected = 0;
     for ((stage, line), cell) in &cells {
         if let Cell::Unexpected(why) = cell {
             unexpected += 1;
             println!("UNEXPECTED {stage} on {line}: {why}");
         }
+    }
+    for why in probes::problems(&drift, &probe_runs) {
+        unexpected += 1;
+        println!("UNEXPECTED {why}");
     }
     let missing = selection.stages.len() * line_names.len() - cells.len();
 
@@ -255,7 +266,11 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
             Path::new(GENERATED).join("matrix.md"),
             table_markdown(&stages, &line_names, &cells, &releases),
         );
-        for file in generated_files(&stages).into_iter().skip(1) {
+        files.insert(probes::probes_file(), probes_table.clone());
+        let rest: Vec<_> = (generated_files(&stages).into_iter())
+            .filter(|f| !files.contains_key(f))
+            .collect();
+        for file in rest {
             match shown.get(&file) {
                 Some(text) => {
                     files.insert(file, text.clone());

@@ -9,6 +9,7 @@ use anyhow::{Result, ensure};
 use dm_workbook::manifest::{Expect, KernelLine, Scenario, Stage};
 
 use super::diagnostics::{error_set, normalise_message, shown_diagnostics};
+use super::probes::LineProbes;
 use super::report::{Cell, judge_failure};
 use crate::lab::guest;
 use crate::lab::progress::Progress;
@@ -22,6 +23,9 @@ pub struct Built {
     pub cells: Vec<(String, Cell)>,
     /// The errors as the book shows them, per stage.
     pub errors: Vec<(String, String)>,
+    /// The compat header's feature probes on this line, or why they did not
+    /// run.
+    pub probes: Result<LineProbes, String>,
 }
 
 /// One line's build phase, under the line's lock: make its kit, and build
@@ -38,6 +42,7 @@ pub fn build_line(
         release: None,
         cells: Vec::new(),
         errors: Vec::new(),
+        probes: Err("the line's kit could not be made".into()),
     };
     let name = line.name.as_str();
     let failing: Vec<&Stage> = (stages.iter().copied())
@@ -48,6 +53,22 @@ pub fn build_line(
         let kit = kit::prepare(line, cache, progress)?;
         built.release = Some(kit.release.clone());
         let work = cache.join("lines").join(name).join("matrix-build");
+        // The probes first, afresh: the stages built after them on this
+        // line (here and in the boots) reuse their verdicts.
+        let step = progress.step(format!("{name}: feature probes"));
+        built.probes = (|| -> Result<LineProbes> {
+            let probed = kit.probe(&repo.join("module/compat"), &work)?;
+            Ok(LineProbes {
+                kernel: kit.headers_release()?,
+                verdicts: probed.verdicts,
+                log: probed.log,
+            })
+        })()
+        .map_err(|err| format!("{err:#}"));
+        step.done_with(match &built.probes {
+            Ok(run) => format!("{} probes", run.verdicts.len()),
+            Err(_) => "failed".to_string(),
+        });
         for stage in &failing {
             let step = progress.step(format!("{name}: building {}", stage.dir));
             let made = kit.make_module(

@@ -61,7 +61,10 @@ pub fn judge_failure(built: bool, found: &BTreeSet<String>, declared: &BTreeSet<
 /// The generated files' paths relative to the book's source folder, from
 /// the manifest: the table, and one error file per failing stage and line.
 pub fn generated_files(stages: &[Stage]) -> Vec<PathBuf> {
-    let mut files = vec![Path::new(GENERATED).join("matrix.md")];
+    let mut files = vec![
+        Path::new(GENERATED).join("matrix.md"),
+        super::probes::probes_file(),
+    ];
     for s in stages {
         for line in s.errors.keys() {
             files.push(errors_file(&s.dir, line));
