@@ -249,11 +249,12 @@ expect = { "6.1" = "pass", "7.2" = { not-applicable = "not yet" } }
             generated_files(&stages()),
             [
                 PathBuf::from("generated/matrix.md"),
+                PathBuf::from("generated/probes.md"),
                 PathBuf::from("generated/old-errors-6.1.txt"),
                 PathBuf::from("generated/old-errors-7.2.txt"),
             ]
         );
-        assert_eq!(generated_by_manifest(Some(MANIFEST.into())).len(), 3);
+        assert_eq!(generated_by_manifest(Some(MANIFEST.into())).len(), 4);
         assert!(generated_by_manifest(Some("[[stage]]".into())).is_empty());
         assert!(generated_by_manifest(None).is_empty());
     }
