@@ -58,6 +58,10 @@ pub struct Change {
     /// value comes from the feature probe `module/compat/probes/<id>.c`.
     #[serde(default)]
     pub compat: Option<String>,
+    /// Whether `module/drift/cocci/<id>.cocci` rewrites the old form into the
+    /// new one (`chapter4 doctor --fix`).
+    #[serde(default)]
+    pub cocci: bool,
     /// A later entry that changed the new form again: from its release on,
     /// this entry's new form does not build either.
     #[serde(default)]

@@ -136,11 +136,11 @@ pub fn table_markdown(
         t += " --- |";
     }
     t.push('\n');
-    for s in stages {
-        t += &format!("| `{}` |", s.dir);
+    for row in stages.iter().flat_map(|s| s.matrix_rows()) {
+        t += &format!("| `{row}` |");
         for l in line_names {
             let cell = cells
-                .get(&(s.dir.clone(), l.to_string()))
+                .get(&(row.clone(), l.to_string()))
                 .map(Cell::short)
                 .unwrap_or_else(|| "not run".into());
             t += &format!(" {cell} |");

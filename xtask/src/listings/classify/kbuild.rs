@@ -1,6 +1,8 @@
-//! Listings of the compat header's feature probes and of kbuild files:
+//! Listings of the compat header's feature probes and of kbuild files,
 //! tested by the kernel matrix, which builds every stage (whose Kbuild
-//! includes the probes' fragment) and runs each probe on every line.
+//! includes the probes' fragment) and runs each probe on every line; and of
+//! the drift table's semantic patches, which `tests/drift_fix.rs` applies to
+//! their drift cases.
 
 use std::path::{Path, PathBuf};
 
@@ -77,4 +79,51 @@ pub(super) fn make(
         Ok(anchor) => Verdict::Tested(How::KbuildInclude { file, anchor }),
         Err(why) => Verdict::Untested(why),
     }
+}
+
+/// A ```` ```cocci ```` block: a semantic patch of `module/drift/cocci/`
+/// whose drift entry says `cocci = true`, by anchor.
+pub(super) fn cocci(
+    attrs: &[&str],
+    directive: Option<Include<'_>>,
+    chapter: &Path,
+    repo: &dyn Repo,
+) -> Verdict {
+    if let Some(other) = attrs.first() {
+        return Verdict::Untested(format!("attribute `{other}` on a cocci block"));
+    }
+    let Some(include) = directive else {
+        return Verdict::Untested(
+            "an inline semantic patch is not applied: include one of module/drift/cocci/ by anchor"
+                .into(),
+        );
+    };
+    let Some(file) = resolve(chapter, include.path) else {
+        return Verdict::Untested(format!("{} leaves the repository", include.path));
+    };
+    let id = (file.parent() == Some(Path::new("module/drift/cocci")))
+        .then(|| file.file_stem().and_then(|s| s.to_str()))
+        .flatten();
+    let table = repo
+        .read(Path::new("module/drift.toml"))
+        .unwrap_or_default();
+    let marked = id.is_some_and(|id| entry_has_cocci(&table, id));
+    if !marked {
+        return Verdict::Untested(format!(
+            "{} is not a semantic patch of a drift entry with `cocci = true`",
+            file.display()
+        ));
+    }
+    match anchor_in(&include, &file, repo) {
+        Ok(anchor) => Verdict::Tested(How::SemanticPatch { file, anchor }),
+        Err(why) => Verdict::Untested(why),
+    }
+}
+
+/// Whether the drift table's entry `id` says `cocci = true`.
+fn entry_has_cocci(table: &str, id: &str) -> bool {
+    let Ok(table) = dm_workbook::drift::DriftTable::parse(table) else {
+        return false;
+    };
+    table.get(id).is_some_and(|c| c.cocci)
 }

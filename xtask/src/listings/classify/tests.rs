@@ -68,6 +68,23 @@ fn repo() -> FakeRepo {
             "# ANCHOR: rule\n# ANCHOR_END: rule\n",
         ),
         (
+            "module/drift.toml",
+            "[[change]]\nid = \"fixed\"\nsymbol = \"s\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\n\
+             release = \"3.0\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"Not found\"\n\
+             fix = \"f\"\ncocci = true\ndetect_old = [{ call = \"f\" }]\n\
+             [[change]]\nid = \"unfixed\"\nsymbol = \"s\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\n\
+             release = \"3.0\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"Not found\"\n\
+             fix = \"f\"\ndetect_old = [{ call = \"g\" }]\n",
+        ),
+        (
+            "module/drift/cocci/fixed.cocci",
+            "// ANCHOR: patch\n@@\n@@\n- f()\n+ g()\n// ANCHOR_END: patch\n",
+        ),
+        (
+            "module/drift/cocci/unfixed.cocci",
+            "// ANCHOR: patch\n// ANCHOR_END: patch\n",
+        ),
+        (
             "module/compat/dmw_compat.h",
             "/* ANCHOR: ima */\n#define X 1\n/* ANCHOR_END: ima */\n",
         ),
@@ -488,4 +505,32 @@ fn a_probe_no_stage_runs_is_not_tested() {
         classify(&block, Path::new("book/src/chapter3.md"), &repo),
         Verdict::Untested(_)
     ));
+}
+
+#[test]
+fn semantic_patches_are_tested_when_their_entry_says_so() {
+    let tested = verdict(
+        "cocci",
+        "{{#include ../../module/drift/cocci/fixed.cocci:patch}}",
+    );
+    assert!(
+        matches!(tested, Verdict::Tested(How::SemanticPatch { .. })),
+        "{tested:?}"
+    );
+    for (body, why) in [
+        (
+            "{{#include ../../module/drift/cocci/unfixed.cocci:patch}}",
+            "`cocci = true`",
+        ),
+        ("@@\n@@\n- f()\n", "inline semantic patch"),
+        (
+            "{{#include ../../module/drift/cocci/fixed.cocci}}",
+            "included whole",
+        ),
+    ] {
+        match verdict("cocci", body) {
+            Verdict::Untested(text) => assert!(text.contains(why), "{text}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
 }
