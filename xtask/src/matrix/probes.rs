@@ -107,6 +107,10 @@ pub fn probed_entries(table: &DriftTable) -> Vec<&Change> {
         .collect()
 }
 
+/// The first cells of the probe table's row of header versions, which
+/// `--check` leaves out: Debian's next kernel of a line moves its sublevel.
+pub const VERSION_ROW: &str = "| *the headers' `LINUX_VERSION_CODE`* | |";
+
 /// The generated file with the probe table.
 pub fn probes_file() -> PathBuf {
     Path::new(GENERATED).join("probes.md")
@@ -125,7 +129,8 @@ pub fn probes_markdown(
     }
     text.push_str("\n| --- | --- |");
     text.push_str(&" --- |".repeat(line_names.len()));
-    text.push_str("\n| *the headers' `LINUX_VERSION_CODE`* | |");
+    text.push('\n');
+    text.push_str(VERSION_ROW);
     for line in line_names {
         let cell = match runs.get(*line) {
             Some(Ok(run)) => run.kernel.to_string(),
