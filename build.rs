@@ -73,6 +73,35 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     guard.push_str("    ];\n    assert!(refused.is_empty(), \"{}\", refused.join(\"\\n\"));\n}\n");
     write_if_changed(&out_dir.join("listing-guard.rs"), &guard)?;
+    bundle_semantic_patches(&root, &out_dir)?;
+    Ok(())
+}
+
+/// The drift table's semantic patches (`module/drift/cocci/ID.cocci`), built
+/// into the crate like the table itself, as `(ID, text)` pairs in
+/// `OUT_DIR/cocci.rs`, so `chapter4 doctor --fix` works from any directory.
+fn bundle_semantic_patches(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
+    const COCCI: &str = "module/drift/cocci";
+    println!("cargo:rerun-if-changed={COCCI}");
+    let mut files: Vec<PathBuf> = fs::read_dir(root.join(COCCI))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "cocci"));
+    files.sort();
+    let mut text = String::from("pub const SEMANTIC_PATCHES: &[(&str, &str)] = &[\n");
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+        let id = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or("a .cocci name")?;
+        text.push_str(&format!(
+            "    ({id:?}, include_str!({:?})),\n",
+            file.display().to_string()
+        ));
+    }
+    text.push_str("];\n");
+    write_if_changed(&out_dir.join("cocci.rs"), &text)?;
     Ok(())
 }
 

@@ -142,12 +142,32 @@ pub struct Stage {
     /// Where it must fail: the compiler's errors, per line name.
     #[serde(default)]
     pub errors: BTreeMap<String, Vec<String>>,
+    /// What the stage's C sources, once `chapter4 doctor --fix` has applied
+    /// the drift table's semantic patches for a line's kernel (no hand
+    /// edit), must pass on every line: the matrix's `DIR --fixed` row.
+    #[serde(default)]
+    pub fixed: Option<Scenario>,
 }
 
 impl Stage {
     /// What the stage must do on `line` (every line is covered once parsed).
     pub fn expect_on(&self, line: &str) -> Option<&Expect> {
         self.expect.get(line)
+    }
+
+    /// Its rows in the matrix: the stage, and `DIR --fixed` when the
+    /// doctor's fixed version of it must pass too.
+    pub fn matrix_rows(&self) -> Vec<String> {
+        let mut rows = vec![self.dir.clone()];
+        if self.fixed.is_some() {
+            rows.push(self.fixed_row());
+        }
+        rows
+    }
+
+    /// The matrix row of the stage's fixed version.
+    pub fn fixed_row(&self) -> String {
+        format!("{} --fixed", self.dir)
     }
 
     /// The stage's folder relative to the repository's top.
@@ -295,8 +315,11 @@ impl Stage {
                 ));
             }
         }
-        if let Some(Scenario::Script(path)) = &self.scenario
-            && (path.starts_with('/') || path.split('/').any(|part| part == ".."))
+        let scripts = [&self.scenario, &self.fixed];
+        if let Some(path) = scripts.iter().find_map(|s| match s {
+            Some(Scenario::Script(path)) => Some(path),
+            _ => None,
+        }) && (path.starts_with('/') || path.split('/').any(|part| part == ".."))
         {
             return Err(format!(
                 "{dir}: the script {path} must be a path inside the stage's folder"

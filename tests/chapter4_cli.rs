@@ -9,6 +9,8 @@ use assert_cmd::Command;
 use dm_workbook::drift::{DriftTable, Release, diagnose};
 use predicates::prelude::*;
 
+mod spatch_gate;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -212,4 +214,115 @@ fn a_finding_names_the_backports() {
             "new form used, but 6.1 predates it",
         ))
         .stdout(predicate::str::contains("  backports: stable 6.1.83"));
+}
+
+/// `--fix` without spatch says so in one line and touches nothing.
+#[test]
+fn fix_without_spatch_says_so_in_one_line() {
+    let empty = tempfile::tempdir().expect("a folder with no spatch in it");
+    let out = empty.path().join("fixed.c");
+    let assert = chapter4()
+        .env("PATH", empty.path())
+        .args(["doctor", "--fix"])
+        .arg(root().join("module/stage0-historical/hello_target.c"))
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stdout("");
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("needs spatch") && stderr.contains("coccinelle"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+/// `--output` writes a new file only, and the source is never written.
+#[test]
+fn fix_never_overwrites_a_file() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let source = scratch.path().join("hello_target.c");
+    let original = fs::read(root().join("module/stage0-historical/hello_target.c")).unwrap();
+    fs::write(&source, &original).unwrap();
+    let taken = scratch.path().join("taken.c");
+    fs::write(&taken, "mine\n").unwrap();
+    chapter4()
+        .args(["doctor", "--fix"])
+        .arg(&source)
+        .arg("--output")
+        .arg(&taken)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "exists: --output writes a new file only",
+        ));
+    assert_eq!(fs::read_to_string(&taken).unwrap(), "mine\n");
+    chapter4()
+        .args(["doctor", "--fix", "--format", "json"])
+        .arg(&source)
+        .assert()
+        .code(2);
+    chapter4()
+        .args(["doctor", "--output"])
+        .arg(scratch.path().join("new.c"))
+        .arg(&source)
+        .assert()
+        .code(2);
+    assert_eq!(
+        fs::read(&source).unwrap(),
+        original,
+        "the source is never written"
+    );
+}
+
+/// With spatch: the diff on standard output applies to the source and gives
+/// the --output file; the source itself is left as it was.
+#[test]
+fn fix_prints_a_diff_and_writes_only_the_new_file() {
+    if !spatch_gate::spatch_for("chapter4 doctor --fix's output") {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("scratch");
+    let source = scratch.path().join("hello_target.c");
+    let original = fs::read_to_string(root().join("module/stage0-historical/hello_target.c"))
+        .expect("the historical stage");
+    fs::write(&source, &original).unwrap();
+    let out = scratch.path().join("fixed.c");
+    let assert = chapter4()
+        .current_dir(scratch.path())
+        .args([
+            "doctor",
+            "--fix",
+            "hello_target.c",
+            "--kernel",
+            "6.1",
+            "--output",
+            "fixed.c",
+        ])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains(
+            "semantic patch(es) applied for Linux 6.1",
+        ))
+        .stderr(predicate::str::contains("the fixed source is in fixed.c"));
+    let diff = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        diff.starts_with("--- a/hello_target.c\n+++ b/hello_target.c\n"),
+        "{diff}"
+    );
+    assert_eq!(fs::read_to_string(&source).unwrap(), original);
+    let fixed = fs::read_to_string(&out).expect("the new file");
+    assert!(fixed.contains("bio->bi_iter.bi_sector"), "{fixed}");
+    // Every line the diff adds is in the new file; a line it drops is gone.
+    for added in diff
+        .lines()
+        .filter_map(|l| l.strip_prefix('+'))
+        .filter(|l| !l.starts_with("++"))
+    {
+        assert!(fixed.contains(added), "{added}");
+    }
+    assert!(diff.contains("-\tti->num_flush_requests = 1;\n"), "{diff}");
+    assert!(!fixed.contains("num_flush_requests"), "{fixed}");
 }

@@ -427,59 +427,102 @@ fn the_modern_stages_are_clean() {
     );
 }
 
-/// Each `compat` macro is guarded in the compat header by the same release.
+/// Each `compat` macro is decided by a feature probe named after its entry,
+/// and the compat header reads probes, never LINUX_VERSION_CODE.
 #[test]
-fn the_compat_header_guards_each_macro_with_the_tables_release() {
+fn every_compat_macro_comes_from_a_probe_of_its_entry() {
     let table = table();
-    let header_path = root().join("module/compat/dmw_compat.h");
-    let header = fs::read_to_string(&header_path).expect("module/compat/dmw_compat.h");
-    let mut missing = Vec::new();
+    let compat = root().join("module/compat");
+    let header = fs::read_to_string(compat.join("dmw_compat.h")).expect("dmw_compat.h");
+    let mut probes: BTreeSet<String> = BTreeSet::new();
+    for entry in fs::read_dir(compat.join("probes")).expect("module/compat/probes") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let id = name
+            .strip_suffix(".c")
+            .unwrap_or_else(|| panic!("probes/{name}: a probe is <entry id>.c"));
+        probes.insert(id.to_string());
+    }
+    let mut bridged = BTreeSet::new();
     for change in &table.changes {
         let Some(name) = &change.compat else { continue };
-        match compat_guard(&header, name) {
-            Some(guard) => {
-                let (a, b, c) = change.release.kernel_version();
-                let wanted = format!("KERNEL_VERSION({a}, {b}, {c})");
-                assert_eq!(
-                    squeeze(&guard),
-                    squeeze(&wanted),
-                    "{}: {name} is guarded by {guard}, the table says {}",
-                    change.id,
-                    change.release
-                );
-            }
-            None => missing.push(format!("{name} ({})", change.id)),
+        let expected = format!("DMW_HAVE_{}", change.id.to_uppercase().replace('-', "_"));
+        assert_eq!(
+            name, &expected,
+            "{}: the probe's macro is named after the entry",
+            change.id
+        );
+        assert!(
+            probes.contains(&change.id),
+            "{}: no module/compat/probes/{}.c for {name}",
+            change.id,
+            change.id
+        );
+        assert!(
+            header.contains(name.as_str()),
+            "dmw_compat.h never reads {name}"
+        );
+        bridged.insert(change.id.clone());
+    }
+    assert_eq!(
+        probes, bridged,
+        "probes without a `compat` entry in drift.toml"
+    );
+    assert!(
+        !header.contains("LINUX_VERSION_CODE") && !header.contains("KERNEL_VERSION"),
+        "dmw_compat.h decides by probes, not by version numbers"
+    );
+    // No definition of a DMW_HAVE_ macro of its own: the probes make them.
+    for line in header.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("#define"), Some(word)) = (words.next(), words.next()) {
+            assert!(
+                !word.starts_with("DMW_HAVE_"),
+                "dmw_compat.h defines {word}"
+            );
         }
     }
-    assert!(
-        missing.is_empty(),
-        "dmw_compat.h lacks: {}",
-        missing.join(", ")
-    );
 }
 
-/// The `KERNEL_VERSION(...)` of the `#if` around `#define NAME`, if any.
-fn compat_guard(header: &str, name: &str) -> Option<String> {
-    let lines: Vec<&str> = header.lines().collect();
-    let define = lines.iter().position(|line| {
-        let mut words = line.split_whitespace();
-        matches!(
-            (words.next(), words.next()),
-            (Some("#define"), Some(word)) if word == name || word.starts_with(&format!("{name}("))
-        )
-    })?;
-    // The nearest enclosing #if/#elif above the definition.
-    lines[..define].iter().rev().find_map(|line| {
-        let line = line.trim_start();
-        if !(line.starts_with("#if") || line.starts_with("#elif")) {
-            return None;
+/// Every stage whose sources include the compat header runs the probes.
+#[test]
+fn every_stage_using_the_compat_header_includes_the_probes() {
+    let mut checked = 0;
+    for stage in &Manifest::bundled().stages {
+        let folder = root().join(stage.folder());
+        let uses_compat = fs::read_dir(&folder)
+            .expect("stage folder")
+            .filter_map(|e| fs::read_to_string(e.expect("entry").path()).ok())
+            .any(|text| text.contains("\"dmw_compat.h\""));
+        if !uses_compat {
+            continue;
         }
-        let start = line.find("KERNEL_VERSION(")?;
-        let end = line[start..].find(')')? + start + 1;
-        Some(line[start..end].to_string())
-    })
+        let kbuild = fs::read_to_string(folder.join("Kbuild")).expect("the stage's Kbuild");
+        assert!(
+            kbuild
+                .lines()
+                .any(|l| l.trim() == "include $(src)/../compat/dmw_probes.kbuild"),
+            "{}: its Kbuild does not include ../compat/dmw_probes.kbuild",
+            stage.dir
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} stages use the compat header");
 }
 
-fn squeeze(text: &str) -> String {
-    text.chars().filter(|c| !c.is_whitespace()).collect()
+/// A probe's expected verdict follows the table, stable backports and
+/// superseding entries included; a version check sees mainline only.
+#[test]
+fn a_probe_expects_what_the_table_says_and_a_version_check_may_not() {
+    let table = table();
+    let ioprio = table.get("dm-io-ioprio").expect("entry");
+    // Debian 12's 6.1 headers are 6.1.192: the backport is there.
+    assert!(ioprio.new_form_builds_on(release("6.1.192"), &table));
+    assert!(!ioprio.version_check_says(release("6.1.192"), &table));
+    assert!(!ioprio.new_form_builds_on(release("6.1.82"), &table));
+    assert!(ioprio.new_form_builds_on(release("6.12.117"), &table));
+    assert!(ioprio.version_check_says(release("6.12.117"), &table));
+    // 7.2 moved the priority to sixth place.
+    assert!(!ioprio.new_form_builds_on(release("7.2.13"), &table));
+    assert!(!ioprio.version_check_says(release("7.2.13"), &table));
 }

@@ -270,6 +270,7 @@ fn a_module_loads_registers_its_target_and_unloads() {
         scenario: None,
         expect: Default::default(),
         errors: Default::default(),
+        fixed: None,
     };
     let mut b = KernelBackend::open_with(&OpenOptions {
         module_ko: Some(PathBuf::from(&ko)),

@@ -2,16 +2,19 @@
 //!
 //! `chapter4 table` prints the drift table (module/drift.toml) by release;
 //! `chapter4 doctor FILE [--kernel VERSION]` lists each drift a target's C
-//! source hits (`--format json` for tools and editors). The doctor exits 0
-//! when it finds none, 1 when it finds some and 2 on an error (unreadable
-//! file, not C, no `struct target_type`, bad version).
+//! source hits (`--format json` for tools and editors); `--fix` applies the
+//! table's semantic patches with spatch and prints the unified diff, never
+//! writing FILE. The doctor exits 0 when it finds none (after `--fix`: none
+//! left), 1 when it finds some and 2 on an error (unreadable file, not C, no
+//! `struct target_type`, bad version, no spatch).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use dm_workbook::drift::{DriftTable, Expect, Release, diagnose_file};
+use dm_workbook::drift::{DriftTable, Expect, Release, diagnose_file, fix};
 
 /// How the device-mapper target API moved between 2.6.3x and 7.x.
 #[derive(Parser)]
@@ -44,6 +47,18 @@ enum Command {
         /// assigned_at, function_end, builds).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Apply the drift table's semantic patches (module/drift/cocci, run
+        /// by spatch from the Debian package `coccinelle`) for the drifts
+        /// found, and print the changes as a unified diff on standard output
+        /// (what is left to fix by hand goes to standard error). FILE itself
+        /// is never written: apply the diff with `patch -p1`, or give
+        /// --output.
+        #[arg(long, conflicts_with = "format")]
+        fix: bool,
+        /// With --fix: also write the fixed source to this new file (refused
+        /// if it exists).
+        #[arg(long, value_name = "NEW_FILE", requires = "fix")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -66,9 +81,15 @@ fn main() -> ExitCode {
             kernel,
             part,
             format,
+            fix,
+            output,
         } => {
             let expect = if *part { Expect::Part } else { Expect::Target };
-            doctor(file, kernel.as_deref(), expect, *format)
+            if *fix {
+                fix_file(file, kernel.as_deref(), expect, output.as_deref())
+            } else {
+                doctor(file, kernel.as_deref(), expect, *format)
+            }
         }
     };
     match outcome {
@@ -78,6 +99,68 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// `doctor --fix`: the semantic patches for what the doctor finds, applied
+/// to a copy; the diff on standard output, the rest on standard error.
+fn fix_file(
+    file: &Path,
+    kernel: Option<&str>,
+    expect: Expect,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let kernel = match kernel {
+        Some(text) => Release::parse_in_range(text)?,
+        None => Release::NEWEST,
+    };
+    if let Some(new) = output
+        && new.exists()
+    {
+        anyhow::bail!("{} exists: --output writes a new file only", new.display());
+    }
+    let table = DriftTable::bundled().context("loading the drift table")?;
+    // The same checks as the doctor's (C, a target), before spatch is asked.
+    diagnose_file(file, &table, kernel, expect)?;
+    let source = String::from_utf8_lossy(
+        &std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+    )
+    .into_owned();
+    let fixed = fix::fix(&source, &table, kernel)?;
+    let name = file.display().to_string();
+    print!("{}", fix::unified_diff(&name, &source, &fixed.text));
+    std::io::stdout().flush()?;
+    if let Some(new) = output {
+        // create_new: a file that appeared meanwhile is not overwritten either.
+        let mut out =
+            std::fs::File::create_new(new).with_context(|| format!("writing {}", new.display()))?;
+        out.write_all(fixed.text.as_bytes())?;
+    }
+    let written = match output {
+        Some(new) => format!("the fixed source is in {}", new.display()),
+        None => "the file itself is unchanged".to_string(),
+    };
+    eprintln!(
+        "{name}: {} semantic patch(es) applied for Linux {kernel} ({}); {written}",
+        fixed.applied.len(),
+        fixed.applied.join(", ")
+    );
+    for finding in &fixed.remaining {
+        let hint = if finding.builds() {
+            "advice, it builds"
+        } else {
+            "no semantic patch: fix it by hand"
+        };
+        eprintln!(
+            "{name}:{}: {}: still found ({hint})",
+            finding.line, finding.change.id
+        );
+    }
+    let blocking = fixed.remaining.iter().any(|f| !f.builds());
+    Ok(if blocking {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn table() -> anyhow::Result<ExitCode> {

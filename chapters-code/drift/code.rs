@@ -78,6 +78,9 @@ pub(super) struct Code<'a> {
     callbacks: HashMap<&'a str, Vec<(&'a str, usize)>>,
     /// Whether a `struct target_type` is defined (with an initialiser).
     has_target_type: bool,
+    /// Variables and parameters declared with a struct type (or a pointer
+    /// to one) -> that struct's name, wherever in the file they are declared.
+    struct_of: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Code<'a> {
@@ -88,6 +91,7 @@ impl<'a> Code<'a> {
             functions: HashMap::new(),
             callbacks: HashMap::new(),
             has_target_type: false,
+            struct_of: HashMap::new(),
         };
         let mut stack = vec![tree.root_node()];
         while let Some(node) = stack.pop() {
@@ -130,7 +134,9 @@ impl<'a> Code<'a> {
                     self.functions.insert(name, node);
                 }
             }
+            "parameter_declaration" | "field_declaration" => self.index_struct_names(node),
             "declaration" => {
+                self.index_struct_names(node);
                 let declares_function = node
                     .child_by_field_name("declarator")
                     .is_some_and(|d| d.kind() == "function_declarator");
@@ -144,6 +150,53 @@ impl<'a> Code<'a> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// `struct dm_io_request io_req, *req;`: both names -> `dm_io_request`.
+    fn index_struct_names(&mut self, declaration: Node<'a>) {
+        let Some(name) = struct_type_name(declaration, self.source) else {
+            return;
+        };
+        let mut cursor = declaration.walk();
+        for declarator in declaration.children_by_field_name("declarator", &mut cursor) {
+            if let Some(variable) = declared_name(declarator, self.source) {
+                self.struct_of.insert(variable, name);
+            }
+        }
+    }
+
+    /// The struct a member access or designator belongs to, when the file
+    /// says: `x.f` / `x->f` on a variable declared with a struct type, or
+    /// `.f = ...` in the initialiser of one (or of a compound literal).
+    fn struct_of_access(&self, node: Node<'a>) -> Option<&'a str> {
+        match node.kind() {
+            "field_expression" => {
+                let argument = node.child_by_field_name("argument")?;
+                (argument.kind() == "identifier")
+                    .then(|| self.struct_of.get(self.text(argument)).copied())
+                    .flatten()
+            }
+            "field_designator" => {
+                let mut up = node.parent();
+                while let Some(n) = up {
+                    match n.kind() {
+                        "declaration" | "compound_literal_expression" => {
+                            // A compound literal's type is a type descriptor,
+                            // whose own `type` is the struct.
+                            let typed = if n.kind() == "declaration" {
+                                Some(n)
+                            } else {
+                                n.child_by_field_name("type")
+                            };
+                            return typed.and_then(|t| struct_type_name(t, self.source));
+                        }
+                        _ => up = n.parent(),
+                    }
+                }
+                None
+            }
+            _ => None,
         }
     }
 
@@ -232,6 +285,22 @@ impl<'a> Code<'a> {
                 return false;
             }
         }
+        if detector.arg_mentions.is_some() || detector.arg_lacks.is_some() {
+            let names: Vec<&str> = node
+                .child_by_field_name("arguments")
+                .map(descendants)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| matches!(n.kind(), "identifier" | "field_identifier"))
+                .map(|n| self.text(n))
+                .collect();
+            let names_it = |wanted: &Option<String>| wanted.as_deref().map(|w| names.contains(&w));
+            if names_it(&detector.arg_mentions) == Some(false)
+                || names_it(&detector.arg_lacks) == Some(true)
+            {
+                return false;
+            }
+        }
         match detector.used_as_value {
             Some(wanted) => self.value_is_used(node) == wanted,
             None => true,
@@ -252,7 +321,18 @@ impl<'a> Code<'a> {
         }
     }
 
-    fn field_matches(&self, node: Node, detector: &Detector) -> bool {
+    fn field_matches(&self, node: Node<'a>, detector: &Detector) -> bool {
+        if !self.field_named(node, detector) {
+            return false;
+        }
+        let owner = self.struct_of_access(node);
+        if detector.of_struct.is_some() && owner != detector.of_struct.as_deref() {
+            return false;
+        }
+        detector.not_of_struct.is_none() || owner != detector.not_of_struct.as_deref()
+    }
+
+    fn field_named(&self, node: Node, detector: &Detector) -> bool {
         let wanted = detector.field.as_deref();
         match node.kind() {
             "field_expression" => {
@@ -351,7 +431,48 @@ impl<'a> Code<'a> {
         {
             return false;
         }
+        if let Some(wanted) = detector.returns_errno {
+            let found = body.is_some_and(|body| {
+                descendants(body)
+                    .into_iter()
+                    .any(|n| n.kind() == "return_statement" && self.returns_negative_errno(n))
+            });
+            if found != wanted {
+                return false;
+            }
+        }
         true
+    }
+
+    /// `return -EIO;` (or any `-E...` constant, or a negative number).
+    fn returns_negative_errno(&self, statement: Node) -> bool {
+        let Some(value) = statement.named_child(0) else {
+            return false;
+        };
+        let value = match value.kind() {
+            "parenthesized_expression" => value.named_child(0).unwrap_or(value),
+            _ => value,
+        };
+        if value.kind() != "unary_expression"
+            || value.child_by_field_name("operator").map(|o| self.text(o)) != Some("-")
+        {
+            return false;
+        }
+        let Some(operand) = value.child_by_field_name("argument") else {
+            return false;
+        };
+        let text = self.text(operand);
+        match operand.kind() {
+            "identifier" => {
+                text.len() > 1
+                    && text.starts_with('E')
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            }
+            "number_literal" => text != "0",
+            _ => false,
+        }
     }
 }
 
@@ -363,6 +484,31 @@ fn function_reference(value: Node) -> Option<Node> {
             value.named_child(0).and_then(function_reference)
         }
         _ => None,
+    }
+}
+
+/// `struct NAME` when the node's `type` is a struct specifier.
+fn struct_type_name<'a>(node: Node<'a>, source: &'a str) -> Option<&'a str> {
+    let ty = node.child_by_field_name("type")?;
+    if ty.kind() != "struct_specifier" {
+        return None;
+    }
+    ty.child_by_field_name("name")?
+        .utf8_text(source.as_bytes())
+        .ok()
+}
+
+/// The variable a declarator names: `x`, `*x`, `x = ...`, `x[4]`.
+fn declared_name<'a>(declarator: Node<'a>, source: &'a str) -> Option<&'a str> {
+    let mut node = declarator;
+    loop {
+        match node.kind() {
+            "identifier" | "field_identifier" => return node.utf8_text(source.as_bytes()).ok(),
+            "pointer_declarator" | "init_declarator" | "array_declarator" => {
+                node = node.child_by_field_name("declarator")?;
+            }
+            _ => return None,
+        }
     }
 }
 

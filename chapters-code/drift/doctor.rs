@@ -308,6 +308,27 @@ detect_old = [{ callback = "map", params = 3 }]
     }
 
     #[test]
+    fn a_field_is_told_apart_by_the_struct_it_belongs_to() {
+        let table = "[[change]]\nid = \"req-rw\"\nsymbol = \"x\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\nrelease = \"4.8\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"c\"\nfix = \"f\"\ndetect_old = [{ field = \"bi_rw\", of_struct = \"dm_io_request\" }]\n";
+        let table = DriftTable::parse(table).unwrap();
+        let source = "int f(struct dm_io_request *req, struct bio *bio)\n{\n\treq->bi_rw = bio->bi_rw;\n\treturn g(&(struct dm_io_request){\n\t\t.bi_rw = 0,\n\t});\n}\n";
+        let found = diagnose(source, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [3, 5]);
+    }
+
+    #[test]
+    fn a_callback_returning_an_errno_is_told_from_one_returning_a_code() {
+        let table = "[[change]]\nid = \"errno\"\nsymbol = \"x\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\nrelease = \"4.13\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"c\"\nfix = \"f\"\nold_builds = true\ndetect_old = [{ callback = \"map\", returns_errno = true }]\n";
+        let table = DriftTable::parse(table).unwrap();
+        let errno = "static int m(struct dm_target *ti, struct bio *bio)\n{\n\tif (x)\n\t\treturn (-EIO);\n\treturn 1;\n}\nstatic struct target_type t = { .map = m };\n";
+        let found = diagnose(errno, &table, Release::NEWEST).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].builds());
+        let code = errno.replace("(-EIO)", "DM_MAPIO_KILL");
+        assert!(diagnose(&code, &table, Release::NEWEST).unwrap().is_empty());
+    }
+
+    #[test]
     fn a_void_parameter_list_is_empty() {
         let table = "[[change]]\nid = \"no-params\"\nsymbol = \"x\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\nrelease = \"3.0\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"c\"\nfix = \"f\"\ndetect_old = [{ callback = \"busy\", params = 0 }]\n";
         let table = DriftTable::parse(table).unwrap();

@@ -13,9 +13,12 @@
 //! - [`guards`]: the source as a compiler for one kernel reads it: version
 //!   guards decided, undecided conditionals marked.
 //! - [`input`]: what the doctor refuses to read (not C, or no target).
+//! - [`fix`]: the table's semantic patches, applied with `spatch` for
+//!   `chapter4 doctor --fix`.
 
 mod code;
 pub mod doctor;
+pub mod fix;
 pub mod guards;
 pub mod input;
 pub mod release;

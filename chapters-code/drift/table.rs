@@ -54,9 +54,18 @@ pub struct Change {
     pub stable: Vec<Release>,
     /// What to write instead, and how the compat header bridges both forms.
     pub fix: String,
-    /// The macro in `module/compat/dmw_compat.h` that bridges this change.
+    /// The macro `module/compat/dmw_compat.h` bridges this change with; its
+    /// value comes from the feature probe `module/compat/probes/<id>.c`.
     #[serde(default)]
     pub compat: Option<String>,
+    /// Whether `module/drift/cocci/<id>.cocci` rewrites the old form into the
+    /// new one (`chapter4 doctor --fix`).
+    #[serde(default)]
+    pub cocci: bool,
+    /// A later entry that changed the new form again: from its release on,
+    /// this entry's new form does not build either.
+    #[serde(default)]
+    pub superseded_by: Option<String>,
     /// The old form still builds on kernels with the new one: a finding of it
     /// is advice (`STATUSTYPE_IMA` left unanswered), not a build error.
     #[serde(default)]
@@ -88,6 +97,11 @@ pub struct Detector {
     pub args: Option<usize>,
     /// ... whose result is used (assigned, tested, returned), not discarded.
     pub used_as_value: Option<bool>,
+    /// ... one of whose arguments names this identifier or field
+    /// (`dm_suspended(dm_table_get_md(ti->table))` names `dm_table_get_md`).
+    pub arg_mentions: Option<String>,
+    /// ... none of whose arguments names this one.
+    pub arg_lacks: Option<String>,
 
     /// A member access `x->f` / `x.f`, or a designator `.f =` in an initializer.
     pub field: Option<String>,
@@ -95,6 +109,11 @@ pub struct Detector {
     pub not_under: Option<String>,
     /// ... only when it is the left side of an assignment.
     pub assigned: Option<bool>,
+    /// ... only on a variable or initialiser of this struct type
+    /// (`dm_io_request`: `io_req.bi_rw`, `struct dm_io_request r = { .bi_rw = 0 }`).
+    pub of_struct: Option<String>,
+    /// ... except on a variable or initialiser of this struct type.
+    pub not_of_struct: Option<String>,
 
     /// A function assigned to this member of a `struct target_type` initializer,
     /// or assigned to this field anywhere (`bio->bi_end_io = f`).
@@ -109,6 +128,8 @@ pub struct Detector {
     pub body_mentions: Option<String>,
     /// ... but never this one.
     pub body_lacks: Option<String>,
+    /// ... which returns a negative errno (`return -EIO;`) somewhere.
+    pub returns_errno: Option<bool>,
 
     /// A use of this type name (a typedef such as `fmode_t`).
     #[serde(rename = "type")]
@@ -149,13 +170,20 @@ impl Detector {
         if kinds.next().is_some() {
             return Err("a detector names more than one thing to look for".into());
         }
-        let call_keys = self.args.is_some() || self.used_as_value.is_some();
-        let field_keys = self.not_under.is_some() || self.assigned.is_some();
+        let call_keys = self.args.is_some()
+            || self.used_as_value.is_some()
+            || self.arg_mentions.is_some()
+            || self.arg_lacks.is_some();
+        let field_keys = self.not_under.is_some()
+            || self.assigned.is_some()
+            || self.of_struct.is_some()
+            || self.not_of_struct.is_some();
         let callback_keys = self.params.is_some()
             || self.param_has.is_some()
             || self.returns.is_some()
             || self.body_mentions.is_some()
-            || self.body_lacks.is_some();
+            || self.body_lacks.is_some()
+            || self.returns_errno.is_some();
         let stray = (call_keys && kind != DetectorKind::Call)
             || (field_keys && kind != DetectorKind::Field)
             || (callback_keys && kind != DetectorKind::Callback);
@@ -210,6 +238,17 @@ impl DriftTable {
                 return Err(fail("entries must be in release order".into()));
             }
             previous = Some(change.release);
+        }
+        for change in &self.changes {
+            if let Some(later) = &change.superseded_by {
+                let ok = self.get(later).is_some_and(|l| l.release > change.release);
+                if !ok {
+                    return Err(DriftError::Entry {
+                        id: change.id.clone(),
+                        problem: format!("superseded_by `{later}` is not a later entry"),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -298,6 +337,26 @@ impl Change {
             && self
                 .also_before
                 .is_none_or(|before| kernel.line() >= before)
+    }
+
+    /// What a feature probe of this change's new form should find on
+    /// `kernel` (its sublevel counting for stable backports): the new form
+    /// is there and no later entry replaced it.
+    pub fn new_form_builds_on(&self, kernel: Release, table: &DriftTable) -> bool {
+        self.present_in(kernel)
+            && (self.superseded_by.as_deref())
+                .and_then(|id| table.get(id))
+                .is_none_or(|later| !later.present_in(kernel))
+    }
+
+    /// What `#if LINUX_VERSION_CODE >= KERNEL_VERSION(release)` (and below
+    /// the superseding entry's release) answers on `kernel`: mainline
+    /// releases only, blind to backports.
+    pub fn version_check_says(&self, kernel: Release, table: &DriftTable) -> bool {
+        kernel.line() >= self.release
+            && (self.superseded_by.as_deref())
+                .and_then(|id| table.get(id))
+                .is_none_or(|later| kernel.line() < later.release)
     }
 
     /// `commit 4f024f3797c4 "block: Abstract out bvec iterator"`, or what is

@@ -2,33 +2,33 @@
 /*
  * dmw_compat.h - the few device-mapper API changes the workbook's stages
  * meet between Linux 5.10 and today (module/drift.toml lists them all; each
- * guard here is the `compat` of one of its entries, at the same release).
+ * DMW_HAVE_... here is the `compat` of one of its entries).
  *
- * Each guard below names the release that made the change, so a reader can
- * look it up in the kernel's history. A stage includes this header after
- * <linux/device-mapper.h> and then writes its code for the newest kernel.
- *
- * (checkpatch.pl warns about LINUX_VERSION_CODE: in-tree code has no use
- * for it, but an out-of-tree module built for many kernels does.)
+ * Nothing here reads the kernel's version number. Each DMW_HAVE_NAME comes from
+ * dmw_probes.h, which kbuild writes for the kernel being built for by
+ * compiling module/compat/probes/NAME.c against its headers (see
+ * dmw_probes.kbuild): a backport to a stable or vendor kernel counts as it
+ * should. A stage's Kbuild includes dmw_probes.kbuild; its sources include
+ * this header after <linux/device-mapper.h> and are written for the newest
+ * kernel.
  */
 #ifndef DMW_COMPAT_H
 #define DMW_COMPAT_H
 
-#include <linux/version.h>
+#if !__has_include("dmw_probes.h")
+#error "dmw_probes.h is missing: add `include $(src)/../compat/dmw_probes.kbuild` to the Kbuild"
+#endif
+#include "dmw_probes.h"
+
 #include <linux/device-mapper.h>
+#include <linux/dm-io.h>
+#include <linux/ioprio.h>
 
 /*
  * bdev_nr_sectors(): the size of a target's underlying device in 512-byte
- * sectors. DMW_HAVE_BDEV_NR_SECTORS says whether the kernel has its own;
- * older kernels get one read from the device's inode.
+ * sectors (since Linux 5.11). Older kernels get one read from the device's
+ * inode.
  */
-/* Linux 5.11: bdev_nr_sectors() arrives as the nr_sects field goes. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 11, 0)
-#define DMW_HAVE_BDEV_NR_SECTORS 1
-#else
-#define DMW_HAVE_BDEV_NR_SECTORS 0
-#endif
-
 #if !DMW_HAVE_BDEV_NR_SECTORS
 #include <linux/fs.h>
 
@@ -38,30 +38,36 @@ static inline sector_t bdev_nr_sectors(struct block_device *bdev)
 }
 #endif
 
-/* ANCHOR: statustype_ima */
 /*
- * STATUSTYPE_IMA: the core asks each target for a key=value summary of its
- * table line, to measure it with IMA. DMW_HAVE_STATUSTYPE_IMA says whether a
- * status function can be asked for it.
+ * STATUSTYPE_IMA (since Linux 5.15): the core asks each target for a
+ * key=value summary of its table line, to measure it with IMA. A status
+ * function answers it under #if DMW_HAVE_STATUSTYPE_IMA.
  */
-/* Linux 5.15: STATUSTYPE_IMA joins STATUSTYPE_INFO and STATUSTYPE_TABLE. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 15, 0)
-#define DMW_HAVE_STATUSTYPE_IMA 1
-#else
-#define DMW_HAVE_STATUSTYPE_IMA 0
-#endif
-/* ANCHOR_END: statustype_ima */
 
 /*
  * prepare_ioctl: a target that passes ioctls on to its device names it in
- * *bdev. DMW_HAVE_PREPARE_IOCTL_CMD says whether the callback also takes
- * `unsigned int cmd, unsigned long arg, bool *forward` after bdev.
+ * *bdev. Since Linux 6.16 (DMW_HAVE_PREPARE_IOCTL_CMD) the callback also
+ * takes `unsigned int cmd, unsigned long arg, bool *forward` after bdev.
  */
-/* Linux 6.16: prepare_ioctl gets the ioctl's cmd and arg and a bool *forward. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
-#define DMW_HAVE_PREPARE_IOCTL_CMD 1
+
+/* ANCHOR: dm_io */
+/*
+ * dmw_dm_io(): a synchronous or asynchronous dm_io() at the default I/O
+ * priority, whichever form the kernel has: four arguments, the priority as
+ * a fifth (6.9, and stable 6.1.83: DMW_HAVE_DM_IO_IOPRIO), or
+ * sync_unsup_bits before it (7.2: DMW_HAVE_DM_IO_UNSUP).
+ */
+static inline int dmw_dm_io(struct dm_io_request *req, unsigned int num_regions,
+			    struct dm_io_region *where, unsigned long *error_bits)
+{
+#if DMW_HAVE_DM_IO_UNSUP
+	return dm_io(req, num_regions, where, error_bits, NULL, IOPRIO_DEFAULT);
+#elif DMW_HAVE_DM_IO_IOPRIO
+	return dm_io(req, num_regions, where, error_bits, IOPRIO_DEFAULT);
 #else
-#define DMW_HAVE_PREPARE_IOCTL_CMD 0
+	return dm_io(req, num_regions, where, error_bits);
 #endif
+}
+/* ANCHOR_END: dm_io */
 
 #endif /* DMW_COMPAT_H */

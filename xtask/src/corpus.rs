@@ -31,6 +31,8 @@ use crate::matrix::diagnostics::diagnostic;
 use crate::{cache_dir, repo_root, run_checked};
 use dm_workbook::drift::{DriftTable, Finding, Release, diagnose};
 
+mod fixed;
+
 /// The share of a line's compiler error lines the doctor must explain.
 pub const LEAST_RECALL: f64 = 0.95;
 
@@ -67,6 +69,9 @@ struct PackageEntry {
     suites: Vec<String>,
     package: String,
     folder: String,
+    /// Also build it fixed by `chapter4 doctor --fix` on each line.
+    #[serde(default)]
+    fix: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +82,9 @@ struct SourceEntry {
     package: String,
     tarball: String,
     targets: Vec<String>,
+    /// Also build it fixed by `chapter4 doctor --fix` on each line.
+    #[serde(default)]
+    fix: bool,
 }
 
 /// One module folder to build, and which of its files make which target.
@@ -88,6 +96,8 @@ struct Folder {
     dir: PathBuf,
     /// Report row → the source files (names in `dir`) that make it.
     targets: BTreeMap<String, Vec<String>>,
+    /// Whether it is also built as `chapter4 doctor --fix` fixes it.
+    fix: bool,
 }
 
 /// One compiler error line.
@@ -139,14 +149,15 @@ pub fn run(args: CorpusArgs) -> Result<ExitCode> {
             .map(|name| lines::find(name))
             .collect::<Result<_>>()?
     };
-    // (line, row) → cell
+    // (line, row) → cell, as shipped and as the doctor fixes it
     let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
+    let mut fixed_cells = BTreeMap::new();
     for line in &chosen {
         let _lock = kit::lock_line(&cache, &line.name, &progress)?;
         let kit = kit::prepare(line, &cache, &progress)?;
         // The doctor is asked about the kernel the headers are, stable
         // sublevel included, so the backports it knows count (6.1.83's dm_io).
-        let release = kit_release(&kit.root)?;
+        let release = kit.headers_release()?;
         let work = cache.join("lines").join(&line.name).join("corpus-build");
         for folder in &folders {
             let step = progress.step(format!("{}: building {}", line.name, folder.id));
@@ -158,9 +169,26 @@ pub fn run(args: CorpusArgs) -> Result<ExitCode> {
                 let cell = judge(folder, files, &errors, &table, release)?;
                 cells.insert((line.name.clone(), row.clone()), cell);
             }
+            if !folder.fix {
+                continue;
+            }
+            let step = progress.step(format!(
+                "{}: {} through chapter4 doctor --fix",
+                line.name, folder.id
+            ));
+            let copy = cache.join("corpus-fixed").join(&line.name).join(&folder.id);
+            let applied = fixed::fix_folder(folder, &copy, &table, release)?;
+            let made = kit.make_module_with(&copy, &repo.join("module/compat"), &work, &["-k"])?;
+            let errors = error_lines(&made.log);
+            step.done_with(format!("{} error lines left", errors.len()));
+            for (row, files) in &folder.targets {
+                let cell = fixed::judge_fixed(&copy, files, &applied, &errors, &table, release)?;
+                fixed_cells.insert((line.name.clone(), row.clone()), cell);
+            }
         }
     }
-    let report = render(&folders, &chosen, &cells);
+    let report =
+        render(&folders, &chosen, &cells) + &fixed::render_fixed(&folders, &chosen, &fixed_cells);
     let path = repo.join(REPORT);
     let mut failed = false;
     if args.check {
@@ -186,6 +214,10 @@ pub fn run(args: CorpusArgs) -> Result<ExitCode> {
             );
             failed = true;
         }
+    }
+    for problem in fixed::fixed_problems(&chosen, &fixed_cells) {
+        eprintln!("{problem}");
+        failed = true;
     }
     let noisy: Vec<_> = (cells.iter())
         .filter(|(_, cell)| !cell.clean_findings.is_empty())
@@ -471,6 +503,7 @@ fn fetch_package(entry: &PackageEntry, cache: &Path, progress: &Progress) -> Res
         origin: format!("{} {}", entry.package, deb_version(&deb)),
         dir: folder,
         targets: [(entry.id.clone(), files)].into(),
+        fix: entry.fix,
     })
 }
 
@@ -538,30 +571,8 @@ fn fetch_source(entry: &SourceEntry, cache: &Path, progress: &Progress) -> Resul
         targets: (entry.targets.iter())
             .map(|t| (format!("{}/{t}", entry.id), vec![format!("{t}.c")]))
             .collect(),
+        fix: entry.fix,
     })
-}
-
-/// The release a kit's headers are: LINUX_VERSION_CODE of their version.h,
-/// whose sublevel byte stops at 255 (5.10.262 reads as 5.10.255).
-fn kit_release(root: &Path) -> Result<Release> {
-    let src = root.join("usr/src");
-    for entry in fs::read_dir(&src)?.flatten() {
-        let path = entry.path().join("include/generated/uapi/linux/version.h");
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue;
-        };
-        let code: u32 = (text.lines())
-            .find_map(|l| l.strip_prefix("#define LINUX_VERSION_CODE "))
-            .and_then(|v| v.trim().parse().ok())
-            .with_context(|| format!("no LINUX_VERSION_CODE in {}", path.display()))?;
-        return Ok(release_of_code(code));
-    }
-    bail!("no headers with a version.h under {}", src.display())
-}
-
-/// `LINUX_VERSION_CODE` as a release: 393664 is 6.1.192.
-fn release_of_code(code: u32) -> Release {
-    Release::new(code >> 16, (code >> 8) & 0xff, code & 0xff)
 }
 
 /// The C sources and headers of a folder, by name.
@@ -591,13 +602,6 @@ mod tests {
         let errors = error_lines(log);
         let seen: Vec<(&str, usize)> = errors.iter().map(|e| (e.file.as_str(), e.line)).collect();
         assert_eq!(seen, [("dm-a.c", 12), ("dm-a.h", 3)]);
-    }
-
-    #[test]
-    fn a_version_code_is_a_release_with_its_sublevel() {
-        assert_eq!(release_of_code(393664).to_string(), "6.1.192");
-        // The sublevel byte stops at 255: 5.10.262 reads as 5.10.255.
-        assert_eq!(release_of_code(330495).to_string(), "5.10.255");
     }
 
     #[test]

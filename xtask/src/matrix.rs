@@ -20,6 +20,7 @@
 
 mod cells;
 pub mod diagnostics;
+pub mod probes;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use dm_workbook::drift::DriftTable;
 use dm_workbook::manifest::{self, Expect, KernelLine, Manifest, Scenario, Stage};
 
 use crate::lab::build_chapter_binary;
@@ -120,9 +122,14 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
     let repo = repo_root()?;
     let cache = cache_dir()?;
     let line_names = selection.line_names();
-    let chapters: BTreeSet<u32> = (selection.stages.iter())
+    // The chapters whose binaries a boot runs: the passing stages' and the
+    // fixed stages'.
+    let passing = (selection.stages.iter())
         .filter(|s| (selection.lines.iter()).any(|l| s.expect_on(&l.name) == Some(&Expect::Pass)))
-        .filter_map(|s| match &s.scenario {
+        .map(|s| &s.scenario);
+    let fixed = selection.stages.iter().map(|s| &s.fixed);
+    let chapters: BTreeSet<u32> = (passing.chain(fixed))
+        .filter_map(|scenario| match scenario {
             Some(Scenario::Chapter(n)) => Some(*n),
             _ => None,
         })
@@ -133,6 +140,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
     let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
     let mut releases = BTreeMap::new();
     let mut shown = BTreeMap::new();
+    let mut probe_runs = BTreeMap::new();
     for stage in &selection.stages {
         for line in &line_names {
             if let Some(Expect::NotApplicable(why)) = stage.expect_on(line) {
@@ -192,6 +200,8 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
             for (stage, text) in built.errors {
                 shown.insert(errors_file(&stage, name), text);
             }
+            probe_runs.insert(name.to_string(), built.probes);
+            let fixed = built.fixed;
             // Boots, one at a time, in the order lines became ready.
             let boot = LineBoot {
                 line: built.line,
@@ -205,6 +215,15 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
                 if stage.expect_on(name) == Some(&Expect::Pass) {
                     let cell = boot.run(stage, &progress);
                     cells.insert((stage.dir.clone(), name.to_string()), cell);
+                }
+                // The doctor's fixed version of the stage, with its scenario.
+                let made = fixed.iter().find(|(row, _)| *row == stage.fixed_row());
+                if let Some((row, made)) = made {
+                    let cell = match made {
+                        Ok(folder) => boot.run_folder(folder, &stage.fixed, false, &progress),
+                        Err(why) => Cell::Unexpected(format!("chapter4 doctor --fix: {why}")),
+                    };
+                    cells.insert((row.clone(), name.to_string()), cell);
                 }
             }
         }
@@ -239,6 +258,9 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
     }
 
     print_table(&selection, &cells);
+    let drift = DriftTable::bundled()?;
+    let probes_table = probes::probes_markdown(&drift, &line_names, &probe_runs);
+    println!("\nfeature probes (module/compat/probes) by line:\n{probes_table}");
     let mut unexpected = 0;
     for ((stage, line), cell) in &cells {
         if let Cell::Unexpected(why) = cell {
@@ -246,7 +268,12 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
             println!("UNEXPECTED {stage} on {line}: {why}");
         }
     }
-    let missing = selection.stages.len() * line_names.len() - cells.len();
+    for why in probes::problems(&drift, &probe_runs) {
+        unexpected += 1;
+        println!("UNEXPECTED {why}");
+    }
+    let rows: usize = selection.stages.iter().map(|s| s.matrix_rows().len()).sum();
+    let missing = rows * line_names.len() - cells.len();
 
     let stale = if selection.whole {
         let stages: Vec<Stage> = selection.stages.iter().map(|s| (*s).clone()).collect();
@@ -255,7 +282,11 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode> {
             Path::new(GENERATED).join("matrix.md"),
             table_markdown(&stages, &line_names, &cells, &releases),
         );
-        for file in generated_files(&stages).into_iter().skip(1) {
+        files.insert(probes::probes_file(), probes_table.clone());
+        let rest: Vec<_> = (generated_files(&stages).into_iter())
+            .filter(|f| !files.contains_key(f))
+            .collect();
+        for file in rest {
             match shown.get(&file) {
                 Some(text) => {
                     files.insert(file, text.clone());
@@ -315,11 +346,11 @@ fn print_table(selection: &Selection, cells: &BTreeMap<(String, String), Cell>) 
         print!(" {:<24}", l.name);
     }
     println!();
-    for s in &selection.stages {
-        print!("{:<20}", s.dir);
+    for row in selection.stages.iter().flat_map(|s| s.matrix_rows()) {
+        print!("{row:<20}");
         for l in &selection.lines {
             let c = cells
-                .get(&(s.dir.clone(), l.name.clone()))
+                .get(&(row.clone(), l.name.clone()))
                 .map(Cell::short)
                 .unwrap_or_else(|| "not run".into());
             print!(" {c:<24}");

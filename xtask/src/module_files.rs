@@ -9,12 +9,21 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// Whether a file name is something `make modules` writes: objects, modules,
-/// the modpost files and kbuild's hidden command files.
+/// the modpost files, kbuild's hidden command files and what the compat
+/// header's feature probes write (module/compat/dmw_probes.kbuild).
 pub fn is_build_artefact(name: &str) -> bool {
     let by_extension = [".o", ".ko", ".mod", ".mod.c", ".a"]
         .iter()
         .any(|ext| name.ends_with(ext));
-    let kbuild_files = ["Module.symvers", "modules.order", ".tmp_versions"].contains(&name);
+    let kbuild_files = [
+        "Module.symvers",
+        "modules.order",
+        ".tmp_versions",
+        "dmw_probes.h",
+        "dmw_probes.log",
+        "dmw_probes.h.runs",
+    ]
+    .contains(&name);
     let hidden_command_file = name.starts_with('.') && name.ends_with(".cmd");
     by_extension || kbuild_files || hidden_command_file
 }
@@ -65,6 +74,9 @@ mod tests {
             "modules.order",
             ".hello_target.o.cmd",
             ".Module.symvers.cmd",
+            "dmw_probes.h",
+            "dmw_probes.log",
+            ".dmw_probes.h.cmd",
         ] {
             assert!(is_build_artefact(made), "{made}");
         }
@@ -75,6 +87,9 @@ mod tests {
             "check.sh",
             "x.table",
             "compat.h",
+            "dmw_compat.h",
+            "dmw_probes.kbuild",
+            "dmw_probes.sh",
             ".gitignore",
         ] {
             assert!(!is_build_artefact(source), "{source}");

@@ -48,6 +48,13 @@ pub fn run(args: NewStageArgs) -> Result<ExitCode> {
         stage.target,
         stage.ko
     );
+    if stage.probes {
+        println!(
+            "module/{}/Kbuild: its sources include dmw_compat.h, so it now runs the \
+             compat header's feature probes ({PROBES_INCLUDE})",
+            stage.dir
+        );
+    }
     println!(
         "{}: appended its entry (expected to pass on every line)",
         manifest::PATH
@@ -68,6 +75,8 @@ pub struct Imported {
     pub ko: String,
     /// The files copied, relative to the stage's folder.
     pub files: Vec<PathBuf>,
+    /// Whether its Kbuild was given the compat header's feature probes.
+    pub probes: bool,
 }
 
 /// Import `from` into `repo` as `module/NAME` and append its manifest entry.
@@ -128,6 +137,7 @@ pub fn import(repo: &Path, name: &str, from: &Path, target: Option<&str>) -> Res
     );
 
     let files = copy_module_sources(from, &folder)?;
+    let probes = wire_probes(&folder, build_file)?;
     fs::write(&manifest_path, text)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
     Ok(Imported {
@@ -135,7 +145,44 @@ pub fn import(repo: &Path, name: &str, from: &Path, target: Option<&str>) -> Res
         target,
         ko,
         files,
+        probes,
     })
+}
+
+/// The line a stage's Kbuild needs for dmw_compat.h's feature probes.
+pub const PROBES_INCLUDE: &str = "include $(src)/../compat/dmw_probes.kbuild";
+
+/// A stage whose sources include dmw_compat.h gets the compat header's
+/// feature probes: its Kbuild is given the include path and the probes'
+/// fragment when it lacks them. Returns whether it was changed.
+fn wire_probes(folder: &Path, build_file: &str) -> Result<bool> {
+    let uses_compat = fs::read_dir(folder)?
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".c") || name.ends_with(".h")
+        })
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .any(|text| text.contains("\"dmw_compat.h\""));
+    if !uses_compat || build_file != "Kbuild" {
+        return Ok(false);
+    }
+    let kbuild = folder.join(build_file);
+    let mut text = fs::read_to_string(&kbuild)?;
+    if text.contains("dmw_probes.kbuild") {
+        return Ok(false);
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if !text.contains("../compat") {
+        text.push_str("ccflags-y += -I$(src)/../compat\n");
+    }
+    text.push_str("# dmw_compat.h's DMW_HAVE_... come from probes of the kernel's own headers.\n");
+    text.push_str(PROBES_INCLUDE);
+    text.push('\n');
+    fs::write(&kbuild, text)?;
+    Ok(true)
 }
 
 /// The manifest entry of a new stage that must pass on every line.
@@ -310,6 +357,31 @@ mod tests {
         fs::create_dir_all(repo.path().join("module")).unwrap();
         fs::write(repo.path().join(manifest::PATH), manifest::BUNDLED).unwrap();
         repo
+    }
+
+    #[test]
+    fn a_stage_using_the_compat_header_gets_its_probes() {
+        let repo = scratch_repo();
+        // A copy of stage 3 from before the probes: its Kbuild lacks them.
+        let from = tempfile::tempdir().unwrap();
+        let stage3 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../module/stage3-faulty");
+        copy_module_sources(&stage3, from.path()).unwrap();
+        let kbuild = from.path().join("Kbuild");
+        let old: String = (fs::read_to_string(&kbuild).unwrap().lines())
+            .filter(|l| !l.contains("dmw_probes") && !l.contains("DMW_HAVE"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&kbuild, &old).unwrap();
+        fs::write(from.path().join(CHECK_SCRIPT), "true\n").unwrap();
+        let imported = import(repo.path(), "deferred", from.path(), None).unwrap();
+        assert!(imported.probes);
+        let wired = fs::read_to_string(repo.path().join("module/deferred/Kbuild")).unwrap();
+        assert!(wired.starts_with(&old), "{wired}");
+        assert_eq!(wired.lines().last(), Some(PROBES_INCLUDE));
+        assert_eq!(wired.matches("../compat").count(), 2, "{wired}");
+        // The fixture does not use the compat header: its Kbuild is left alone.
+        let other = import(repo.path(), "sealed", &fixture(), None).unwrap();
+        assert!(!other.probes);
     }
 
     #[test]

@@ -9,12 +9,13 @@
 
 pub(crate) mod download;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
+use dm_workbook::drift::Release;
 
 use super::lines::KernelLine;
 use super::progress::Progress;
@@ -150,12 +151,17 @@ impl Kit {
         copy_module_sources(dir, &build_root.join(&name))?;
         copy_module_sources(compat, &build_root.join("compat"))?;
         let headers = format!("/usr/src/linux-headers-{}", self.release);
+        let (probes_cache, probes_cache_seen) = self.probes_cache();
+        fs::create_dir_all(&probes_cache)?;
         let make_args = |kdir: &str, m: &Path| {
             vec![
                 "-C".to_string(),
                 kdir.to_string(),
                 format!("M={}", m.display()),
                 format!("CC={}", self.line.compiler),
+                // A stage's feature probes run once per kernel and compiler
+                // (module/compat/dmw_probes.sh), not once per build.
+                format!("DMW_PROBES_CACHE={}", probes_cache_seen.display()),
             ]
             .into_iter()
             .chain(extra.iter().map(|a| a.to_string()))
@@ -192,6 +198,114 @@ impl Kit {
             log,
         })
     }
+}
+
+impl Kit {
+    /// Where the verdicts of the stages' feature probes are kept between
+    /// builds for this line: the folder, and the same folder as `make`
+    /// sees it (inside the chroot, for lines built in one).
+    pub fn probes_cache(&self) -> (PathBuf, PathBuf) {
+        match &self.chroot {
+            None => {
+                let dir = (self.root.parent())
+                    .unwrap_or(&self.root)
+                    .join("probes-cache");
+                (dir.clone(), dir)
+            }
+            Some(chroot) => {
+                let inside = PathBuf::from("/var/cache/dmw-probes");
+                (chroot.join("var/cache/dmw-probes"), inside)
+            }
+        }
+    }
+
+    /// Run the feature probes of `compat` (module/compat/probes) against
+    /// this kernel as a stage's build does, afresh: the kbuild fragment
+    /// alone, in a folder of its own. Returns each probe's verdict by
+    /// entry id, and what its compiler said.
+    pub fn probe(&self, compat: &Path, work: &Path) -> Result<Probed> {
+        let (cache, _) = self.probes_cache();
+        if cache.exists() {
+            fs::remove_dir_all(&cache)?;
+        }
+        let source = work.join("probe-source").join("dmw-probes");
+        fs::create_dir_all(&source)?;
+        fs::write(
+            source.join("Kbuild"),
+            "# The feature probes alone (written by cargo xtask matrix).\n\
+             include $(src)/../compat/dmw_probes.kbuild\n",
+        )?;
+        let made = self.make_module(&source, compat, &work.join("probe-build"))?;
+        ensure!(
+            made.success,
+            "the feature probes failed to run for {}:\n{}",
+            self.release,
+            made.log.trim()
+        );
+        let header = fs::read_to_string(made.dir.join("dmw_probes.h"))
+            .context("the probes wrote no dmw_probes.h")?;
+        let log = fs::read_to_string(made.dir.join("dmw_probes.log")).unwrap_or_default();
+        Ok(Probed {
+            verdicts: parse_probes_header(&header)?,
+            log,
+        })
+    }
+
+    /// The release the kit's headers are: LINUX_VERSION_CODE of their
+    /// version.h, whose sublevel byte stops at 255 (5.10.262 reads as
+    /// 5.10.255).
+    pub fn headers_release(&self) -> Result<Release> {
+        let src = self.root.join("usr/src");
+        for entry in fs::read_dir(&src)?.flatten() {
+            let path = entry.path().join("include/generated/uapi/linux/version.h");
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let code: u32 = (text.lines())
+                .find_map(|l| l.strip_prefix("#define LINUX_VERSION_CODE "))
+                .and_then(|v| v.trim().parse().ok())
+                .with_context(|| format!("no LINUX_VERSION_CODE in {}", path.display()))?;
+            return Ok(release_of_code(code));
+        }
+        bail!("no headers with a version.h under {}", src.display())
+    }
+}
+
+/// `LINUX_VERSION_CODE` as a release: 393664 is 6.1.192.
+pub fn release_of_code(code: u32) -> Release {
+    Release::new(code >> 16, (code >> 8) & 0xff, code & 0xff)
+}
+
+/// The feature probes' verdicts on one kernel.
+pub struct Probed {
+    /// Drift entry id (the probe's file name) -> whether it compiled.
+    pub verdicts: BTreeMap<String, bool>,
+    /// What each probe's compiler said (dmw_probes.log).
+    pub log: String,
+}
+
+/// `#define DMW_HAVE_DM_IO_IOPRIO 1` lines, by the probe's entry id
+/// (`dm-io-ioprio`).
+pub fn parse_probes_header(text: &str) -> Result<BTreeMap<String, bool>> {
+    let mut verdicts = BTreeMap::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some("#define"), Some(name), Some(value)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        let Some(id) = name.strip_prefix("DMW_HAVE_") else {
+            continue;
+        };
+        let have = match value {
+            "1" => true,
+            "0" => false,
+            other => bail!("{name} is {other}, not 0 or 1"),
+        };
+        verdicts.insert(id.to_lowercase().replace('_', "-"), have);
+    }
+    ensure!(!verdicts.is_empty(), "no DMW_HAVE_ line in dmw_probes.h");
+    Ok(verdicts)
 }
 
 /// One `make modules` run, built or not.
@@ -292,6 +406,23 @@ pub fn parse_show_depends(text: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_probes_verdicts_by_entry() {
+        let text = "/* Made by ... */\n#define DMW_HAVE_DM_IO_IOPRIO 1\n#define DMW_HAVE_STATUSTYPE_IMA 0\n";
+        let verdicts = parse_probes_header(text).unwrap();
+        assert_eq!(verdicts.get("dm-io-ioprio"), Some(&true));
+        assert_eq!(verdicts.get("statustype-ima"), Some(&false));
+        assert!(parse_probes_header("#define DMW_HAVE_X 2\n").is_err());
+        assert!(parse_probes_header("/* nothing */\n").is_err());
+    }
+
+    #[test]
+    fn a_version_code_is_a_release_with_its_sublevel() {
+        assert_eq!(release_of_code(393664), Release::new(6, 1, 192));
+        // The sublevel byte stops at 255: 5.10.262 reads as 5.10.255.
+        assert_eq!(release_of_code(330495), Release::new(5, 10, 255));
+    }
 
     #[test]
     fn reads_the_insmod_order() {

@@ -7,7 +7,9 @@
 //! | --- | --- |
 //! | ```` ```rust ```` with a `fn main` | skeptic: `build.rs` hands every chapter to it, `tests/skeptic.rs` compiles and runs each block |
 //! | ```` ```rust ```` holding only `{{#include FILE:ANCHOR}}` | the crate: FILE is in its module tree, ANCHOR is marked in FILE |
-//! | ```` ```c ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a module stage's source (its folder has a `Kbuild`), ANCHOR is marked |
+//! | ```` ```c ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a module stage's source (its folder has a `Kbuild`), a compat header a stage includes, or a feature probe of `module/compat/probes/` (run on every line by the fragment stages include), ANCHOR is marked |
+//! | ```` ```make ```` holding only `{{#include FILE:ANCHOR}}` | the kernel matrix: FILE is a stage's `Kbuild` or `module/compat/dmw_probes.kbuild`, which a stage's `Kbuild` includes |
+//! | ```` ```cocci ```` holding only `{{#include FILE:ANCHOR}}` | `tests/drift_fix.rs`: FILE is `module/drift/cocci/ID.cocci` and drift entry ID says `cocci = true` (the test applies it to the entry's old case) |
 //! | ```` ```rust ```` holding only `{{#include FILE:ANCHOR}}`, FILE in a Rust stage | the kernel matrix: FILE is a `.rs` source of a stage the manifest lists with `language = "rust"` (its folder has a `Kbuild`), ANCHOR is marked |
 //! | ```` ```console ```` or ```` ```text ```` holding only `{{#include transcripts/NAME}}` | `tests/transcripts.rs`: it reruns the command on the transcript's first line |
 //! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/manifest.toml` |
@@ -60,6 +62,10 @@ pub enum How {
     CInclude { file: PathBuf, anchor: String },
     /// Kernel Rust included by anchor from a Rust module stage's source.
     KernelRustInclude { file: PathBuf, anchor: String },
+    /// A stage's Kbuild, or a kbuild fragment stages include, by anchor.
+    KbuildInclude { file: PathBuf, anchor: String },
+    /// A drift entry's semantic patch, applied to its case by a test.
+    SemanticPatch { file: PathBuf, anchor: String },
     /// A transcript that `tests/transcripts.rs` reruns.
     Transcript { file: PathBuf, command: String },
     /// A file `cargo xtask matrix` writes and `--check` compares with a fresh run.
@@ -81,6 +87,8 @@ impl How {
             How::RustInclude { .. } => "included Rust",
             How::CInclude { .. } => "included C",
             How::KernelRustInclude { .. } => "included kernel Rust",
+            How::KbuildInclude { .. } => "included kbuild",
+            How::SemanticPatch { .. } => "semantic patches",
             How::Transcript { .. } => "transcripts",
             How::Matrix { .. } => "matrix output",
             How::LabTranscript { .. } => "real-kernel transcripts",
@@ -99,9 +107,16 @@ impl fmt::Display for How {
                 "{}:{anchor}, compiled and tested with the crate",
                 file.display()
             ),
-            How::CInclude { file, anchor } | How::KernelRustInclude { file, anchor } => {
+            How::CInclude { file, anchor }
+            | How::KernelRustInclude { file, anchor }
+            | How::KbuildInclude { file, anchor } => {
                 write!(f, "{}:{anchor}, built by the kernel matrix", file.display())
             }
+            How::SemanticPatch { file, anchor } => write!(
+                f,
+                "{}:{anchor}, applied to its drift case by tests/drift_fix.rs",
+                file.display()
+            ),
             How::Transcript { file, command } => write!(
                 f,
                 "{} rerun by tests/transcripts.rs: `{command}`",
@@ -188,6 +203,8 @@ pub fn classify(block: &Block, chapter: &Path, repo: &dyn Repo) -> Verdict {
     match lang {
         "rust" => rust(attrs, directive, &block.body, chapter, repo),
         "c" => c(attrs, directive, chapter, repo),
+        "make" => kbuild::make(attrs, directive, chapter, repo),
+        "cocci" => kbuild::cocci(attrs, directive, chapter, repo),
         "sh" => lab_script(attrs, directive, chapter, repo),
         "console" | "text" => {
             if attrs == ["diagram"] && lang == "text" {
@@ -199,7 +216,7 @@ pub fn classify(block: &Block, chapter: &Path, repo: &dyn Repo) -> Verdict {
             }
         }
         other => Untested(format!(
-            "language `{other}` has no test: use rust, c, sh, console or text,diagram"
+            "language `{other}` has no test: use rust, c, make, cocci, sh, console or text,diagram"
         )),
     }
 }
@@ -368,10 +385,10 @@ fn c(attrs: &[&str], directive: Option<Include<'_>>, chapter: &Path, repo: &dyn 
         && file
             .parent()
             .is_some_and(|dir| repo.read(&dir.join("Kbuild")).is_some());
-    if !in_stage && !compat_header_of_a_stage(&file, repo) {
+    if !in_stage && !compat_header_of_a_stage(&file, repo) && !kbuild::is_probe(&file, repo) {
         return Verdict::Untested(format!(
-            "{} is not a module stage's source (a folder of module/ with a Kbuild) \
-             nor a module/compat/ header a stage includes",
+            "{} is not a module stage's source (a folder of module/ with a Kbuild), \
+             a module/compat/ header a stage includes, nor a feature probe",
             file.display()
         ));
     }
@@ -588,5 +605,6 @@ fn diagram(directive: Option<Include<'_>>, body: &str) -> Verdict {
     Verdict::Tested(How::Diagram)
 }
 
+mod kbuild;
 #[cfg(test)]
 mod tests;

@@ -9,11 +9,14 @@ use anyhow::{Result, ensure};
 use dm_workbook::manifest::{Expect, KernelLine, Scenario, Stage};
 
 use super::diagnostics::{error_set, normalise_message, shown_diagnostics};
+use super::probes::LineProbes;
 use super::report::{Cell, judge_failure};
 use crate::lab::guest;
 use crate::lab::progress::Progress;
 use crate::lab::{LineRun, kit, read_script, rust_kit};
+use crate::module_files::copy_module_sources;
 use dm_workbook::cli::Chapter;
+use dm_workbook::drift::{DriftTable, Release, fix};
 
 /// What the build phase of one line found.
 pub struct Built {
@@ -22,6 +25,13 @@ pub struct Built {
     pub cells: Vec<(String, Cell)>,
     /// The errors as the book shows them, per stage.
     pub errors: Vec<(String, String)>,
+    /// The compat header's feature probes on this line, or why they did not
+    /// run.
+    pub probes: Result<LineProbes, String>,
+    /// For each stage with a `fixed` scenario: its row, and the folder of
+    /// its sources as `chapter4 doctor --fix` fixed them for this line's
+    /// kernel (or why they could not be).
+    pub fixed: Vec<(String, Result<PathBuf, String>)>,
 }
 
 /// One line's build phase, under the line's lock: make its kit, and build
@@ -38,6 +48,8 @@ pub fn build_line(
         release: None,
         cells: Vec::new(),
         errors: Vec::new(),
+        probes: Err("the line's kit could not be made".into()),
+        fixed: Vec::new(),
     };
     let name = line.name.as_str();
     let failing: Vec<&Stage> = (stages.iter().copied())
@@ -48,6 +60,42 @@ pub fn build_line(
         let kit = kit::prepare(line, cache, progress)?;
         built.release = Some(kit.release.clone());
         let work = cache.join("lines").join(name).join("matrix-build");
+        // The probes first, afresh: the stages built after them on this
+        // line (here and in the boots) reuse their verdicts.
+        let step = progress.step(format!("{name}: feature probes"));
+        built.probes = (|| -> Result<LineProbes> {
+            let probed = kit.probe(&repo.join("module/compat"), &work)?;
+            Ok(LineProbes {
+                kernel: kit.headers_release()?,
+                verdicts: probed.verdicts,
+                log: probed.log,
+            })
+        })()
+        .map_err(|err| format!("{err:#}"));
+        step.done_with(match &built.probes {
+            Ok(run) => format!("{} probes", run.verdicts.len()),
+            Err(_) => "failed".to_string(),
+        });
+        // Each stage the doctor must fix, fixed for the kernel these headers
+        // are: its boot comes with the passing stages'.
+        let kernel = kit.headers_release()?;
+        for stage in stages.iter().filter(|s| s.fixed.is_some()) {
+            let step = progress.step(format!(
+                "{name}: {} through chapter4 doctor --fix",
+                stage.dir
+            ));
+            let folder = cache
+                .join("lines")
+                .join(name)
+                .join("fixed")
+                .join(&stage.dir);
+            let made = fix_stage(&repo.join(stage.folder()), &folder, kernel);
+            step.done_with(match &made {
+                Ok(applied) => format!("{applied} semantic patch(es) applied"),
+                Err(_) => "failed".to_string(),
+            });
+            built.fixed.push((stage.fixed_row(), made.map(|_| folder)));
+        }
         for stage in &failing {
             let step = progress.step(format!("{name}: building {}", stage.dir));
             let made = kit.make_module(
@@ -72,6 +120,11 @@ pub fn build_line(
     })();
     if let Err(err) = result {
         let why = format!("{err:#}");
+        for stage in stages.iter().filter(|s| s.fixed.is_some()) {
+            if !built.fixed.iter().any(|(row, _)| *row == stage.fixed_row()) {
+                built.fixed.push((stage.fixed_row(), Err(why.clone())));
+            }
+        }
         for stage in failing {
             if !built.cells.iter().any(|(d, _)| *d == stage.dir) {
                 built
@@ -81,6 +134,29 @@ pub fn build_line(
         }
     }
     built
+}
+
+/// Copy the stage folder `from` to `to` with each of its C sources as
+/// `chapter4 doctor --fix` makes it for `kernel`; returns how many semantic
+/// patches changed something.
+fn fix_stage(from: &Path, to: &Path, kernel: Release) -> Result<usize, String> {
+    let table = DriftTable::bundled().map_err(|e| e.to_string())?;
+    if to.exists() {
+        std::fs::remove_dir_all(to).map_err(|e| e.to_string())?;
+    }
+    let files = copy_module_sources(from, to).map_err(|e| format!("{e:#}"))?;
+    let mut applied = 0;
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "c"))
+    {
+        let source = std::fs::read_to_string(to.join(file)).map_err(|e| e.to_string())?;
+        let fixed =
+            fix::fix(&source, &table, kernel).map_err(|e| format!("{}: {e}", file.display()))?;
+        applied += fixed.applied.len();
+        std::fs::write(to.join(file), fixed.text).map_err(|e| e.to_string())?;
+    }
+    Ok(applied)
 }
 
 /// What booting the passing stages of one line needs.
@@ -99,11 +175,31 @@ impl LineBoot<'_> {
     /// Boot the line with `stage` loaded and run its declared scenario, as
     /// `cargo xtask lab --stage DIR --kernel LINE` does.
     pub fn run(&self, stage: &Stage, progress: &Progress) -> Cell {
+        self.run_folder(
+            &self.repo.join(stage.folder()),
+            &stage.scenario,
+            true,
+            progress,
+        )
+    }
+
+    /// Boot the line with the module of `module_dir` loaded and run
+    /// `scenario` (a stage's, or its `fixed` one). A stage of the workbook
+    /// (`own_stage`) must build without a warning; the doctor's fixed
+    /// version of historical code may keep the warnings of what the doctor
+    /// reports as advice (a `status` without `STATUSTYPE_IMA`: `-Wswitch`).
+    pub fn run_folder(
+        &self,
+        module_dir: &Path,
+        scenario: &Option<Scenario>,
+        own_stage: bool,
+        progress: &Progress,
+    ) -> Cell {
         if !self.kit_made {
             return Cell::Unexpected("the line's kit could not be made".into());
         }
-        let module_dir = self.repo.join(stage.folder());
-        let (scenario, chapter_bin, script) = match &stage.scenario {
+        let module_dir = module_dir.to_path_buf();
+        let (scenario, chapter_bin, script) = match scenario {
             Some(Scenario::Chapter(n)) => match self.binaries.get(n) {
                 None => return Cell::Unexpected(format!("no chapter{n} binary to run")),
                 Some((bin, run)) => (
@@ -123,7 +219,7 @@ impl LineBoot<'_> {
             cache: self.cache,
             repo: self.repo,
             module_dir: &module_dir,
-            own_stage: true,
+            own_stage,
             scenario: &scenario,
             script: &script,
             chapter_bin,

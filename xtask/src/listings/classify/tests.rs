@@ -52,6 +52,39 @@ fn repo() -> FakeRepo {
         ("module/loose-rust/Kbuild", "obj-m := x.o\n"),
         ("module/s0/hello_target.c", "#include \"dmw_compat.h\"\n"),
         (
+            "module/s0/Kbuild",
+            "# ANCHOR: probes\ninclude $(src)/../compat/dmw_probes.kbuild\n# ANCHOR_END: probes\n",
+        ),
+        (
+            "module/compat/dmw_probes.kbuild",
+            "# ANCHOR: rule\nalways-y += dmw_probes.h\n# ANCHOR_END: rule\n",
+        ),
+        (
+            "module/compat/probes/dm-io-ioprio.c",
+            "/* ANCHOR: probe */\nint p;\n/* ANCHOR_END: probe */\n",
+        ),
+        (
+            "module/notes/x.kbuild",
+            "# ANCHOR: rule\n# ANCHOR_END: rule\n",
+        ),
+        (
+            "module/drift.toml",
+            "[[change]]\nid = \"fixed\"\nsymbol = \"s\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\n\
+             release = \"3.0\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"Not found\"\n\
+             fix = \"f\"\ncocci = true\ndetect_old = [{ call = \"f\" }]\n\
+             [[change]]\nid = \"unfixed\"\nsymbol = \"s\"\nsummary = \"s\"\nold = \"o\"\nnew = \"n\"\n\
+             release = \"3.0\"\ncommit = \"\"\ntitle = \"\"\nverified = false\nchecked = \"Not found\"\n\
+             fix = \"f\"\ndetect_old = [{ call = \"g\" }]\n",
+        ),
+        (
+            "module/drift/cocci/fixed.cocci",
+            "// ANCHOR: patch\n@@\n@@\n- f()\n+ g()\n// ANCHOR_END: patch\n",
+        ),
+        (
+            "module/drift/cocci/unfixed.cocci",
+            "// ANCHOR: patch\n// ANCHOR_END: patch\n",
+        ),
+        (
             "module/compat/dmw_compat.h",
             "/* ANCHOR: ima */\n#define X 1\n/* ANCHOR_END: ima */\n",
         ),
@@ -327,7 +360,7 @@ fn compat_headers_count_when_a_stage_includes_them() {
     );
     assert!(
         untested("c", "{{#include ../../module/compat/unused.h:ima}}")
-            .contains("nor a module/compat/ header a stage includes")
+            .contains("a module/compat/ header a stage includes, nor a feature probe")
     );
 }
 
@@ -419,4 +452,85 @@ fn a_lab_script_counts_when_ci_runs_it_in_the_lab() {
     assert!(
         untested("sh", "{{#include ../../module/notes/loose.c:map}}").contains("tests/ folder")
     );
+}
+
+#[test]
+fn probes_and_kbuild_files_are_built_by_the_matrix() {
+    assert!(matches!(
+        verdict(
+            "c",
+            "{{#include ../../module/compat/probes/dm-io-ioprio.c:probe}}"
+        ),
+        Verdict::Tested(How::CInclude { .. })
+    ));
+    assert!(matches!(
+        verdict(
+            "make",
+            "{{#include ../../module/compat/dmw_probes.kbuild:rule}}"
+        ),
+        Verdict::Tested(How::KbuildInclude { .. })
+    ));
+    assert!(matches!(
+        verdict("make", "{{#include ../../module/s0/Kbuild:probes}}"),
+        Verdict::Tested(How::KbuildInclude { .. })
+    ));
+    for (body, why) in [
+        (
+            "{{#include ../../module/notes/x.kbuild:rule}}",
+            "neither a stage's Kbuild",
+        ),
+        ("obj-m := x.o\n", "inline makefile"),
+        (
+            "{{#include ../../module/compat/dmw_probes.kbuild}}",
+            "included whole",
+        ),
+    ] {
+        match verdict("make", body) {
+            Verdict::Untested(text) => assert!(text.contains(why), "{text}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_probe_no_stage_runs_is_not_tested() {
+    let mut repo = repo();
+    repo.files.remove(Path::new("module/s0/Kbuild"));
+    let block = Block {
+        info: "c".into(),
+        body: "{{#include ../../module/compat/probes/dm-io-ioprio.c:probe}}".into(),
+        fenced: true,
+    };
+    assert!(matches!(
+        classify(&block, Path::new("book/src/chapter3.md"), &repo),
+        Verdict::Untested(_)
+    ));
+}
+
+#[test]
+fn semantic_patches_are_tested_when_their_entry_says_so() {
+    let tested = verdict(
+        "cocci",
+        "{{#include ../../module/drift/cocci/fixed.cocci:patch}}",
+    );
+    assert!(
+        matches!(tested, Verdict::Tested(How::SemanticPatch { .. })),
+        "{tested:?}"
+    );
+    for (body, why) in [
+        (
+            "{{#include ../../module/drift/cocci/unfixed.cocci:patch}}",
+            "`cocci = true`",
+        ),
+        ("@@\n@@\n- f()\n", "inline semantic patch"),
+        (
+            "{{#include ../../module/drift/cocci/fixed.cocci}}",
+            "included whole",
+        ),
+    ] {
+        match verdict("cocci", body) {
+            Verdict::Untested(text) => assert!(text.contains(why), "{text}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
 }
