@@ -21,6 +21,7 @@ pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
 pub(crate) mod rust_kit;
+pub(crate) mod stages;
 mod static_builds;
 mod transcript;
 
@@ -461,6 +462,7 @@ impl LineRun<'_> {
             &kit.vmlinuz(),
             &initrd,
             self.memory_mib,
+            "",
             &transcript,
             self.timeout,
             &step,

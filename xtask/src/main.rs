@@ -7,8 +7,10 @@
 //! - `new-stage`: import a module folder as a stage of `module/manifest.toml`.
 //! - `kbuild-dir`: print a kernel line's build folder (its unpacked headers).
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
+//! - `bench`: every stage against `linear` with fio, in one boot of a kernel line.
 
 mod apt;
+mod bench;
 mod corpus;
 mod equivalence;
 mod kbuild_dir;
@@ -16,6 +18,7 @@ mod kits;
 mod lab;
 mod listings;
 mod matrix;
+mod measure_config;
 mod module_files;
 mod new_module;
 mod new_stage;
@@ -61,6 +64,9 @@ enum Task {
     Kits(kits::KitsArgs),
     /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
     ProvisionCheck(provision::ProvisionArgs),
+    /// Measure every stage that loads on a line against `linear` with fio,
+    /// in one boot; writes JSON, a Markdown table and an SVG plot.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Task::KbuildDir(args) => kbuild_dir::run(args),
         Task::Kits(args) => kits::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
+        Task::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

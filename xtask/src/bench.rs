@@ -1,0 +1,436 @@
+//! `cargo xtask bench`: what each stage costs against `linear`, on a real
+//! kernel, in one boot.
+//!
+//! The guest has `/dev/loop0` over a 128 MiB file in RAM. On it go a
+//! `linear` device and one device per stage that loads on the line, each
+//! mapping the whole loop device. fio (Debian's) runs four workloads with
+//! O_DIRECT on each device in turn (the raw loop device too), round after
+//! round, the order rotated each round so that no device always goes first.
+//! Each stage is reported as a ratio to `linear`, round by round (the two ran
+//! a few seconds apart), then the median of those ratios and their spread.
+//!
+//! Stages that register the same module or target (stage 1 in C and in
+//! Rust) cannot be loaded together: they are measured in turns, each set
+//! with its own `linear` and loop device, in the same boot.
+
+mod plot;
+mod report;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use crate::lab::lines;
+use crate::lab::progress::Progress;
+use crate::lab::stages::{self, StagesRun};
+use crate::measure_config::StageConfig;
+use crate::{cache_dir, repo_root};
+use dm_workbook::manifest::Stage;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The kernel line to boot (the lines of module/manifest.toml).
+    #[arg(
+        long,
+        value_name = "LINE",
+        value_parser = lines::kernel_arg(),
+        default_value = lines::simulated().name.as_str()
+    )]
+    kernel: String,
+
+    /// Rounds: each device runs each workload once per round.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(5..))]
+    rounds: u32,
+
+    /// Seconds of each fio run.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    seconds: u32,
+
+    /// Where the results go: bench-LINE.json, bench-LINE.md and bench-LINE.svg.
+    #[arg(long, value_name = "DIR", default_value = "target/bench")]
+    out: PathBuf,
+}
+
+/// A workload: its name in the results, fio's `--rw` and `--bs`.
+pub struct Workload {
+    pub name: &'static str,
+    pub rw: &'static str,
+    pub bs: &'static str,
+    /// What is compared: bandwidth for the large sequential bios, I/O
+    /// operations per second for the small random ones.
+    pub unit: &'static str,
+}
+
+pub const WORKLOADS: [Workload; 4] = [
+    Workload {
+        name: "seq-read-1M",
+        rw: "read",
+        bs: "1M",
+        unit: "MiB/s",
+    },
+    Workload {
+        name: "seq-write-1M",
+        rw: "write",
+        bs: "1M",
+        unit: "MiB/s",
+    },
+    Workload {
+        name: "rand-read-4k",
+        rw: "randread",
+        bs: "4k",
+        unit: "IOPS",
+    },
+    Workload {
+        name: "rand-write-4k",
+        rw: "randwrite",
+        bs: "4k",
+        unit: "IOPS",
+    },
+];
+
+/// The device every set has as its reference.
+pub const LINEAR: &str = "linear";
+/// The raw loop device, below everything.
+pub const LOOP: &str = "loop";
+
+/// Stages that can be loaded together: no two share a module or a target.
+pub fn sets(stages: &[&'static Stage]) -> Vec<Vec<&'static Stage>> {
+    let mut sets: Vec<Vec<&'static Stage>> = Vec::new();
+    for stage in stages {
+        let clashes = |other: &&Stage| {
+            other.target == stage.target || stages::module_name(other) == stages::module_name(stage)
+        };
+        match sets.iter_mut().find(|set| !set.iter().any(clashes)) {
+            Some(set) => set.push(stage),
+            None => sets.push(vec![stage]),
+        }
+    }
+    sets
+}
+
+/// The guest script: per set, load its stages, create the devices, run
+/// the rounds, remove the devices and unload the stages. Lines the host
+/// reads: `BENCH <set> <round> <device> <workload> <fio's terse line>`.
+pub fn script(sets: &[Vec<(&Stage, StageConfig)>], rounds: u32, seconds: u32) -> String {
+    let mut s = String::from(SCRIPT_HEAD);
+    let _ = writeln!(s, "seconds={seconds}");
+    for (n, set) in sets.iter().enumerate() {
+        let _ = writeln!(s, "\n# Set {n}");
+        for (stage, _) in set {
+            let _ = writeln!(
+                s,
+                "insmod {dir}/{}/{} || fail \"insmod {}\"",
+                stage.dir,
+                stage.ko,
+                stage.dir,
+                dir = crate::lab::guest::STAGES_DIR
+            );
+        }
+        let _ = writeln!(s, "make_device linear '0 262144 linear /dev/loop0 0'");
+        for (stage, config) in set {
+            let _ = writeln!(s, "make_device {} '{}'", stage.dir, config.table);
+        }
+        let mut devices = vec![LOOP.to_string(), LINEAR.to_string()];
+        devices.extend(set.iter().map(|(stage, _)| stage.dir.clone()));
+        for round in 0..rounds {
+            for workload in &WORKLOADS {
+                for i in 0..devices.len() {
+                    let device = &devices[(i + round as usize) % devices.len()];
+                    let _ = writeln!(
+                        s,
+                        "measure {n} {round} {device} {} {} {}",
+                        workload.name, workload.rw, workload.bs
+                    );
+                }
+            }
+        }
+        for device in devices.iter().skip(1) {
+            let _ = writeln!(s, "dmsetup remove {device} || fail \"dmsetup remove {device}\"");
+        }
+        for (stage, _) in set {
+            let _ = writeln!(
+                s,
+                "rmmod {} || fail \"rmmod {}\"",
+                stages::module_name(stage),
+                stage.dir
+            );
+        }
+    }
+    s += "exit $failed\n";
+    s
+}
+
+const SCRIPT_HEAD: &str = r#"# cargo xtask bench: fio on each device in turn (generated).
+failed=0
+fail() { echo "BENCH-FAIL $*"; failed=1; }
+echo "BENCH-KERNEL $(uname -r)"
+# Every block of the loop device's file is written once first, so that no
+# device's first write pays for the RAM under it.
+dd if=/dev/zero of=/dev/loop0 bs=1M count=128 2>/dev/null || fail "filling loop0"
+# A device's node by its minor number (no udev here).
+make_device() {
+	dmsetup create "$1" --table "$2" || { fail "dmsetup create $1"; return; }
+	eval "dev_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)=/dev/dm-$(dmsetup info -c --noheadings -o minor "$1")"
+}
+node() {
+	case "$1" in
+	loop) echo /dev/loop0 ;;
+	*) eval echo "\$dev_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)" ;;
+	esac
+}
+measure() {
+	set=$1 round=$2 device=$3 workload=$4
+	out=$(fio --name=bench --filename="$(node "$device")" --direct=1 \
+		--ioengine=psync --rw="$5" --bs="$6" --size=128M \
+		--runtime="$seconds" --time_based \
+		--output-format=terse --terse-version=3 2>&1) ||
+		{ fail "fio $device $workload: $(echo $out)"; return; }
+	echo "BENCH $set $round $device $workload $out"
+}
+"#;
+
+/// One fio run, read back from the guest.
+#[derive(Debug, PartialEq)]
+pub struct Sample {
+    pub set: usize,
+    pub round: u32,
+    pub device: String,
+    pub workload: String,
+    /// MiB/s or IOPS, as [`Workload::unit`] says.
+    pub value: f64,
+}
+
+/// A `BENCH` line: fio's terse version 3 fields are `;`-separated, reads'
+/// bandwidth (KiB/s) and IOPS the 7th and 8th, writes' the 48th and 49th.
+pub fn parse_sample(line: &str) -> Result<Option<Sample>> {
+    let Some(rest) = line.strip_prefix("BENCH ") else {
+        return Ok(None);
+    };
+    let words: Vec<&str> = rest.splitn(5, ' ').collect();
+    let [set, round, device, workload, terse] = words[..] else {
+        bail!("a BENCH line with too few words: {line}");
+    };
+    let spec = WORKLOADS
+        .iter()
+        .find(|w| w.name == workload)
+        .with_context(|| format!("unknown workload in {line}"))?;
+    let fields: Vec<&str> = terse.trim().split(';').collect();
+    ensure!(
+        fields.len() > 49 && fields[0] == "3",
+        "not fio's terse version 3: {line}"
+    );
+    let (bw, iops) = if spec.rw.contains("read") {
+        (fields[6], fields[7])
+    } else {
+        (fields[47], fields[48])
+    };
+    let number = |s: &str| {
+        s.parse::<f64>()
+            .with_context(|| format!("{s} is not a number in {line}"))
+    };
+    let value = match spec.unit {
+        "IOPS" => number(iops)?,
+        _ => number(bw)? / 1024.0,
+    };
+    ensure!(value > 0.0, "fio measured nothing: {line}");
+    Ok(Some(Sample {
+        set: set.parse()?,
+        round: round.parse()?,
+        device: device.to_string(),
+        workload: workload.to_string(),
+        value,
+    }))
+}
+
+/// The median, the smallest and the largest of some values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Spread {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Spread {
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+        }
+    }
+}
+
+/// One device under one workload.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Measurement {
+    pub set: usize,
+    pub device: String,
+    pub workload: String,
+    pub unit: String,
+    /// One value per round, in round order.
+    pub values: Vec<f64>,
+    pub absolute: Spread,
+    /// This device's value over `linear`'s in the same round and set.
+    pub ratio_to_linear: Spread,
+}
+
+/// Everything one run found, as bench-LINE.json holds it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub line: String,
+    pub release: String,
+    /// The day of the run (UTC), `YYYY-MM-DD`.
+    pub date: String,
+    pub rounds: u32,
+    pub seconds: u32,
+    pub sets: Vec<Vec<String>>,
+    pub measurements: Vec<Measurement>,
+}
+
+/// Group the samples by set, device and workload; ratios round by round.
+pub fn measurements(samples: &[Sample], rounds: u32) -> Result<Vec<Measurement>> {
+    let mut by_key: BTreeMap<(usize, &str, &str), BTreeMap<u32, f64>> = BTreeMap::new();
+    for s in samples {
+        by_key
+            .entry((s.set, &s.device, &s.workload))
+            .or_default()
+            .insert(s.round, s.value);
+    }
+    let mut out = Vec::new();
+    for ((set, device, workload), values) in &by_key {
+        ensure!(
+            values.len() == rounds as usize,
+            "{device} ran {workload} {} times in set {set}, not {rounds}",
+            values.len()
+        );
+        let linear = by_key
+            .get(&(*set, LINEAR, workload))
+            .with_context(|| format!("no linear run of {workload} in set {set}"))?;
+        let ratios: Vec<f64> = (values.iter())
+            .map(|(round, v)| v / linear[round])
+            .collect();
+        let values: Vec<f64> = values.values().copied().collect();
+        let unit = WORKLOADS
+            .iter()
+            .find(|w| w.name == *workload)
+            .map_or("", |w| w.unit);
+        out.push(Measurement {
+            set: *set,
+            device: device.to_string(),
+            workload: workload.to_string(),
+            unit: unit.to_string(),
+            absolute: Spread::of(&values),
+            values,
+            ratio_to_linear: Spread::of(&ratios),
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let repo = repo_root()?;
+    let cache = cache_dir()?;
+    let progress = Progress::new();
+    let line = lines::find(&args.kernel)?;
+    let stages = stages::loading_on(line, None)?;
+    let sets = sets(&stages);
+    let configured: Vec<Vec<(&Stage, StageConfig)>> = (sets.iter())
+        .map(|set| {
+            set.iter()
+                .map(|s| Ok((*s, StageConfig::read(&repo, s)?)))
+                .collect::<Result<_>>()
+        })
+        .collect::<Result<_>>()?;
+    let script = script(&configured, args.rounds, args.seconds);
+    let runs = (sets.iter().map(|s| s.len() + 2).sum::<usize>()) * WORKLOADS.len();
+    // fio starts in about a second under TCG; boot and setup in a minute.
+    let seconds = 120 + runs as u64 * args.rounds as u64 * (args.seconds as u64 + 3);
+    let run = StagesRun {
+        line,
+        cache: &cache,
+        repo: &repo,
+        stages: &stages,
+        script: script.as_bytes(),
+        kernel_args: "",
+        timeout: Duration::from_secs(seconds),
+        memory_mib: 1024,
+    };
+    let outcome = run.run(&progress)?;
+    let mut samples = Vec::new();
+    let mut release = String::new();
+    for line in &outcome.output {
+        if let Some(r) = line.strip_prefix("BENCH-KERNEL ") {
+            release = r.trim().to_string();
+        }
+        if line.starts_with("BENCH-FAIL") {
+            println!("{line}");
+        }
+        samples.extend(parse_sample(line)?);
+    }
+    if !outcome.problems.is_empty() {
+        println!("Linux {}: FAIL", line.name);
+        for p in &outcome.problems {
+            println!("  - {p}");
+        }
+        println!("  transcript: {}", outcome.transcript.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    let results = Results {
+        line: line.name.clone(),
+        release,
+        date: today()?,
+        rounds: args.rounds,
+        seconds: args.seconds,
+        sets: (sets.iter())
+            .map(|set| set.iter().map(|s| s.dir.clone()).collect())
+            .collect(),
+        measurements: measurements(&samples, args.rounds)?,
+    };
+    let table = report::table(&results);
+    print!("\n{table}");
+    write_results(&results, &table, &args.out)?;
+    println!("(boot and runs: {:.0} s)", outcome.seconds);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_results(results: &Results, table: &str, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let base = out.join(format!("bench-{}", results.line));
+    let json = base.with_extension("json");
+    std::fs::write(&json, serde_json::to_string_pretty(results)? + "\n")?;
+    std::fs::write(base.with_extension("md"), table)?;
+    let svg = base.with_extension("svg");
+    plot::svg(results, &svg)?;
+    println!(
+        "wrote {}, {} and {}",
+        json.display(),
+        base.with_extension("md").display(),
+        svg.display()
+    );
+    Ok(())
+}
+
+/// Today's date (UTC), as `date -u +%F` prints it.
+fn today() -> Result<String> {
+    let output = std::process::Command::new("date")
+        .args(["-u", "+%F"])
+        .output()
+        .context("running date")?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests;
