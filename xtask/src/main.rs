@@ -8,6 +8,7 @@
 //! - `kbuild-dir`: print a kernel line's build folder (its unpacked headers).
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 //! - `bench`: every stage against `linear` with fio, in one boot of a kernel line.
+//! - `stress`: every stage under verified I/O while suspended, reloaded and sent messages.
 
 mod apt;
 mod bench;
@@ -23,6 +24,7 @@ mod module_files;
 mod new_module;
 mod new_stage;
 mod provision;
+mod stress;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -67,6 +69,10 @@ enum Task {
     /// Measure every stage that loads on a line against `linear` with fio,
     /// in one boot; writes JSON, a Markdown table and an SVG plot.
     Bench(bench::BenchArgs),
+    /// Each stage under concurrent verified I/O while it is suspended,
+    /// resumed, reloaded, sent messages and asked for its status; one boot
+    /// per line.
+    Stress(stress::StressArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -82,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Task::Kits(args) => kits::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
         Task::Bench(args) => bench::run(args),
+        Task::Stress(args) => stress::run(args),
     };
     match result {
         Ok(code) => code,
