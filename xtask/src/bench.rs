@@ -113,12 +113,35 @@ pub fn sets(stages: &[&'static Stage]) -> Vec<Vec<&'static Stage>> {
     sets
 }
 
-/// The guest script: per set, load its stages, create the devices, run
-/// the rounds, remove the devices and unload the stages. Lines the host
-/// reads: `BENCH <set> <round> <device> <workload> <fio's terse line>`.
-pub fn script(sets: &[Vec<(&Stage, StageConfig)>], rounds: u32, seconds: u32) -> String {
-    let mut s = String::from(SCRIPT_HEAD);
-    let _ = writeln!(s, "seconds={seconds}");
+/// Where the script finds its modules and its loop device.
+pub struct Place<'a> {
+    /// Each stage's `.ko` is in `STAGES/DIR/`.
+    pub stages: &'a str,
+    /// The 128 MiB loop device the tables name as `/dev/loop0`.
+    pub loop_device: &'a str,
+}
+
+/// In the lab's guest.
+pub const GUEST: Place<'static> = Place {
+    stages: crate::lab::guest::STAGES_DIR,
+    loop_device: "/dev/loop0",
+};
+
+/// The script: per set, load its stages, create the devices, run the
+/// rounds, remove the devices and unload the stages. Lines the host reads:
+/// `BENCH <set> <round> <device> <workload> <fio's terse fields>`.
+pub fn script(
+    sets: &[Vec<(&Stage, StageConfig)>],
+    rounds: u32,
+    seconds: u32,
+    place: &Place,
+) -> String {
+    let mut s = format!(
+        "# cargo xtask bench: fio on each device in turn (generated).\n\
+         seconds={seconds}\nloop={}\n",
+        place.loop_device
+    );
+    s += SCRIPT_HEAD;
     for (n, set) in sets.iter().enumerate() {
         let _ = writeln!(s, "\n# Set {n}");
         for (stage, _) in set {
@@ -128,12 +151,13 @@ pub fn script(sets: &[Vec<(&Stage, StageConfig)>], rounds: u32, seconds: u32) ->
                 stage.dir,
                 stage.ko,
                 stage.dir,
-                dir = crate::lab::guest::STAGES_DIR
+                dir = place.stages
             );
         }
-        let _ = writeln!(s, "make_device linear '0 262144 linear /dev/loop0 0'");
+        let _ = writeln!(s, "make_device linear '0 262144 linear $loop 0'");
         for (stage, config) in set {
-            let _ = writeln!(s, "make_device {} '{}'", stage.dir, config.table);
+            let table = config.table.replace("/dev/loop0", "$loop");
+            let _ = writeln!(s, "make_device {} \"{table}\"", stage.dir);
         }
         let mut devices = vec![LOOP.to_string(), LINEAR.to_string()];
         devices.extend(set.iter().map(|(stage, _)| stage.dir.clone()));
@@ -150,7 +174,10 @@ pub fn script(sets: &[Vec<(&Stage, StageConfig)>], rounds: u32, seconds: u32) ->
             }
         }
         for device in devices.iter().skip(1) {
-            let _ = writeln!(s, "dmsetup remove {device} || fail \"dmsetup remove {device}\"");
+            let _ = writeln!(
+                s,
+                "dmsetup remove bench-{device} || fail \"dmsetup remove bench-{device}\""
+            );
         }
         for (stage, _) in set {
             let _ = writeln!(
@@ -165,21 +192,22 @@ pub fn script(sets: &[Vec<(&Stage, StageConfig)>], rounds: u32, seconds: u32) ->
     s
 }
 
-const SCRIPT_HEAD: &str = r#"# cargo xtask bench: fio on each device in turn (generated).
-failed=0
+const SCRIPT_HEAD: &str = r#"failed=0
 fail() { echo "BENCH-FAIL $*"; failed=1; }
 echo "BENCH-KERNEL $(uname -r)"
+echo "BENCH-CPU $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 # Every block of the loop device's file is written once first, so that no
 # device's first write pays for the RAM under it.
-dd if=/dev/zero of=/dev/loop0 bs=1M count=128 2>/dev/null || fail "filling loop0"
-# A device's node by its minor number (no udev here).
+dd if=/dev/zero of=$loop bs=1M count=128 2>/dev/null || fail "filling $loop"
+# make_device LABEL TABLE: the device bench-LABEL, found by its minor
+# number (the lab's guest has no udev to make /dev/mapper's links).
 make_device() {
-	dmsetup create "$1" --table "$2" || { fail "dmsetup create $1"; return; }
-	eval "dev_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)=/dev/dm-$(dmsetup info -c --noheadings -o minor "$1")"
+	dmsetup create "bench-$1" --table "$2" || { fail "dmsetup create bench-$1"; return; }
+	eval "dev_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)=/dev/dm-$(dmsetup info -c --noheadings -o minor "bench-$1")"
 }
 node() {
 	case "$1" in
-	loop) echo /dev/loop0 ;;
+	loop) echo $loop ;;
 	*) eval echo "\$dev_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)" ;;
 	esac
 }
@@ -355,7 +383,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 .collect::<Result<_>>()
         })
         .collect::<Result<_>>()?;
-    let script = script(&configured, args.rounds, args.seconds);
+    let script = script(&configured, args.rounds, args.seconds, &GUEST);
     let runs = (sets.iter().map(|s| s.len() + 2).sum::<usize>()) * WORKLOADS.len();
     // fio starts in about a second under TCG; boot and setup in a minute.
     let seconds = 120 + runs as u64 * args.rounds as u64 * (args.seconds as u64 + 3);
@@ -409,16 +437,16 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 
 fn write_results(results: &Results, table: &str, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let base = out.join(format!("bench-{}", results.line));
-    let json = base.with_extension("json");
+    // Not with_extension: a line's name has a dot of its own (6.1).
+    let file = |ext: &str| out.join(format!("bench-{}.{ext}", results.line));
+    let (json, md, svg) = (file("json"), file("md"), file("svg"));
     std::fs::write(&json, serde_json::to_string_pretty(results)? + "\n")?;
-    std::fs::write(base.with_extension("md"), table)?;
-    let svg = base.with_extension("svg");
+    std::fs::write(&md, table)?;
     plot::svg(results, &svg)?;
     println!(
         "wrote {}, {} and {}",
         json.display(),
-        base.with_extension("md").display(),
+        md.display(),
         svg.display()
     );
     Ok(())

@@ -42,10 +42,12 @@ pub fn svg(results: &Results, path: &Path) -> Result<()> {
         .map_err(|_| anyhow!("{FONT} is not a font plotters can read"))?;
     let devices = devices(results);
     let sets = results.sets.len();
+    // Room above the highest error bar for the legend.
     let top = (results.measurements.iter())
         .map(|m| m.ratio_to_linear.max)
         .fold(1.1_f64, f64::max)
-        * 1.05;
+        * 1.05
+        + 0.1 * devices.len() as f64;
     let bottom = (results.measurements.iter())
         .map(|m| m.ratio_to_linear.min)
         .fold(0.9_f64, f64::min)
@@ -121,7 +123,7 @@ pub fn svg(results: &Results, path: &Path) -> Result<()> {
     ))?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font(("sans-serif", 13))

@@ -108,7 +108,7 @@ fn the_script_runs_every_device_each_round_in_a_turning_order() {
         messages: Vec::new(),
         faults: None,
     };
-    let text = script(&[vec![(stage, config)]], 5, 2);
+    let text = script(&[vec![(stage, config)]], 5, 2, &GUEST);
     let runs: Vec<&str> = text.lines().filter(|l| l.starts_with("measure ")).collect();
     assert_eq!(runs.len(), 5 * WORKLOADS.len() * 3);
     assert!(runs[0].starts_with("measure 0 0 loop seq-read-1M"));
