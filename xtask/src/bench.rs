@@ -13,6 +13,7 @@
 //! Rust) cannot be loaded together: they are measured in turns, each set
 //! with its own `linear` and loop device, in the same boot.
 
+mod here;
 mod plot;
 mod report;
 
@@ -50,6 +51,13 @@ pub struct BenchArgs {
     /// Seconds of each fio run.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     seconds: u32,
+
+    /// Measure on this machine's own kernel instead of a lab guest: as root,
+    /// with its headers installed (the Vagrant box is set up so), its line
+    /// found from `uname -r`. The stages are built against its headers and
+    /// the loop device's file is in /dev/shm.
+    #[arg(long, conflicts_with = "kernel")]
+    here: bool,
 
     /// Where the results go: bench-LINE.json, bench-LINE.md and bench-LINE.svg.
     #[arg(long, value_name = "DIR", default_value = "target/bench")]
@@ -369,12 +377,31 @@ pub fn measurements(samples: &[Sample], rounds: u32) -> Result<Vec<Measurement>>
     Ok(out)
 }
 
+/// What a run printed and what went wrong, in the lab's guest or here.
+struct Ran {
+    output: Vec<String>,
+    problems: Vec<String>,
+    seconds: f64,
+    /// Where to look when it failed.
+    log: String,
+}
+
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let repo = repo_root()?;
-    let cache = cache_dir()?;
-    let progress = Progress::new();
-    let line = lines::find(&args.kernel)?;
-    let stages = stages::loading_on(line, None)?;
+    let (line, stages) = if args.here {
+        let line = here::line()?;
+        let stages = stages::loading_on(line, None)?;
+        // A Rust stage needs the kernel's Rust crates, which only the lab's
+        // kits build (see "hello_target in Rust").
+        let (c, rust): (Vec<&Stage>, Vec<&Stage>) = (stages.into_iter())
+            .partition(|s| s.language == dm_workbook::manifest::Language::C);
+        for stage in rust {
+            println!("{}: a Rust stage, measured in the lab only", stage.dir);
+        }
+        (line, c)
+    } else {
+        (lines::find(&args.kernel)?, stages::loading_on(lines::find(&args.kernel)?, None)?)
+    };
     let sets = sets(&stages);
     let configured: Vec<Vec<(&Stage, StageConfig)>> = (sets.iter())
         .map(|set| {
@@ -383,38 +410,28 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 .collect::<Result<_>>()
         })
         .collect::<Result<_>>()?;
-    let script = script(&configured, args.rounds, args.seconds, &GUEST);
-    let runs = (sets.iter().map(|s| s.len() + 2).sum::<usize>()) * WORKLOADS.len();
-    // fio starts in about a second under TCG; boot and setup in a minute.
-    let seconds = 120 + runs as u64 * args.rounds as u64 * (args.seconds as u64 + 3);
-    let run = StagesRun {
-        line,
-        cache: &cache,
-        repo: &repo,
-        stages: &stages,
-        script: script.as_bytes(),
-        kernel_args: "",
-        timeout: Duration::from_secs(seconds),
-        memory_mib: 1024,
+    let ran = if args.here {
+        here::run(line, &repo, &configured, &args)?
+    } else {
+        in_the_lab(line, &repo, &stages, &configured, &args)?
     };
-    let outcome = run.run(&progress)?;
     let mut samples = Vec::new();
     let mut release = String::new();
-    for line in &outcome.output {
-        if let Some(r) = line.strip_prefix("BENCH-KERNEL ") {
+    for text in &ran.output {
+        if let Some(r) = text.strip_prefix("BENCH-KERNEL ") {
             release = r.trim().to_string();
         }
-        if line.starts_with("BENCH-FAIL") {
-            println!("{line}");
+        if text.starts_with("BENCH-FAIL") || text.starts_with("BENCH-CPU") {
+            println!("{text}");
         }
-        samples.extend(parse_sample(line)?);
+        samples.extend(parse_sample(text)?);
     }
-    if !outcome.problems.is_empty() {
+    if !ran.problems.is_empty() {
         println!("Linux {}: FAIL", line.name);
-        for p in &outcome.problems {
+        for p in &ran.problems {
             println!("  - {p}");
         }
-        println!("  transcript: {}", outcome.transcript.display());
+        println!("  see {}", ran.log);
         return Ok(ExitCode::FAILURE);
     }
     let results = Results {
@@ -431,8 +448,41 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let table = report::table(&results);
     print!("\n{table}");
     write_results(&results, &table, &args.out)?;
-    println!("(boot and runs: {:.0} s)", outcome.seconds);
+    println!("(runs took {:.0} s)", ran.seconds);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One boot of the lab's guest for all the sets.
+fn in_the_lab(
+    line: &'static lines::KernelLine,
+    repo: &Path,
+    stages: &[&'static Stage],
+    configured: &[Vec<(&Stage, StageConfig)>],
+    args: &BenchArgs,
+) -> Result<Ran> {
+    let cache = cache_dir()?;
+    let progress = Progress::new();
+    let script = script(configured, args.rounds, args.seconds, &GUEST);
+    let runs: usize = configured.iter().map(|s| s.len() + 2).sum::<usize>() * WORKLOADS.len();
+    // fio starts in about a second under TCG; boot and setup in a minute.
+    let seconds = 120 + runs as u64 * u64::from(args.rounds) * (u64::from(args.seconds) + 3);
+    let run = StagesRun {
+        line,
+        cache: &cache,
+        repo,
+        stages,
+        script: script.as_bytes(),
+        kernel_args: "",
+        timeout: Duration::from_secs(seconds),
+        memory_mib: 1024,
+    };
+    let outcome = run.run(&progress)?;
+    Ok(Ran {
+        output: outcome.output,
+        problems: outcome.problems,
+        seconds: outcome.seconds,
+        log: outcome.transcript.display().to_string(),
+    })
 }
 
 fn write_results(results: &Results, table: &str, out: &Path) -> Result<()> {

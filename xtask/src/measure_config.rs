@@ -26,6 +26,8 @@ struct File {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    /// The table for these runs, if not the stage's own.
+    pub table: Option<String>,
     pub on: Vec<String>,
     pub off: Vec<String>,
 }

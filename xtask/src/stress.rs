@@ -205,7 +205,7 @@ pub fn script(stages: &[(&Stage, StageConfig)], seconds: u32, kfence: bool) -> S
                 stage.dir,
                 stage.ko,
                 stages::module_name(stage),
-                quoted(&config.table),
+                quoted(faults.table.as_ref().unwrap_or(&config.table)),
                 list(&faults.on),
                 list(&faults.off)
             );

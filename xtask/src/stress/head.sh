@@ -129,8 +129,9 @@ stress_ext4() {
 	rc=$?
 	stop_loops
 	(IFS=';'; send_messages $off) >/dev/null || fail "$dir: faults off: $off"
-	errs=$(grep -o 'err= *[0-9]*' /tmp/fio.out | tr -d ' ' | sort | uniq -c | tr '\n' ' ')
-	echo "STRESS $dir ext4: ${seconds} s of fio with faults on and off (exit $rc; $errs); loops:$ops"
+	echo "STRESS $dir ext4: ${seconds} s of fio with faults on and off (fio exit $rc); loops:$ops"
+	grep -iE 'error|err=' /tmp/fio.out | sort | uniq -c | sort -rn | head -8 | sed 's/^/STRESS   fio: /'
+	echo "STRESS $dir ext4: status $(dmsetup status st)"
 	logged=$(dmesg | tail -n +$((mark + 1)))
 	echo "STRESS $dir ext4: the kernel logged $(echo "$logged" | grep -c 'EXT4-fs') EXT4-fs lines, $(echo "$logged" | grep -ci 'I/O error') I/O error lines"
 	echo "$logged" | grep 'EXT4-fs' | sed -e 's/^\[[^]]*\] //' | sort | uniq -c | sort -rn | head -6 | sed 's/^/STRESS   /'
