@@ -162,7 +162,7 @@ pub fn script(
                 dir = place.stages
             );
         }
-        let _ = writeln!(s, "make_device linear '0 262144 linear $loop 0'");
+        let _ = writeln!(s, "make_device linear \"0 262144 linear $loop 0\"");
         for (stage, config) in set {
             let table = config.table.replace("/dev/loop0", "$loop");
             let _ = writeln!(s, "make_device {} \"{table}\"", stage.dir);

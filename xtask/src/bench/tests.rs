@@ -115,4 +115,28 @@ fn the_script_runs_every_device_each_round_in_a_turning_order() {
     assert!(runs[WORKLOADS.len() * 3].starts_with("measure 0 1 linear seq-read-1M"));
     assert!(text.contains("insmod /lab/stages/stage2-proxy/proxy_target.ko"));
     assert!(text.contains("rmmod proxy_target"));
+    // The loop device's variable must reach dmsetup expanded.
+    assert!(text.contains("make_device linear \"0 262144 linear $loop 0\""));
+    assert!(text.contains("make_device stage2-proxy \"0 262144 proxy $loop 0\""));
+}
+
+/// The book shows a run's table and plot: the table must be the one its
+/// JSON gives, so neither was edited by hand.
+#[test]
+fn the_books_table_is_its_runs_json() {
+    let repo = crate::repo_root().unwrap();
+    let line = &Manifest::bundled().modelled().name;
+    let dir = repo.join("book/src/generated");
+    let json = std::fs::read_to_string(dir.join(format!("bench-{line}.json"))).unwrap();
+    let results: Results = serde_json::from_str(&json).unwrap();
+    assert_eq!(&results.line, line);
+    assert!(results.rounds >= 5);
+    let table = std::fs::read_to_string(dir.join(format!("bench-{line}.md"))).unwrap();
+    assert_eq!(table, report::table(&results));
+    let svg = std::fs::read_to_string(dir.join(format!("bench-{line}.svg"))).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains(&results.release));
+    for m in &results.measurements {
+        assert_eq!(m.values.len(), results.rounds as usize, "{m:?}");
+        assert_eq!(m.absolute, Spread::of(&m.values));
+    }
 }
