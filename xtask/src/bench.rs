@@ -8,6 +8,8 @@
 //! round, the order rotated each round so that no device always goes first.
 //! Each stage is reported as a ratio to `linear`, round by round (the two ran
 //! a few seconds apart), then the median of those ratios and their spread.
+//! A second `linear` device is measured the same way: its ratio shows how
+//! far two identical devices differ in this run.
 //!
 //! Stages that register the same module or target (stage 1 in C and in
 //! Rust) cannot be loaded together: they are measured in turns, each set
@@ -105,6 +107,10 @@ pub const WORKLOADS: [Workload; 4] = [
 pub const LINEAR: &str = "linear";
 /// The raw loop device, below everything.
 pub const LOOP: &str = "loop";
+/// A second `linear` device with the same table: its ratio to the first is
+/// what the bench measures when nothing differs, the floor under which a
+/// stage's difference is noise.
+pub const CONTROL: &str = "linear-again";
 
 /// Stages that can be loaded together: no two share a module or a target.
 pub fn sets(stages: &[&'static Stage]) -> Vec<Vec<&'static Stage>> {
@@ -162,12 +168,14 @@ pub fn script(
                 dir = place.stages
             );
         }
-        let _ = writeln!(s, "make_device linear \"0 262144 linear $loop 0\"");
+        for device in [LINEAR, CONTROL] {
+            let _ = writeln!(s, "make_device {device} \"0 262144 linear $loop 0\"");
+        }
         for (stage, config) in set {
             let table = config.table.replace("/dev/loop0", "$loop");
             let _ = writeln!(s, "make_device {} \"{table}\"", stage.dir);
         }
-        let mut devices = vec![LOOP.to_string(), LINEAR.to_string()];
+        let mut devices = vec![LOOP.to_string(), LINEAR.to_string(), CONTROL.to_string()];
         devices.extend(set.iter().map(|(stage, _)| stage.dir.clone()));
         for round in 0..rounds {
             for workload in &WORKLOADS {
@@ -393,14 +401,17 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         let stages = stages::loading_on(line, None)?;
         // A Rust stage needs the kernel's Rust crates, which only the lab's
         // kits build (see "hello_target in Rust").
-        let (c, rust): (Vec<&Stage>, Vec<&Stage>) = (stages.into_iter())
-            .partition(|s| s.language == dm_workbook::manifest::Language::C);
+        let (c, rust): (Vec<&Stage>, Vec<&Stage>) =
+            (stages.into_iter()).partition(|s| s.language == dm_workbook::manifest::Language::C);
         for stage in rust {
             println!("{}: a Rust stage, measured in the lab only", stage.dir);
         }
         (line, c)
     } else {
-        (lines::find(&args.kernel)?, stages::loading_on(lines::find(&args.kernel)?, None)?)
+        (
+            lines::find(&args.kernel)?,
+            stages::loading_on(lines::find(&args.kernel)?, None)?,
+        )
     };
     let sets = sets(&stages);
     let configured: Vec<Vec<(&Stage, StageConfig)>> = (sets.iter())
@@ -463,7 +474,7 @@ fn in_the_lab(
     let cache = cache_dir()?;
     let progress = Progress::new();
     let script = script(configured, args.rounds, args.seconds, &GUEST);
-    let runs: usize = configured.iter().map(|s| s.len() + 2).sum::<usize>() * WORKLOADS.len();
+    let runs: usize = configured.iter().map(|s| s.len() + 3).sum::<usize>() * WORKLOADS.len();
     // fio starts in about a second under TCG; boot and setup in a minute.
     let seconds = 120 + runs as u64 * u64::from(args.rounds) * (u64::from(args.seconds) + 3);
     let run = StagesRun {

@@ -318,7 +318,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
 
 /// How many guests one lab process boots at once ([`qemu::GUESTS_AT_ONCE`]
 /// also bounds all lab processes on the machine together).
-const GUESTS_AT_ONCE: usize = qemu::GUESTS_AT_ONCE;
+pub(crate) const GUESTS_AT_ONCE: usize = qemu::GUESTS_AT_ONCE;
 
 /// Run each line, [`GUESTS_AT_ONCE`] at a time; the results in `runs`' order.
 fn run_lines<'a>(runs: &'a [LineRun<'a>], progress: &Progress) -> Vec<Result<Outcome>> {

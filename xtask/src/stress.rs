@@ -28,10 +28,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::lab::GUESTS_AT_ONCE;
 use crate::lab::lines::{self, KernelLine};
 use crate::lab::progress::Progress;
 use crate::lab::stages::{self, StagesRun};
@@ -96,58 +99,27 @@ pub fn run(args: StressArgs) -> Result<ExitCode> {
     } else {
         vec![lines::find(&args.kernel)?]
     };
-    let mut verdicts = Vec::new();
-    for line in selected {
-        let stages = stages::loading_on(line, args.stage.as_deref())?;
-        if stages.is_empty() {
-            println!("Linux {}: no stage to stress", line.name);
-            continue;
+    // Lines boot side by side, as many as the machine takes guests at once.
+    let next = AtomicUsize::new(0);
+    let verdicts: Vec<Mutex<Vec<String>>> = selected.iter().map(|_| Mutex::default()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..GUESTS_AT_ONCE.min(selected.len()) {
+            scope.spawn(|| {
+                while let Some(line) = selected.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let problems = stress_line(line, &args, &repo, &cache, &progress)
+                        .unwrap_or_else(|err| vec![format!("{err:#}")]);
+                    if let Some(i) = selected.iter().position(|l| l.name == line.name)
+                        && let Ok(mut slot) = verdicts[i].lock()
+                    {
+                        *slot = problems;
+                    }
+                }
+            });
         }
-        let configs: Vec<(&Stage, StageConfig)> = (stages.iter())
-            .map(|s| Ok((*s, StageConfig::read(&repo, s)?)))
-            .collect::<Result<_>>()?;
-        // The kit is made by the run; a cold line gets KFENCE from its
-        // second run on (the kit's config is read before the boot).
-        let kfence = kernel_has_kfence(&cache, line);
-        let script = script(&configs, args.seconds, kfence);
-        let kernel_args = if kfence {
-            format!("kfence.sample_interval={KFENCE_INTERVAL_MS}")
-        } else {
-            String::new()
-        };
-        let runs: u64 = (configs.iter())
-            .map(|(_, c)| 1 + u64::from(c.faults.is_some()))
-            .sum();
-        // Boot, mkfs and the final passes: a few minutes under TCG.
-        let timeout = 240 + runs * (u64::from(args.seconds) + 150);
-        let run = StagesRun {
-            line,
-            cache: &cache,
-            repo: &repo,
-            stages: &stages,
-            script: script.as_bytes(),
-            kernel_args: &kernel_args,
-            timeout: Duration::from_secs(timeout),
-            memory_mib: 1024,
-        };
-        let outcome = run.run(&progress);
-        let problems = match &outcome {
-            Ok(o) => {
-                let mut problems = o.problems.clone();
-                for l in o.output.iter().filter(|l| l.starts_with("STRESS-FAIL")) {
-                    problems.push(l.clone());
-                }
-                println!("\n== Linux {}: stress ({:.0} s) ==", line.name, o.seconds);
-                for l in o.output.iter().filter(|l| l.starts_with("STRESS")) {
-                    println!("  {l}");
-                }
-                println!("  transcript: {}", o.transcript.display());
-                problems
-            }
-            Err(err) => vec![format!("{err:#}")],
-        };
-        verdicts.push((line.name.as_str(), problems));
-    }
+    });
+    let verdicts: Vec<(&str, Vec<String>)> = (selected.iter().zip(verdicts))
+        .map(|(line, v)| (line.name.as_str(), v.into_inner().unwrap_or_default()))
+        .collect();
     println!();
     let mut passed = true;
     for (line, problems) in &verdicts {
@@ -166,6 +138,64 @@ pub fn run(args: StressArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One line's boot: its problems, empty if it passed.
+fn stress_line(
+    line: &'static KernelLine,
+    args: &StressArgs,
+    repo: &Path,
+    cache: &Path,
+    progress: &Progress,
+) -> Result<Vec<String>> {
+    let stages = stages::loading_on(line, args.stage.as_deref())?;
+    if stages.is_empty() {
+        println!("Linux {}: no stage to stress", line.name);
+        return Ok(Vec::new());
+    }
+    let configs: Vec<(&Stage, StageConfig)> = (stages.iter())
+        .map(|s| Ok((*s, StageConfig::read(repo, s)?)))
+        .collect::<Result<_>>()?;
+    // The kit is made by the run; a cold line gets KFENCE from its second
+    // run on (the kit's config is read before the boot).
+    let kfence = kernel_has_kfence(cache, line);
+    let script = script(&configs, args.seconds, kfence);
+    let kernel_args = if kfence {
+        format!("kfence.sample_interval={KFENCE_INTERVAL_MS}")
+    } else {
+        String::new()
+    };
+    let runs: u64 = (configs.iter())
+        .map(|(_, c)| 1 + u64::from(c.faults.is_some()))
+        .sum();
+    // Boot, mkfs and the final passes: a few minutes under TCG.
+    let timeout = 240 + runs * (u64::from(args.seconds) + 150);
+    let run = StagesRun {
+        line,
+        cache,
+        repo,
+        stages: &stages,
+        script: script.as_bytes(),
+        kernel_args: &kernel_args,
+        timeout: Duration::from_secs(timeout),
+        memory_mib: 1024,
+    };
+    let outcome = run.run(progress)?;
+    let mut problems = outcome.problems.clone();
+    // Printed whole: two lines' runs may end together.
+    let mut text = format!(
+        "\n== Linux {}: stress ({:.0} s) ==\n",
+        line.name, outcome.seconds
+    );
+    for l in outcome.output.iter().filter(|l| l.starts_with("STRESS")) {
+        text += &format!("  {l}\n");
+        if l.starts_with("STRESS-FAIL") {
+            problems.push(l.clone());
+        }
+    }
+    text += &format!("  transcript: {}\n", outcome.transcript.display());
+    print!("{text}");
+    Ok(problems)
 }
 
 /// Single quotes for the guest's shell.
@@ -194,9 +224,7 @@ pub fn script(stages: &[(&Stage, StageConfig)], seconds: u32, kfence: bool) -> S
             messages.join(" ")
         );
         if let Some(faults) = &config.faults {
-            let list = |words: &[String]| {
-                quoted(&words.join(";"))
-            };
+            let list = |words: &[String]| quoted(&words.join(";"));
             let _ = writeln!(
                 s,
                 "stress_ext4 {} {}/{}/{} {} {} {} {}",

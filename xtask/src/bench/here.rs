@@ -65,7 +65,10 @@ pub fn run(
         let keep = work.path().join("stages").join(&stage.dir);
         std::fs::create_dir_all(&keep)?;
         for ko in &built.kos {
-            std::fs::copy(ko, keep.join(ko.file_name().context("a .ko without a name")?))?;
+            std::fs::copy(
+                ko,
+                keep.join(ko.file_name().context("a .ko without a name")?),
+            )?;
         }
         println!("built {}", stage.dir);
     }

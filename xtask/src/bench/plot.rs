@@ -38,8 +38,12 @@ fn devices(results: &Results) -> Vec<(usize, String)> {
 
 pub fn svg(results: &Results, path: &Path) -> Result<()> {
     let bytes = std::fs::read(FONT).with_context(|| format!("reading {FONT}"))?;
-    register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
-        .map_err(|_| anyhow!("{FONT} is not a font plotters can read"))?;
+    register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        Box::leak(bytes.into_boxed_slice()),
+    )
+    .map_err(|_| anyhow!("{FONT} is not a font plotters can read"))?;
     let devices = devices(results);
     let sets = results.sets.len();
     // Room above the highest error bar for the legend.

@@ -46,7 +46,10 @@ fn ratios_pair_each_round_with_linear_of_the_same_round() {
     let samples: Vec<Sample> = (0..5)
         .flat_map(|r| {
             let linear = 100.0 + 10.0 * r as f64;
-            [sample(r, "linear", linear), sample(r, "proxy", linear * 0.9)]
+            [
+                sample(r, "linear", linear),
+                sample(r, "proxy", linear * 0.9),
+            ]
         })
         .collect();
     let found = measurements(&samples, 5).unwrap();
@@ -55,7 +58,10 @@ fn ratios_pair_each_round_with_linear_of_the_same_round() {
     assert!((proxy.ratio_to_linear.median - 0.9).abs() < 1e-9);
     assert!((proxy.ratio_to_linear.max - proxy.ratio_to_linear.min).abs() < 1e-9);
     assert_eq!(proxy.absolute.min, 90.0);
-    assert!(measurements(&samples[..9], 5).is_err(), "a round is missing");
+    assert!(
+        measurements(&samples[..9], 5).is_err(),
+        "a round is missing"
+    );
 }
 
 #[test]
@@ -76,7 +82,9 @@ fn stages_with_one_target_go_to_different_sets() {
     // Every stage that passes on a line is measured there.
     let modelled = on(&manifest.modelled().name);
     let expected: Vec<&str> = (manifest.stages.iter())
-        .filter(|s| s.expect_on(&manifest.modelled().name) == Some(&dm_workbook::manifest::Expect::Pass))
+        .filter(|s| {
+            s.expect_on(&manifest.modelled().name) == Some(&dm_workbook::manifest::Expect::Pass)
+        })
         .map(|s| s.dir.as_str())
         .collect();
     let found: Vec<&str> = modelled.iter().map(|s| s.dir.as_str()).collect();
@@ -87,7 +95,11 @@ fn stages_with_one_target_go_to_different_sets() {
 fn every_stage_has_a_table_to_measure_with() {
     let repo = crate::repo_root().unwrap();
     for stage in &Manifest::bundled().stages {
-        if stage.expect.values().any(|e| e == &dm_workbook::manifest::Expect::Pass) {
+        if stage
+            .expect
+            .values()
+            .any(|e| e == &dm_workbook::manifest::Expect::Pass)
+        {
             let config = StageConfig::read(&repo, stage).unwrap();
             assert!(
                 config.table.starts_with("0 262144 ") && config.table.contains("/dev/loop0"),
@@ -110,9 +122,10 @@ fn the_script_runs_every_device_each_round_in_a_turning_order() {
     };
     let text = script(&[vec![(stage, config)]], 5, 2, &GUEST);
     let runs: Vec<&str> = text.lines().filter(|l| l.starts_with("measure ")).collect();
-    assert_eq!(runs.len(), 5 * WORKLOADS.len() * 3);
+    assert_eq!(runs.len(), 5 * WORKLOADS.len() * 4);
     assert!(runs[0].starts_with("measure 0 0 loop seq-read-1M"));
-    assert!(runs[WORKLOADS.len() * 3].starts_with("measure 0 1 linear seq-read-1M"));
+    assert!(runs[WORKLOADS.len() * 4].starts_with("measure 0 1 linear seq-read-1M"));
+    assert!(text.contains("make_device linear-again \"0 262144 linear $loop 0\""));
     assert!(text.contains("insmod /lab/stages/stage2-proxy/proxy_target.ko"));
     assert!(text.contains("rmmod proxy_target"));
     // The loop device's variable must reach dmsetup expanded.

@@ -104,7 +104,12 @@ impl StagesRun<'_> {
                 let file = ko.file_name().context("a .ko without a name")?;
                 fs::copy(ko, keep.join(file))?;
                 kos.push((
-                    format!("{}/{}/{}", guest::STAGES_DIR, stage.dir, file.to_string_lossy()),
+                    format!(
+                        "{}/{}/{}",
+                        guest::STAGES_DIR,
+                        stage.dir,
+                        file.to_string_lossy()
+                    ),
                     keep.join(file),
                 ));
             }
@@ -149,7 +154,11 @@ impl StagesRun<'_> {
             self.timeout,
             &step,
         )?;
-        step.done_with(format!("{:.0} s, transcript {}", boot.seconds, transcript.display()));
+        step.done_with(format!(
+            "{:.0} s, transcript {}",
+            boot.seconds,
+            transcript.display()
+        ));
         let mut problems = boot.run.problems();
         if boot.timed_out {
             problems.insert(
