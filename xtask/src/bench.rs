@@ -61,6 +61,11 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "kernel")]
     here: bool,
 
+    /// Run nothing: write the table and the plot again from a run's JSON
+    /// (after a change to how they are drawn).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kernel", "here"])]
+    from_json: Option<PathBuf>,
+
     /// Where the results go: bench-LINE.json, bench-LINE.md and bench-LINE.svg.
     #[arg(long, value_name = "DIR", default_value = "target/bench")]
     out: PathBuf,
@@ -111,6 +116,17 @@ pub const LOOP: &str = "loop";
 /// what the bench measures when nothing differs, the floor under which a
 /// stage's difference is noise.
 pub const CONTROL: &str = "linear-again";
+
+/// Where a device goes in the table and the plot: the loop device, the
+/// control, then the stages by name (`linear` is the reference, shown last).
+pub fn rank(device: &str) -> (u8, &str) {
+    match device {
+        LOOP => (0, device),
+        CONTROL => (1, device),
+        LINEAR => (3, device),
+        _ => (2, device),
+    }
+}
 
 /// Stages that can be loaded together: no two share a module or a target.
 pub fn sets(stages: &[&'static Stage]) -> Vec<Vec<&'static Stage>> {
@@ -395,6 +411,14 @@ struct Ran {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if let Some(file) = &args.from_json {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let results: Results = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a bench run's JSON", file.display()))?;
+        write_results(&results, &report::table(&results), &args.out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let repo = repo_root()?;
     let (line, stages) = if args.here {
         let line = here::line()?;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::{LINEAR, Results, WORKLOADS};
+use super::{LINEAR, Results, WORKLOADS, rank};
 
 /// Debian's DejaVu Sans (`fonts-dejavu-core`, in `.ci/lab-packages`):
 /// plotters measures text with the font it draws with.
@@ -33,6 +33,7 @@ fn devices(results: &Results) -> Vec<(usize, String)> {
             out.push(key);
         }
     }
+    out.sort_by(|a, b| (a.0, rank(&a.1)).cmp(&(b.0, rank(&b.1))));
     out
 }
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{LINEAR, Results};
+use super::{LINEAR, Measurement, Results, rank};
 
 pub fn table(results: &Results) -> String {
     let mut s = format!(
@@ -13,7 +13,9 @@ pub fn table(results: &Results) -> String {
     );
     s += "| set | device | workload | ratio to linear (median) | range of the rounds | absolute (median) |\n";
     s += "| --- | --- | --- | --- | --- | --- |\n";
-    for m in &results.measurements {
+    let mut shown: Vec<&Measurement> = results.measurements.iter().collect();
+    shown.sort_by_key(|m| (m.set, rank(&m.device), m.workload.as_str()));
+    for m in shown {
         if m.device == LINEAR {
             continue;
         }
