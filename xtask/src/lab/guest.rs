@@ -81,7 +81,7 @@ pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
     let kos = stage_kos.join(" ");
     s += &format!("stage_kos=\"{kos}\"\n");
     match scenario {
-        Scenario::Script => s += &format!("{INIT_SCRIPT}{INIT_LOOP}"),
+        Scenario::Script => s += &format!("{INIT_INSMOD}{INIT_LOOP}"),
         Scenario::Stages => s += INIT_LOOP,
         Scenario::Chapter(run) => {
             let first = stage_kos.first().map(String::as_str).unwrap_or_default();
@@ -191,13 +191,15 @@ done
 echo "DMW-STEP kernel-modules $(cat /lab/modules.list | tr '\n' ' ')"
 "#;
 
-const INIT_SCRIPT: &str = r#"for ko in $stage_kos; do
+/// A script's stage modules, loaded before it runs.
+const INIT_INSMOD: &str = r#"for ko in $stage_kos; do
 	insmod "/lab/stage/$ko" || fail "insmod $ko"
 done
 [ "$verdict" = pass ] || finish
 echo "DMW-STEP insmod $stage_kos"
 "#;
 
+/// `/dev/loop0` over a sparse 128 MiB file in the guest's RAM.
 const INIT_LOOP: &str = r#"dd if=/dev/zero of=/tmp/disk.img bs=1M count=0 seek=128 2>/dev/null
 losetup /dev/loop0 /tmp/disk.img || fail "losetup /dev/loop0"
 echo "DMW-STEP loop /dev/loop0 over a 128 MiB file"

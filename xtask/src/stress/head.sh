@@ -68,6 +68,31 @@ stop_loops() {
 		[ -f "$f" ] && ops="$ops ${f#/tmp/ops.}=$(cat "$f")"
 	done
 }
+# writer NAME FIO-OPTION...: fio passes of one job until $deadline, each
+# writing its region once and then reading every block back and checking
+# it (fio verifies only a job that ends by size, not one cut off by time).
+# Each pass's output goes to /tmp/fio.NAME.N; the count to /tmp/passes.NAME.
+writer() {
+	name=$1
+	shift
+	passes=0
+	while [ "$passes" -eq 0 ] || [ "$(date +%s)" -lt "$deadline" ]; do
+		fio --filename="$dev" --direct=1 --ioengine=psync --name="$name" \
+			--verify=crc32c --verify_fatal=1 --randseed="$passes" "$@" \
+			>"/tmp/fio.$name.$passes" 2>&1 || {
+			echo "STRESS-FAIL $dir: fio $name, pass $passes: $(grep -iE 'verify|error|bad' "/tmp/fio.$name.$passes" | head -3 | tr '\n' ' ')"
+			break
+		}
+		passes=$((passes + 1))
+	done
+	echo "$passes" >"/tmp/passes.$name"
+}
+# read_back NAME: what the last pass of a writer wrote and read back.
+read_back() {
+	last=$(($(cat "/tmp/passes.$1") - 1))
+	echo "passes: $(cat "/tmp/passes.$1"), the last wrote $(grep -o 'write: IOPS=[^(]*([^)]*)([^)/]*' "/tmp/fio.$1.$last" | sed 's/.*(//') and read back $(grep -o 'read: IOPS=[^(]*([^)]*)([^)/]*' "/tmp/fio.$1.$last" | sed 's/.*(//')"
+}
+
 make_st() {
 	dmsetup create st --table "$1" || { fail "$2: dmsetup create st --table '$1'"; return 1; }
 	dev=/dev/dm-$(dmsetup info -c --noheadings -o minor st)
@@ -85,22 +110,23 @@ stress_raw() {
 	make_st "$table" "$dir" || return
 	mark=$(dmesg | wc -l)
 	start_loops "$@"
-	# Writers read back what they wrote as they go (verify_backlog), and
-	# readers read the same regions, all at once.
-	fio --filename="$dev" --direct=1 --ioengine=psync \
-		--time_based --runtime="$seconds" \
-		--name=rand4k --rw=randwrite --bs=4k --offset=0 --size=32M \
-		--verify=crc32c --verify_backlog=64 --verify_fatal=1 \
-		--name=seq1m --rw=write --bs=1M --offset=32M --size=32M \
-		--verify=crc32c --verify_backlog=4 --verify_fatal=1 \
-		--name=readers --rw=randread --bs=4k --offset=0 --size=64M --numjobs=2 \
-		>/tmp/fio.out 2>&1
-	rc=$?
+	# Two writers, each checking what it wrote (also as it goes:
+	# verify_backlog), and two readers over the same 64 MiB, all at once.
+	deadline=$(($(date +%s) + seconds))
+	writer rand4k --rw=randwrite --bs=4k --offset=0 --size=32M --verify_backlog=64 &
+	rand4k=$!
+	writer seq1m --rw=write --bs=1M --offset=32M --size=32M --verify_backlog=4 &
+	seq1m=$!
+	fio --filename="$dev" --direct=1 --ioengine=psync --time_based \
+		--runtime="$seconds" --name=readers --rw=randread --bs=4k --offset=0 \
+		--size=64M --numjobs=2 >/tmp/fio.readers 2>&1 &
+	readers=$!
+	wait "$rand4k" "$seq1m"
+	wait "$readers" || fail "$dir: the readers failed: $(grep -iE 'error' /tmp/fio.readers | head -3 | tr '\n' ' ')"
 	stop_loops
-	written=$(grep -o 'WRITE: bw=[^,]*, [^,]*, io=[^ ]*' /tmp/fio.out | sed 's/.*io=//')
-	read=$(grep -o 'READ: bw=[^,]*, [^,]*, io=[^ ]*' /tmp/fio.out | sed 's/.*io=//')
-	echo "STRESS $dir: ${seconds} s of fio (wrote $written, read $read, verified as written); loops:$ops"
-	[ "$rc" -eq 0 ] || { fail "$dir: fio exited $rc"; grep -iE 'verify|error|bad' /tmp/fio.out | head -20 | sed 's/^/STRESS   /'; }
+	echo "STRESS $dir: ${seconds} s of fio; loops:$ops"
+	echo "STRESS $dir: 4 KiB random writes: $(read_back rand4k)"
+	echo "STRESS $dir: 1 MiB sequential writes: $(read_back seq1m)"
 	# Afterwards, every block once more: written, then read back and checked.
 	fio --filename="$dev" --direct=1 --ioengine=psync --name=final --rw=write \
 		--bs=1M --size=128M --verify=crc32c --do_verify=1 --verify_fatal=1 \
@@ -122,15 +148,23 @@ stress_ext4() {
 	mark=$(dmesg | wc -l)
 	start_loops
 	faults_loop "$on" "$off" &
-	fio --directory=/tmp/mnt --direct=1 --ioengine=psync \
-		--time_based --runtime="$seconds" --continue_on_error=all \
-		--name=files --rw=randwrite --bs=4k --size=16M --numjobs=2 \
-		--verify=crc32c --verify_backlog=64 >/tmp/fio.out 2>&1
-	rc=$?
+	# Passes of two jobs writing 16 MiB files at random and reading them
+	# back; with faults on, writes and checks fail, and fio goes on.
+	deadline=$(($(date +%s) + seconds))
+	passes=0 failed_passes=0
+	while [ "$passes" -eq 0 ] || [ "$(date +%s)" -lt "$deadline" ]; do
+		fio --directory=/tmp/mnt --direct=1 --ioengine=psync \
+			--continue_on_error=all --name=files --rw=randwrite --bs=4k \
+			--size=16M --numjobs=2 --verify=crc32c --verify_fatal=0 \
+			--randseed="$passes" >"/tmp/fio.files.$passes" 2>&1 ||
+			failed_passes=$((failed_passes + 1))
+		passes=$((passes + 1))
+	done
 	stop_loops
 	(IFS=';'; send_messages $off) >/dev/null || fail "$dir: faults off: $off"
-	echo "STRESS $dir ext4: ${seconds} s of fio with faults on and off (fio exit $rc); loops:$ops"
-	grep -iE 'error|err=' /tmp/fio.out | sort | uniq -c | sort -rn | head -8 | sed 's/^/STRESS   fio: /'
+	echo "STRESS $dir ext4: ${seconds} s of fio with faults on and off (passes: $passes, $failed_passes of them failed); loops:$ops"
+	cat /tmp/fio.files.* | grep -oE 'error=[A-Za-z][A-Za-z/ ]*|verify: [a-z ]*' | sort | uniq -c | sort -rn | head -6 | sed 's/^/STRESS   fio: /'
+	cat /tmp/fio.files.* | grep -o 'errors *: total=[0-9]*' | awk -F= '{ n += $2 } END { print "STRESS   fio: " n + 0 " errors in all" }'
 	echo "STRESS $dir ext4: status $(dmsetup status st)"
 	logged=$(dmesg | tail -n +$((mark + 1)))
 	echo "STRESS $dir ext4: the kernel logged $(echo "$logged" | grep -c 'EXT4-fs') EXT4-fs lines, $(echo "$logged" | grep -ci 'I/O error') I/O error lines"
