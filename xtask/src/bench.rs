@@ -412,8 +412,8 @@ struct Ran {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if let Some(file) = &args.from_json {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let results: Results = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a bench run's JSON", file.display()))?;
         write_results(&results, &report::table(&results), &args.out)?;
