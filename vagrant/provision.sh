@@ -2,7 +2,8 @@
 # Provision Debian 12 for dm-workbook's real-kernel chapters: what building the
 # kernel module (compiler, make, the running kernel's headers) and the kernel
 # backend (libdevmapper's headers, libclang for bindgen) need, plus the tools
-# the chapters drive (dmsetup, losetup, mkfs.ext4, kmod).
+# the chapters drive (dmsetup, losetup, mkfs.ext4, kmod), and fio for
+# `cargo xtask bench --here`.
 #
 # Environment:
 #   DMW_KERNEL_RELEASE  headers to install (default: the running kernel, uname -r)
@@ -21,6 +22,8 @@ apt-get install -y -q --no-install-recommends \
     kmod \
     dmsetup \
     e2fsprogs \
+    fio \
+    fonts-dejavu-core \
     mount \
     libdevmapper-dev \
     libclang-dev \

@@ -1,16 +1,23 @@
 //! The journey of each bio through the simulated core, recorded for the reader.
 
 use std::fmt;
+use std::rc::Rc;
 
 use super::bio::{BioOp, BlkStatus, DevT, MapResult};
 
 /// One step of a bio's journey.
+///
+/// Names are `String`s for the reader. While a bio travels, the simulator
+/// records them as `TraceEvent<Rc<str>>`, sharing each device's and target's
+/// name instead of copying it, so recording a step allocates nothing; it
+/// turns them into `String`s only when the trace is read
+/// ([`TraceEvent::into_owned`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TraceEvent {
+pub enum TraceEvent<Name = String> {
     /// A bio arrived at a mapped device (`dm_submit_bio`).
     Submitted {
         /// The mapped device's name.
-        device: String,
+        device: Name,
         /// Read or write.
         op: BioOp,
         /// First sector, on the mapped device.
@@ -21,7 +28,7 @@ pub enum TraceEvent {
     /// The device was suspended: the bio waits for `resume`.
     Deferred {
         /// The mapped device's name.
-        device: String,
+        device: Name,
     },
     /// The core cut a piece for one table line (`__split_and_process_bio`):
     /// a bio never crosses a line's end.
@@ -29,7 +36,7 @@ pub enum TraceEvent {
         /// Index of the table line, from 0.
         line: usize,
         /// The line's target type.
-        target: String,
+        target: Name,
         /// First sector of the piece, on the mapped device.
         sector: u64,
         /// Length of the piece in sectors.
@@ -40,7 +47,7 @@ pub enum TraceEvent {
         /// Index of the table line.
         line: usize,
         /// The line's target type.
-        target: String,
+        target: Name,
         /// What `map` returned.
         result: MapResult,
         /// Where the piece goes next, when remapped: device and sector.
@@ -49,7 +56,7 @@ pub enum TraceEvent {
     /// A piece reached a real (backing) device.
     Landed {
         /// The backing device's path, such as `/dev/loop0`.
-        device: String,
+        device: Name,
         /// Its device number.
         dev: DevT,
         /// Read or write.
@@ -62,13 +69,74 @@ pub enum TraceEvent {
     /// The bio given to the mapped device ended.
     Completed {
         /// The mapped device's name.
-        device: String,
+        device: Name,
         /// How it ended.
         status: BlkStatus,
     },
 }
 
-impl fmt::Display for TraceEvent {
+impl TraceEvent<Rc<str>> {
+    /// The same step with its names as `String`s.
+    pub fn into_owned(self) -> TraceEvent {
+        match self {
+            TraceEvent::Submitted {
+                device,
+                op,
+                sector,
+                sectors,
+            } => TraceEvent::Submitted {
+                device: device.to_string(),
+                op,
+                sector,
+                sectors,
+            },
+            TraceEvent::Deferred { device } => TraceEvent::Deferred {
+                device: device.to_string(),
+            },
+            TraceEvent::Clone {
+                line,
+                target,
+                sector,
+                sectors,
+            } => TraceEvent::Clone {
+                line,
+                target: target.to_string(),
+                sector,
+                sectors,
+            },
+            TraceEvent::Mapped {
+                line,
+                target,
+                result,
+                to,
+            } => TraceEvent::Mapped {
+                line,
+                target: target.to_string(),
+                result,
+                to,
+            },
+            TraceEvent::Landed {
+                device,
+                dev,
+                op,
+                sector,
+                sectors,
+            } => TraceEvent::Landed {
+                device: device.to_string(),
+                dev,
+                op,
+                sector,
+                sectors,
+            },
+            TraceEvent::Completed { device, status } => TraceEvent::Completed {
+                device: device.to_string(),
+                status,
+            },
+        }
+    }
+}
+
+impl<Name: fmt::Display> fmt::Display for TraceEvent<Name> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceEvent::Submitted {

@@ -28,6 +28,9 @@ const CORE_MESSAGES: &[&str] = &[
 
 /// A `struct mapped_device`: its two table slots and its state.
 pub(super) struct MappedDevice {
+    /// The device's name and `/dev/mapper/NAME`, shared with the trace.
+    pub(super) name: Rc<str>,
+    pub(super) path: Rc<str>,
     pub(super) minor: u32,
     pub(super) live: Option<Rc<BuiltTable>>,
     pub(super) inactive: Option<BuiltTable>,
@@ -66,6 +69,8 @@ impl Simulator {
         self.mapped.insert(
             name.to_string(),
             MappedDevice {
+                name: name.into(),
+                path: format!("/dev/mapper/{name}").into(),
                 minor,
                 live: None,
                 inactive: None,

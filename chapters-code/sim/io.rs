@@ -3,11 +3,13 @@
 
 use super::limits::clones_for;
 use super::tables::{BuiltTable, LiveLine};
-use super::{DM_MAJOR, LOOP_MAJOR, Simulator, Submission, WriteCache};
+use super::{DM_MAJOR, LOOP_MAJOR, RecordedRemap, Simulator, Submission, WriteCache};
+use std::rc::Rc;
+
 use crate::SECTOR_SIZE;
 use crate::dm::bio::{Bio, BioOp, BlkStatus, DevT, MapResult};
 use crate::dm::target::{EndIo, TargetInfo};
-use crate::dm::trace::{Remap, TraceEvent};
+use crate::dm::trace::TraceEvent;
 use crate::dm::{DmError, Ioctl};
 use crate::errno::Errno;
 
@@ -15,27 +17,27 @@ impl Simulator {
     /// Hand a bio to mapped device `name` (`submit_bio` on `/dev/mapper/NAME`).
     /// The bio's `dev` and `sector` are set from `name` and `sector`.
     pub fn submit(&mut self, name: &str, mut bio: Bio) -> Result<Submission, DmError> {
-        let (minor, suspended) = {
+        let (minor, suspended, shared_name) = {
             let md = self.device(Ioctl::Info, name)?;
-            (md.minor, md.suspended)
+            (md.minor, md.suspended, md.name.clone())
         };
         bio.dev = DevT::new(DM_MAJOR, minor);
         self.trace.push(TraceEvent::Submitted {
-            device: name.to_string(),
+            device: shared_name.clone(),
             op: bio.op,
             sector: bio.sector,
             sectors: bio.sectors(),
         });
         if let Some(status) = self.block_layer_checks(&mut bio) {
             bio.status = status;
-            self.complete(name, &bio);
+            self.complete(&shared_name, &bio);
             return Ok(Submission::Done(bio));
         }
         if suspended {
             let id = self.next_bio_id;
             self.next_bio_id += 1;
             self.trace.push(TraceEvent::Deferred {
-                device: name.to_string(),
+                device: shared_name,
             });
             self.mapped
                 .get_mut(name)
@@ -106,7 +108,9 @@ impl Simulator {
     /// The core's handling of one bio on a resumed device: split it at line
     /// boundaries, map each piece, send remapped pieces down, gather the result.
     pub(super) fn process(&mut self, name: &str, mut bio: Bio) -> Bio {
-        let table = self.mapped.get(name).and_then(|md| md.live.clone());
+        let md = &self.mapped[name];
+        let (name, table) = (md.name.clone(), md.live.clone());
+        let name = &name;
         let size = table.as_ref().map_or(0, |t| t.sectors());
         let end = bio.sector.checked_add(bio.sectors());
         if end.is_none_or(|end| end > size) {
@@ -155,12 +159,24 @@ impl Simulator {
                 bio.status = BlkStatus::NotSupp;
                 break;
             }
+            // A bio that one line takes whole lends its pages to its one
+            // clone and gets them back when it ends, as the kernel's clone
+            // shares the original's pages; a split bio's pieces each get a
+            // copy of their share.
+            let whole =
+                bio.op.has_data() && clones == 1 && sector == bio.sector && piece_end == last;
             for nr in 0..clones {
-                let mut clone = bio.piece(sector, piece_end - sector);
+                let mut clone = if whole {
+                    let mut clone = bio.piece(sector, 0);
+                    clone.data = std::mem::take(&mut bio.data);
+                    clone
+                } else {
+                    bio.piece(sector, piece_end - sector)
+                };
                 clone.target_bio_nr = nr;
                 self.trace.push(TraceEvent::Clone {
                     line: index,
-                    target: line.line.target.clone(),
+                    target: line.target_name.clone(),
                     sector,
                     sectors: piece_end - sector,
                 });
@@ -168,7 +184,9 @@ impl Simulator {
                 if clone.status != BlkStatus::Ok {
                     bio.status = clone.status;
                 }
-                if bio.op == BioOp::Read {
+                if whole {
+                    bio.data = clone.data;
+                } else if bio.op == BioOp::Read {
                     let from = ((sector - bio.sector) * SECTOR_SIZE) as usize;
                     let to = ((piece_end - bio.sector) * SECTOR_SIZE) as usize;
                     bio.data[from..to].copy_from_slice(&clone.data);
@@ -189,7 +207,7 @@ impl Simulator {
             for nr in 0..line.info.num_flush_bios {
                 self.trace.push(TraceEvent::Clone {
                     line: index,
-                    target: line.line.target.clone(),
+                    target: line.target_name.clone(),
                     sector: 0,
                     sectors: 0,
                 });
@@ -206,9 +224,9 @@ impl Simulator {
         status
     }
 
-    pub(super) fn complete(&mut self, name: &str, bio: &Bio) {
+    pub(super) fn complete(&mut self, name: &Rc<str>, bio: &Bio) {
         self.trace.push(TraceEvent::Completed {
-            device: name.to_string(),
+            device: name.clone(),
             status: bio.status,
         });
     }
@@ -223,18 +241,19 @@ impl Simulator {
         // table (`dm_table_alloc_md_mempools()`, dm-table.c lines
         // 1027-1057), so `map` and `end_io` find the same bytes.
         clone.per_bio_data = vec![0; line.info.per_io_data_size];
-        let mut attempt = clone.clone();
+        let before = (clone.dev, clone.sector);
+        let mut attempt = clone;
         let result = line.target.map(&line.info, &mut attempt);
         let to = (result == MapResult::Remapped).then_some((attempt.dev, attempt.sector));
         self.trace.push(TraceEvent::Mapped {
             line: index,
-            target: line.line.target.clone(),
+            target: line.target_name.clone(),
             result,
             to,
         });
         match result {
             MapResult::Remapped => {
-                self.record_remap(&clone, &attempt);
+                self.record_remap(before, &attempt);
                 let done = self.submit_below(attempt);
                 end_clone(line, done)
             }
@@ -256,27 +275,27 @@ impl Simulator {
 
     /// `dm_submit_bio_remap()` (dm.c line 1362 in 6.1) fires `block_bio_remap`
     /// with the mapped device and the clone's sector from before `map`.
-    fn record_remap(&mut self, before: &Bio, after: &Bio) {
+    /// `before` is the clone's device and sector before `map`.
+    fn record_remap(&mut self, before: (DevT, u64), after: &Bio) {
         let op = match after.op {
-            BioOp::Read => "read".to_string(),
-            BioOp::Write if after.preflush && after.sectors() == 0 => "flush".to_string(),
-            BioOp::Write => "write".to_string(),
-            BioOp::Discard => "discard".to_string(),
+            BioOp::Read => "read",
+            BioOp::Write if after.preflush && after.sectors() == 0 => "flush",
+            BioOp::Write => "write",
+            BioOp::Discard => "discard",
             // The chapters send none of these; named, not claimed to be
             // what the kernel's event prints for them.
-            other => format!("{other:?}"),
+            BioOp::SecureErase => "SecureErase",
+            BioOp::WriteZeroes => "WriteZeroes",
         };
         let device = self
-            .mapped
-            .iter()
-            .find(|(_, md)| md.minor == before.dev.minor)
-            .map_or_else(|| before.dev.to_string(), |(name, _)| name.clone());
-        let remap = Remap {
+            .mapped_by_minor(before.0.minor)
+            .map_or_else(|| before.0.to_string().into(), |md| md.name.clone());
+        let remap = RecordedRemap {
             op,
             device,
-            sector: before.sector,
+            sector: before.1,
             sectors: after.sectors(),
-            to: self.device_path(after.dev),
+            to: self.shared_device_path(after.dev),
             to_sector: after.sector,
         };
         self.remaps.push(remap);
@@ -295,12 +314,11 @@ impl Simulator {
             }
             DM_MAJOR => {
                 let name = self
-                    .mapped
-                    .iter()
-                    .find(|(_, md)| md.minor == bio.dev.minor)
-                    .map(|(n, _)| n.clone());
+                    .mapped_by_minor(bio.dev.minor)
+                    .filter(|md| !md.suspended)
+                    .map(|md| md.name.clone());
                 match name {
-                    Some(name) if !self.mapped[&name].suspended => self.process(&name, bio),
+                    Some(name) => self.process(&name, bio),
                     _ => {
                         bio.status = BlkStatus::IoErr;
                         bio

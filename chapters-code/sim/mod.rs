@@ -32,6 +32,7 @@ mod registry;
 mod tables;
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::dm::bio::{Bio, DevT};
@@ -115,9 +116,12 @@ pub struct Simulator {
     loops: BTreeMap<u32, LoopDevice>,
     mapped: BTreeMap<String, MappedDevice>,
     kmsg: Vec<String>,
-    trace: Vec<TraceEvent>,
+    /// The trace and the remaps share the names they record: a bio's way
+    /// allocates nothing but the bio (and its per-bio data), and the names
+    /// become `String`s only for a reader who takes them.
+    trace: Vec<TraceEvent<Rc<str>>>,
     /// What the kernel's `block_bio_remap` tracepoint would have recorded.
-    remaps: Vec<Remap>,
+    remaps: Vec<RecordedRemap>,
     completed: BTreeMap<u64, Bio>,
     next_bio_id: u64,
 }
@@ -158,13 +162,24 @@ impl Simulator {
 
     /// The trace of bios since the last call, oldest first.
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.trace)
+        self.trace.drain(..).map(TraceEvent::into_owned).collect()
     }
 
     /// The remaps since the last call, oldest first: one for each clone a
     /// target remapped, as the kernel's `block_bio_remap` event records it.
     pub fn take_remaps(&mut self) -> Vec<Remap> {
-        std::mem::take(&mut self.remaps)
+        self.remaps
+            .drain(..)
+            .map(RecordedRemap::into_remap)
+            .collect()
+    }
+
+    /// Forget the trace and the remaps recorded so far without reading them,
+    /// keeping their memory for the next ones: what a long run that never
+    /// looks at them calls now and then, so they do not grow without end.
+    pub fn discard_trace(&mut self) {
+        self.trace.clear();
+        self.remaps.clear();
     }
 
     /// The path a reader knows a device by: `/dev/loop0`, `/dev/mapper/NAME`.
@@ -181,6 +196,22 @@ impl Simulator {
                 ),
             _ => dev.to_string(),
         }
+    }
+
+    /// [`Simulator::device_path`] of a device a bio can reach, shared.
+    fn shared_device_path(&self, dev: DevT) -> Rc<str> {
+        match dev.major {
+            LOOP_MAJOR => self.loops.get(&dev.minor).map(|l| l.path.clone()),
+            DM_MAJOR => self.mapped_by_minor(dev.minor).map(|md| md.path.clone()),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.device_path(dev).into())
+    }
+
+    /// The mapped device with `minor`. A model has a handful of them: a
+    /// walk costs less than keeping a second index in step.
+    fn mapped_by_minor(&self, minor: u32) -> Option<&MappedDevice> {
+        self.mapped.values().find(|md| md.minor == minor)
     }
 
     fn log(&mut self, line: String) {
@@ -223,6 +254,30 @@ impl Simulator {
             LOOP_MAJOR => format!("loop{}", dev.minor),
             DM_MAJOR => format!("dm-{}", dev.minor),
             _ => dev.to_string(),
+        }
+    }
+}
+
+/// A [`Remap`] as the core records it while the bio travels, its names
+/// shared rather than copied.
+struct RecordedRemap {
+    op: &'static str,
+    device: Rc<str>,
+    sector: u64,
+    sectors: u64,
+    to: Rc<str>,
+    to_sector: u64,
+}
+
+impl RecordedRemap {
+    fn into_remap(self) -> Remap {
+        Remap {
+            op: self.op.to_string(),
+            device: self.device.to_string(),
+            sector: self.sector,
+            sectors: self.sectors,
+            to: self.to.to_string(),
+            to_sector: self.to_sector,
         }
     }
 }

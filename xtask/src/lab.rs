@@ -21,6 +21,7 @@ pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
 pub(crate) mod rust_kit;
+pub(crate) mod stages;
 mod static_builds;
 mod transcript;
 
@@ -334,7 +335,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
 
 /// How many guests one lab process boots at once ([`qemu::GUESTS_AT_ONCE`]
 /// also bounds all lab processes on the machine together).
-const GUESTS_AT_ONCE: usize = qemu::GUESTS_AT_ONCE;
+pub(crate) const GUESTS_AT_ONCE: usize = qemu::GUESTS_AT_ONCE;
 
 /// Run each line, [`GUESTS_AT_ONCE`] at a time; the results in `runs`' order.
 fn run_lines<'a>(runs: &'a [LineRun<'a>], progress: &Progress) -> Vec<Result<Outcome>> {
@@ -436,6 +437,7 @@ impl LineRun<'_> {
         let scenario = match self.scenario {
             Scenario::Chapter(run) => format!("chapter{}", run.number),
             Scenario::BackendTests => "backend-tests".to_string(),
+            Scenario::Stages => "stages".to_string(),
             Scenario::Script => self.script_name.clone().unwrap_or_else(|| "script".into()),
         };
         format!("{module}-{scenario}")
@@ -505,6 +507,7 @@ impl LineRun<'_> {
             &kit.vmlinuz(),
             initrd.path(),
             self.memory_mib,
+            "",
             &transcript,
             self.timeout,
             &step,

@@ -7,8 +7,11 @@
 //! - `new-stage`: import a module folder as a stage of `module/manifest.toml`.
 //! - `kbuild-dir`: print a kernel line's build folder (its unpacked headers).
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
+//! - `bench`: every stage against `linear` with fio, in one boot of a kernel line.
+//! - `stress`: every stage under verified I/O while suspended, reloaded and sent messages.
 
 mod apt;
+mod bench;
 mod corpus;
 mod equivalence;
 mod kbuild_dir;
@@ -16,10 +19,12 @@ mod kits;
 mod lab;
 mod listings;
 mod matrix;
+mod measure_config;
 mod module_files;
 mod new_module;
 mod new_stage;
 mod provision;
+mod stress;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,6 +66,13 @@ enum Task {
     Kits(kits::KitsArgs),
     /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
     ProvisionCheck(provision::ProvisionArgs),
+    /// Measure every stage that loads on a line against `linear` with fio,
+    /// in one boot; writes JSON, a Markdown table and an SVG plot.
+    Bench(bench::BenchArgs),
+    /// Each stage under concurrent verified I/O while it is suspended,
+    /// resumed, reloaded, sent messages and asked for its status; one boot
+    /// per line.
+    Stress(stress::StressArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +87,8 @@ fn main() -> std::process::ExitCode {
         Task::KbuildDir(args) => kbuild_dir::run(args),
         Task::Kits(args) => kits::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
+        Task::Bench(args) => bench::run(args),
+        Task::Stress(args) => stress::run(args),
     };
     match result {
         Ok(code) => code,

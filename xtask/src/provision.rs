@@ -158,13 +158,14 @@ fn check(top: &Path, base: &Path, root: &Path) -> Result<String> {
             .exists(),
         "the module build made no hello_target.ko"
     );
-    // What the kernel backend's build (devicemapper-sys: pkg-config + bindgen)
-    // and the chapters' real run look for.
+    // What the kernel backend's build (devicemapper-sys: pkg-config + bindgen),
+    // the chapters' real run and `cargo xtask bench --here` look for.
     in_chroot(root, "pkg-config --exists devmapper")?;
     in_chroot(root, "ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null")?;
     in_chroot(
         root,
-        "command -v dmsetup && command -v losetup && command -v mkfs.ext4 && command -v insmod",
+        "command -v dmsetup && command -v losetup && command -v mkfs.ext4 && command -v insmod \
+         && command -v fio && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     )?;
     Ok(kernel_release)
 }

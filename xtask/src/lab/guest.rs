@@ -42,6 +42,10 @@ pub enum Scenario {
     /// static), which make their own loop devices and load the stage module
     /// themselves.
     BackendTests,
+    /// `/lab/script.sh`, with `/dev/loop0` over a 128 MiB file, and several
+    /// stages' modules under [`STAGES_DIR`]`/DIR/`, which the script loads
+    /// and unloads itself (`cargo xtask bench` and `stress`).
+    Stages,
 }
 
 /// Where the guest finds the kernel backend's test binary.
@@ -64,6 +68,7 @@ fn chapter_args(chapter: &Chapter, ko: &str) -> String {
 pub const MODULES_LIST: &str = "/lab/modules.list";
 pub const STAGE_DIR: &str = "/lab/stage";
 pub const SCRIPT: &str = "/lab/script.sh";
+pub const STAGES_DIR: &str = "/lab/stages";
 
 pub fn chapter_binary(n: u32) -> String {
     format!("/lab/bin/chapter{n}")
@@ -80,7 +85,8 @@ pub fn init_script(scenario: &Scenario, stage_kos: &[String], udev: bool) -> Str
     let kos = stage_kos.join(" ");
     s += &format!("stage_kos=\"{kos}\"\n");
     match scenario {
-        Scenario::Script => s += INIT_SCRIPT,
+        Scenario::Script => s += &format!("{INIT_INSMOD}{INIT_LOOP}"),
+        Scenario::Stages => s += INIT_LOOP,
         Scenario::Chapter(run) => {
             let first = stage_kos.first().map(String::as_str).unwrap_or_default();
             s += &format!(
@@ -208,12 +214,16 @@ udevadm settle --timeout=30 || fail "udevadm settle"
 echo "DMW-STEP udev systemd-udevd $(udevadm --version) with $(ls /lib/udev/rules.d | tr '\n' ' ')"
 "#;
 
-const INIT_SCRIPT: &str = r#"for ko in $stage_kos; do
+/// A script's stage modules, loaded before it runs.
+const INIT_INSMOD: &str = r#"for ko in $stage_kos; do
 	insmod "/lab/stage/$ko" || fail "insmod $ko"
 done
 [ "$verdict" = pass ] || finish
 echo "DMW-STEP insmod $stage_kos"
-dd if=/dev/zero of=/tmp/disk.img bs=1M count=0 seek=128 2>/dev/null
+"#;
+
+/// `/dev/loop0` over a sparse 128 MiB file in the guest's RAM.
+const INIT_LOOP: &str = r#"dd if=/dev/zero of=/tmp/disk.img bs=1M count=0 seek=128 2>/dev/null
 losetup /dev/loop0 /tmp/disk.img || fail "losetup /dev/loop0"
 echo "DMW-STEP loop /dev/loop0 over a 128 MiB file"
 echo "DMW-STEP script begin"

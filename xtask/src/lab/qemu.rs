@@ -44,6 +44,12 @@ pub fn guest_slot(cache: &Path, progress: &Progress) -> Result<File> {
     }
 }
 
+/// The kernel's command line in every boot. An oops panics and the panic
+/// reboots, which -no-reboot turns into qemu's exit: a crashed guest ends in
+/// seconds. loglevel=5 puts warnings on the console too, so a guest that dies
+/// still shows the line that explains why.
+const BASE_APPEND: &str = "console=ttyS0 panic=-1 oops=panic loglevel=5";
+
 /// What one boot gave.
 pub struct Boot {
     pub run: Run,
@@ -53,15 +59,18 @@ pub struct Boot {
 
 /// Boot `kernel` with `initrd`, feeding each console line to a [`Run`],
 /// echoing the scenario's output through `step`, and writing every line to
-/// `transcript`. The guest is killed after `limit`.
+/// `transcript`. The guest is killed after `limit`. `kernel_args` are added
+/// to the lab's own command line (empty for most runs).
 pub fn boot(
     kernel: &Path,
     initrd: &Path,
     memory_mib: u32,
+    kernel_args: &str,
     transcript: &Path,
     limit: Duration,
     step: &Step,
 ) -> Result<Boot> {
+    let append = format!("{BASE_APPEND} {kernel_args}");
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .arg("-m")
@@ -72,11 +81,7 @@ pub fn boot(
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        // An oops panics and the panic reboots, which -no-reboot turns into
-        // qemu's exit: a crashed guest ends in seconds. loglevel=5 puts
-        // warnings on the console too, so a guest that dies still shows the
-        // line that explains why.
-        .args(["-append", "console=ttyS0 panic=-1 oops=panic loglevel=5"])
+        .args(["-append", append.trim_end()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

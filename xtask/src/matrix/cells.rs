@@ -199,6 +199,12 @@ impl LineBoot<'_> {
             return Cell::Unexpected("the line's kit could not be made".into());
         }
         let module_dir = module_dir.to_path_buf();
+        let script_name = match &scenario {
+            Some(Scenario::Script(path)) => std::path::Path::new(path.as_str())
+                .file_stem()
+                .map_or("matrix".to_string(), |s| format!("matrix-{}", s.to_string_lossy())),
+            _ => "matrix".to_string(),
+        };
         let (scenario, chapter_bin, script) = match scenario {
             Some(Scenario::Chapter(n)) => match self.binaries.get(n) {
                 None => return Cell::Unexpected(format!("no chapter{n} binary to run")),
@@ -223,11 +229,7 @@ impl LineBoot<'_> {
             scenario: &scenario,
             script: &script,
             chapter_bin,
-            script_name: match &stage.scenario {
-                Some(Scenario::Script(path)) => (std::path::Path::new(path).file_stem())
-                    .map(|s| format!("matrix-{}", s.to_string_lossy())),
-                _ => Some("matrix".to_string()),
-            },
+            script_name: Some(script_name),
             udev: false,
             timeout: self.timeout,
             memory_mib: crate::lab::DEFAULT_MEMORY_MIB,
