@@ -84,7 +84,7 @@ pub struct LabArgs {
     /// in RAM; its output is shown as it comes, and its exit status decides
     /// pass or fail. Afterwards the lab checks that no mapped device and no
     /// loop device are left, that the module unloads, and that the kernel
-    /// log holds no complaint (see xtask/src/lab/alarms.toml). Without
+    /// log holds no complaint (see chapters-code/alarms.toml). Without
     /// --script, --chapter or a --stage with its own scenario, the guest runs
     /// `dmsetup targets`.
     #[arg(long, value_name = "FILE")]
