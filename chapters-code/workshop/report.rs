@@ -176,6 +176,9 @@ pub struct HarnessRun {
     pub output: Vec<String>,
     /// `None`: the harness never finished (the machine crashed or hung).
     pub status: Option<i32>,
+    /// Kernel lines a console showed while it ran (the lab's guest): all
+    /// that is left of the log of a run the machine died in.
+    pub console: Vec<String>,
 }
 
 impl HarnessRun {

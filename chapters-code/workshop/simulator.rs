@@ -50,13 +50,13 @@ pub fn check(repo: &Path, exercise: &Exercise, dir: &Path) -> Result<Report, Str
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .arg("test")
-        .arg("--quiet")
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
         .arg(repo.join("target"))
         .args(["--", "--test-threads=1"])
         .env("CARGO_TERM_COLOR", "never")
+        .env("RUST_BACKTRACE", "0")
         .output()
         .map_err(|e| format!("running cargo: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -132,7 +132,14 @@ fn panic_message(stdout: &str, name: &str) -> Option<String> {
         .lines()
         .skip_while(|l| !l.contains("panicked at"))
         .skip(1)
-        .take_while(|l| !l.starts_with("note:") && !l.trim().is_empty())
+        .take_while(|l| {
+            !l.starts_with("note:") && !l.starts_with("stack backtrace:") && !l.trim().is_empty()
+        })
+        .take(8)
+        .map(|l| match l.char_indices().nth(240) {
+            Some((at, _)) => &l[..at],
+            None => l,
+        })
         .collect();
     (!message.is_empty()).then(|| message.join("\n"))
 }

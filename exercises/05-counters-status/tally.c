@@ -23,8 +23,7 @@
 struct tally_c {
 	struct dm_dev *dev;
 	sector_t start;
-	/*
-	 * TODO 1: counters that map can add to on any CPU at once, without a
+	/* TODO 1: counters that map can add to on any CPU at once, without a
 	 * lock: reads and their sectors, writes with data and their sectors.
 	 */
 	atomic64_t reads;
@@ -81,8 +80,7 @@ static int tally_map(struct dm_target *ti, struct bio *bio)
 {
 	struct tally_c *tc = ti->private;
 
-	/*
-	 * TODO 2: count the bio: a read, or a write that carries data (an
+	/* TODO 2: count the bio: a read, or a write that carries data (an
 	 * empty flush is a write without sectors: not a write to count).
 	 */
 	switch (bio_op(bio)) {

@@ -103,8 +103,7 @@ static int tally_map(struct dm_target *ti, struct bio *bio)
 /* ANCHOR_END: map */
 
 /* ANCHOR: end_io */
-/*
- * TODO 3: count the bio as it ends: a read, a write with data, an error
+/* TODO 3: count the bio as it ends: a read, a write with data, an error
  * (*error is not BLK_STS_OK); add how long it took, and keep the longest.
  * end_io may run in interrupt context: no lock that sleeps, no allocation.
  */

@@ -138,8 +138,7 @@ static int holdup_map(struct dm_target *ti, struct bio *bio)
 /* ANCHOR_END: map */
 
 /* ANCHOR: suspend */
-/*
- * TODO 1: before a suspend, stop holding and send what is held now: the
+/* TODO 1: before a suspend, stop holding and send what is held now: the
  * core waits for every bio in flight, held ones too, before the device
  * counts as suspended.
  */

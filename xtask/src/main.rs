@@ -7,10 +7,12 @@
 //! - `new-stage`: import a module folder as a stage of `module/manifest.toml`.
 //! - `kbuild-dir`: print a kernel line's build folder (its unpacked headers).
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
+//! - `exercises`: the workshop's exercises: skeletons fail, solutions pass.
 
 mod apt;
 mod corpus;
 mod equivalence;
+mod exercises;
 mod kbuild_dir;
 mod kits;
 mod lab;
@@ -61,6 +63,9 @@ enum Task {
     Kits(kits::KitsArgs),
     /// Run vagrant/provision.sh in a fresh Debian 12 chroot and check the result.
     ProvisionCheck(provision::ProvisionArgs),
+    /// The workshop's authoring check: every exercise's skeleton fails its
+    /// check and its solution passes, on the simulator and in the lab.
+    Exercises(exercises::ExercisesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +80,7 @@ fn main() -> std::process::ExitCode {
         Task::KbuildDir(args) => kbuild_dir::run(args),
         Task::Kits(args) => kits::run(args),
         Task::ProvisionCheck(args) => provision::run(args),
+        Task::Exercises(args) => exercises::run(args),
     };
     match result {
         Ok(code) => code,
