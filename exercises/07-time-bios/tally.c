@@ -35,7 +35,9 @@ struct tally_c {
 
 /* What map leaves in front of each clone for end_io to read. */
 struct tally_io {
-	u64 start_ns;
+	u64 start_ns;		/* when map saw the bio */
+	unsigned int sectors;	/* its size then: by end_io, the device below
+				 * has advanced bi_iter to the end */
 };
 /* ANCHOR_END: context */
 
@@ -92,6 +94,7 @@ static int tally_map(struct dm_target *ti, struct bio *bio)
 	struct tally_io *io = dm_per_bio_data(bio, sizeof(struct tally_io));
 
 	io->start_ns = ktime_get_ns();
+	io->sectors = bio_sectors(bio);
 	/* END TODO 2 */
 
 	bio_set_dev(bio, tc->dev->bdev);
@@ -106,6 +109,7 @@ static int tally_map(struct dm_target *ti, struct bio *bio)
 /* TODO 3: count the bio as it ends: a read, a write with data, an error
  * (*error is not BLK_STS_OK); add how long it took, and keep the longest.
  * end_io may run in interrupt context: no lock that sleeps, no allocation.
+ * The bio's own size is gone by now: read what map noted.
  */
 static int tally_end_io(struct dm_target *ti, struct bio *bio,
 			blk_status_t *error)
@@ -117,7 +121,7 @@ static int tally_end_io(struct dm_target *ti, struct bio *bio,
 
 	if (bio_op(bio) == REQ_OP_READ)
 		atomic64_inc(&tc->reads);
-	else if (bio_op(bio) == REQ_OP_WRITE && bio_has_data(bio))
+	else if (bio_op(bio) == REQ_OP_WRITE && io->sectors)
 		atomic64_inc(&tc->writes);
 	if (*error != BLK_STS_OK)
 		atomic64_inc(&tc->errors);
