@@ -19,6 +19,7 @@
 //! Every check gives a [`report::Report`]: its steps, in order, each passed,
 //! failed (with what the check saw and the hint that fits) or not run.
 
+pub mod book;
 pub mod kernel;
 pub mod learner;
 pub mod regions;

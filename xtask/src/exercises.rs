@@ -129,6 +129,7 @@ pub fn run(args: ExercisesArgs) -> Result<ExitCode> {
     let mut reports: Vec<(String, Report)> = Vec::new();
     for copy in copies.iter().filter(|c| c.exercise.kind == Kind::Simulator) {
         let step = progress.step(format!("simulator: {}", copy.group()));
+        // Its seconds are the whole check's: cargo building and testing it.
         let report = dm_workbook::workshop::simulator::check(&repo, copy.exercise, &copy.dir)
             .map_err(anyhow::Error::msg)?;
         step.done_with(verdict(&report));
@@ -351,6 +352,7 @@ fn check_line(
 
     // Boot until every planned item ran, was skipped, or died.
     let mut runs: BTreeMap<String, HarnessRun> = BTreeMap::new();
+    let mut item_seconds: BTreeMap<String, f64> = BTreeMap::new();
     let mut dead_groups: Vec<String> = Vec::new();
     let mut boots = Vec::new();
     loop {
@@ -387,6 +389,7 @@ fn check_line(
             seconds,
         });
         let found = batch::read(&transcript);
+        item_seconds.extend(found.seconds.clone());
         if let Some((false, why)) = &run.result {
             println!("Linux {name}: the guest reported: {why}");
         }
@@ -423,6 +426,7 @@ fn check_line(
             if let Some(run) = runs.get(&item.label) {
                 run.add_to(&mut report, exercise, "");
             }
+            report.seconds += item_seconds.get(&item.label).copied().unwrap_or(0.0);
         }
         report.finish(exercise);
         out.push((copy.variant.to_string(), report));
@@ -501,11 +505,12 @@ fn summary(reports: &[(String, Report)], boots: &[BootTime], seconds: f64) -> Ex
             wrong += 1;
         }
         println!(
-            "{} {:<28} {:<9} {:<32} {}",
+            "{} {:<28} {:<9} {:<28} {:>5.1} s  {}",
             if ok { "  ok  " } else { "  BAD " },
             report.exercise,
             variant,
             report.ran_on,
+            report.seconds,
             verdict(report)
         );
         if !ok {

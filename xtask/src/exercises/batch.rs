@@ -51,9 +51,10 @@ run_item() {
 		;;
 	esac
 	echo "WS-ITEM $label"
+	began=$(cut -d' ' -f1 /proc/uptime)
 	env "$@" WS_WORK=/tmp/workshop-check sh /lab/workshop/harness.sh "$check" "$ko"
 	rc=$?
-	echo "WS-ITEM-END $label $rc"
+	echo "WS-ITEM-END $label $rc $began $(cut -d' ' -f1 /proc/uptime)"
 	[ "$rc" = 0 ] || failed="$failed $group"
 }
 "#,
@@ -83,6 +84,8 @@ pub struct BootItems {
     pub ran: BTreeMap<String, HarnessRun>,
     /// Items the script skipped (their group had failed).
     pub skipped: Vec<String>,
+    /// Seconds each finished item took in the guest.
+    pub seconds: BTreeMap<String, f64>,
 }
 
 /// Read a boot's console transcript, line by line in order.
@@ -97,13 +100,17 @@ pub fn read(transcript: &[String]) -> BootItems {
                     found.ran.insert(label.to_string(), HarnessRun::default());
                 } else if let Some(rest) = text.strip_prefix("WS-ITEM-END ") {
                     current = None;
-                    let label = rest.rsplit_once(' ').map_or(rest, |(l, _)| l);
-                    // The harness's own WS-END gave the status already; an
-                    // item whose harness died before it keeps None.
+                    let words: Vec<&str> = rest.split_whitespace().collect();
+                    let label = words.first().copied().unwrap_or_default();
+                    // The harness's own WS-END gave the status already.
                     if let Some(run) = found.ran.get_mut(label)
                         && run.status.is_none()
                     {
-                        run.status = rest.rsplit_once(' ').and_then(|(_, rc)| rc.parse().ok());
+                        run.status = words.get(1).and_then(|rc| rc.parse().ok());
+                    }
+                    let time = |i: usize| words.get(i).and_then(|t| t.parse::<f64>().ok());
+                    if let (Some(began), Some(ended)) = (time(2), time(3)) {
+                        found.seconds.insert(label.to_string(), ended - began);
                     }
                 } else if let Some(label) = text.strip_prefix("WS-ITEM-SKIP ") {
                     found.skipped.push(label.to_string());
@@ -162,7 +169,7 @@ mod tests {
             "DMW-OUT WS-ITEM a",
             "DMW-OUT WS-STEP load insmod x.ko",
             "DMW-OUT WS-END 0",
-            "DMW-OUT WS-ITEM-END a 0",
+            "DMW-OUT WS-ITEM-END a 0 10.25 12.75",
             "DMW-OUT WS-ITEM-SKIP c",
             "DMW-OUT WS-ITEM b",
             "DMW-OUT WS-STEP offset write",
@@ -173,6 +180,7 @@ mod tests {
         .collect();
         let found = read(&transcript);
         assert_eq!(found.ran["a"].status, Some(0));
+        assert_eq!(found.seconds["a"], 2.5);
         assert_eq!(found.skipped, ["c"]);
         let b = &found.ran["b"];
         assert_eq!(b.status, None);
