@@ -17,15 +17,28 @@ fn repo() -> PathBuf {
 fn every_exercise_has_its_files_and_a_skeleton_unlike_its_solution() {
     for e in &Manifest::bundled().exercises {
         let folder = repo().join(e.folder());
-        assert!(folder.join("README.md").is_file(), "{}: no README.md", e.dir);
-        let check = if e.kind == Kind::Simulator { "check.rs" } else { "check.sh" };
+        assert!(
+            folder.join("README.md").is_file(),
+            "{}: no README.md",
+            e.dir
+        );
+        let check = if e.kind == Kind::Simulator {
+            "check.rs"
+        } else {
+            "check.sh"
+        };
         assert!(folder.join(check).is_file(), "{}: no {check}", e.dir);
         for file in &e.files {
             let source = std::fs::read_to_string(folder.join(file)).unwrap();
-            let skeleton = regions::skeleton(&source).unwrap_or_else(|err| panic!("{}/{file}: {err}", e.dir));
+            let skeleton =
+                regions::skeleton(&source).unwrap_or_else(|err| panic!("{}/{file}: {err}", e.dir));
             let solution = regions::solution(&source).unwrap();
             assert_ne!(skeleton, solution, "{}/{file}", e.dir);
-            assert!(!solution.contains("//~") && !skeleton.contains("END TODO"), "{}/{file}", e.dir);
+            assert!(
+                !solution.contains("//~") && !skeleton.contains("END TODO"),
+                "{}/{file}",
+                e.dir
+            );
         }
         for anchor in &e.show {
             let marked = e.files.iter().any(|f| {
@@ -81,10 +94,17 @@ fn each_check_runs_exactly_the_steps_its_manifest_entry_declares() {
                 // the reference's source.
                 assert_eq!(declared[0], "reference", "{}", e.dir);
                 let reference = folder.join(e.reference.as_deref().unwrap());
-                let source = std::fs::read_to_string(reference.join(format!("{}.c", e.module.as_deref().unwrap()))).unwrap();
+                let source = std::fs::read_to_string(
+                    reference.join(format!("{}.c", e.module.as_deref().unwrap())),
+                )
+                .unwrap();
                 for mutant in &declared[1..] {
                     assert!(mutant.starts_with("MUTANT_"), "{}: {mutant}", e.dir);
-                    assert!(source.contains(mutant.as_str()), "{}: the reference has no {mutant}", e.dir);
+                    assert!(
+                        source.contains(mutant.as_str()),
+                        "{}: the reference has no {mutant}",
+                        e.dir
+                    );
                 }
             }
         }
@@ -112,7 +132,11 @@ fn the_scripts_are_valid_shell() {
         }
     }
     for script in scripts {
-        let status = std::process::Command::new("sh").arg("-n").arg(&script).status().unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(&script)
+            .status()
+            .unwrap();
         assert!(status.success(), "{}", script.display());
     }
 }
@@ -139,7 +163,11 @@ fn the_books_workshop_pages_are_written_from_the_exercises() {
     let written: BTreeSet<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     for entry in walk(&repo().join(book::DIR).join("skeletons")) {
         let relative = entry.strip_prefix(repo()).unwrap().to_path_buf();
-        assert!(written.contains(&relative), "{} is no exercise's", relative.display());
+        assert!(
+            written.contains(&relative),
+            "{} is no exercise's",
+            relative.display()
+        );
     }
 }
 
@@ -183,6 +211,9 @@ fn every_rust_exercise_is_checked_here() {
         .collect();
     let this = std::fs::read_to_string(repo().join("tests/workshop.rs")).unwrap();
     for dir in sim {
-        assert!(this.contains(&format!("include!(\"../exercises/{dir}/check.rs\")")), "{dir}");
+        assert!(
+            this.contains(&format!("include!(\"../exercises/{dir}/check.rs\")")),
+            "{dir}"
+        );
     }
 }

@@ -100,7 +100,11 @@ fn run(command: Cmd) -> Result<ExitCode, String> {
         Cmd::Start { n } => start(&repo, &root, exercise(n)?),
         Cmd::Check(args) => {
             let passed = check(&repo, &root, exercise(args.n)?, args.lab.as_deref())?;
-            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Hint { n, number } => hint(&root, exercise(n)?, number),
         Cmd::Solution { n, give_up } => solution(&repo, &root, exercise(n)?, give_up),
@@ -119,7 +123,11 @@ fn kind_text(e: &Exercise) -> &'static str {
 
 fn state_text(root: &Path, e: &Exercise, progress: &Progress) -> &'static str {
     let record = progress.get(e);
-    match (record.passed, record.last_check, learner::copy_dir(root, e).is_dir()) {
+    match (
+        record.passed,
+        record.last_check,
+        learner::copy_dir(root, e).is_dir(),
+    ) {
         (true, Some(true), _) => "passed",
         (true, _, _) => "passed before, failing now",
         (false, Some(false), _) => "failing",
@@ -149,7 +157,12 @@ fn start(repo: &Path, root: &Path, e: &Exercise) -> Result<ExitCode, String> {
     for file in &written {
         println!("wrote {}", file.display());
     }
-    println!("\nexercise {} ({}): read {}", e.number(), e.title, dir.join("README.md").display());
+    println!(
+        "\nexercise {} ({}): read {}",
+        e.number(),
+        e.title,
+        dir.join("README.md").display()
+    );
     println!("then: cargo run --bin workshop -- check {}", e.number());
     if e.needs_kernel() {
         println!(
@@ -172,7 +185,10 @@ fn check(repo: &Path, root: &Path, e: &Exercise, lab: Option<&str>) -> Result<bo
     let result_file = root.join(format!("{}.check.json", e.dir));
     let report = match (e.kind, lab) {
         (Kind::Simulator, Some(_)) => {
-            return Err(format!("exercise {} runs on the simulator: check it without --lab", e.number()));
+            return Err(format!(
+                "exercise {} runs on the simulator: check it without --lab",
+                e.number()
+            ));
         }
         (Kind::Simulator, None) => workshop::simulator::check(repo, e, &copy)?,
         (_, None) => workshop::kernel::check_here(repo, e, &copy)?,
@@ -180,7 +196,8 @@ fn check(repo: &Path, root: &Path, e: &Exercise, lab: Option<&str>) -> Result<bo
     };
     println!("{}", report.render(e));
     let json = serde_json::to_string_pretty(&report).map_err(|err| err.to_string())? + "\n";
-    std::fs::write(&result_file, json).map_err(|err| format!("writing {}: {err}", result_file.display()))?;
+    std::fs::write(&result_file, json)
+        .map_err(|err| format!("writing {}: {err}", result_file.display()))?;
     println!("(the result, as JSON: {})", result_file.display());
     let mut progress = Progress::load(root)?;
     let record = progress.record(e);
@@ -188,14 +205,23 @@ fn check(repo: &Path, root: &Path, e: &Exercise, lab: Option<&str>) -> Result<bo
     record.passed |= report.passed;
     progress.save(root)?;
     if report.passed {
-        println!("\nSee how the workbook solved it: cargo run --bin workshop -- solution {}", e.number());
+        println!(
+            "\nSee how the workbook solved it: cargo run --bin workshop -- solution {}",
+            e.number()
+        );
     }
     Ok(report.passed)
 }
 
 /// The lab runs through the maintainer's runner, which has the kits and
 /// qemu: one implementation of the guest for the lab, the matrix and this.
-fn check_in_lab(repo: &Path, e: &Exercise, copy: &Path, line: &str, result: &Path) -> Result<Report, String> {
+fn check_in_lab(
+    repo: &Path,
+    e: &Exercise,
+    copy: &Path,
+    line: &str,
+    result: &Path,
+) -> Result<Report, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(repo)
@@ -208,7 +234,10 @@ fn check_in_lab(repo: &Path, e: &Exercise, copy: &Path, line: &str, result: &Pat
         .status()
         .map_err(|err| format!("running cargo xtask exercises: {err}"))?;
     let text = std::fs::read_to_string(result).map_err(|err| {
-        format!("the lab wrote no result ({status}; {}: {err})", result.display())
+        format!(
+            "the lab wrote no result ({status}; {}: {err})",
+            result.display()
+        )
     })?;
     serde_json::from_str(&text).map_err(|err| format!("{}: {err}", result.display()))
 }
@@ -222,11 +251,20 @@ fn hint(root: &Path, e: &Exercise, number: Option<usize>) -> Result<ExitCode, St
             "exercise {} has hints 1 to {}{}",
             e.number(),
             e.hints.len(),
-            if number.is_none() { ": you have seen them all (or ask for the solution with --give-up)" } else { "" }
+            if number.is_none() {
+                ": you have seen them all (or ask for the solution with --give-up)"
+            } else {
+                ""
+            }
         ));
     }
     record.hints_shown = record.hints_shown.max(k);
-    println!("exercise {}, hint {k} of {}:\n\n{}", e.number(), e.hints.len(), e.hints[k - 1]);
+    println!(
+        "exercise {}, hint {k} of {}:\n\n{}",
+        e.number(),
+        e.hints.len(),
+        e.hints[k - 1]
+    );
     progress.save(root)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -278,9 +316,12 @@ fn watch(repo: &Path, root: &Path, e: &Exercise, lab: Option<&str>) -> Result<Ex
         return Err(format!("{} does not exist: start it first", copy.display()));
     }
     let (events, changes) = mpsc::channel();
-    let mut debouncer = new_debouncer(Duration::from_millis(500), move |result: DebounceEventResult| {
-        let _ = events.send(result);
-    })
+    let mut debouncer = new_debouncer(
+        Duration::from_millis(500),
+        move |result: DebounceEventResult| {
+            let _ = events.send(result);
+        },
+    )
     .map_err(|err| format!("watching {}: {err}", copy.display()))?;
     debouncer
         .watcher()
@@ -302,6 +343,9 @@ fn watch(repo: &Path, root: &Path, e: &Exercise, lab: Option<&str>) -> Result<Ex
 
 /// A change worth a check: an edited source, not an editor's swap file.
 fn is_source(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     !name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp")
 }

@@ -22,12 +22,17 @@ pub fn generated(repo: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     for e in &Manifest::bundled().exercises {
         for file in &e.files {
             let path = repo.join(e.folder()).join(file);
-            let source = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-            let skeleton = regions::skeleton(&source).map_err(|err| format!("{}: {err}", path.display()))?;
+            let source = std::fs::read_to_string(&path)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            let skeleton =
+                regions::skeleton(&source).map_err(|err| format!("{}: {err}", path.display()))?;
             files.push((top.join("skeletons").join(&e.dir).join(file), skeleton));
         }
         files.push((top.join(format!("{}.md", e.dir)), exercise_page(repo, e)?));
-        files.push((top.join(format!("{}-solution.md", e.dir)), solution_page(repo, e)?));
+        files.push((
+            top.join(format!("{}-solution.md", e.dir)),
+            solution_page(repo, e)?,
+        ));
     }
     files.push((top.join("catches.md"), catches()));
     Ok(files)
@@ -48,9 +53,9 @@ fn file_with_anchor<'e>(repo: &Path, e: &'e Exercise, anchor: &str) -> Result<&'
         // As mdBook reads it: `ANCHOR: name`, the name ending at a non-word character.
         let marked = text.lines().any(|l| {
             l.split_once("ANCHOR:").is_some_and(|(_, rest)| {
-                rest.trim_start()
-                    .strip_prefix(anchor)
-                    .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+                rest.trim_start().strip_prefix(anchor).is_some_and(|after| {
+                    !after.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                })
             })
         });
         if marked {
@@ -63,14 +68,17 @@ fn file_with_anchor<'e>(repo: &Path, e: &'e Exercise, anchor: &str) -> Result<&'
 fn kind_line(e: &Exercise) -> &'static str {
     match e.kind {
         Kind::Kernel => "a C module, checked on a real kernel",
-        Kind::Battery => "a guest script, checked on a real kernel against a target and its mutants",
+        Kind::Battery => {
+            "a guest script, checked on a real kernel against a target and its mutants"
+        }
         Kind::Simulator => "Rust against the target contract, checked on the simulator",
     }
 }
 
 fn exercise_page(repo: &Path, e: &Exercise) -> Result<String, String> {
     let readme_path = repo.join(e.folder()).join("README.md");
-    let readme = std::fs::read_to_string(&readme_path).map_err(|err| format!("{}: {err}", readme_path.display()))?;
+    let readme = std::fs::read_to_string(&readme_path)
+        .map_err(|err| format!("{}: {err}", readme_path.display()))?;
     let body = readme
         .split_once('\n')
         .filter(|(title, _)| title.starts_with("# "))
@@ -85,7 +93,8 @@ fn exercise_page(repo: &Path, e: &Exercise) -> Result<String, String> {
         e.dir
     );
     page += "## Start, check, ask\n\n";
-    page += &format!("- `cargo run --bin workshop -- start {n}` writes the skeleton into your copy.\n");
+    page +=
+        &format!("- `cargo run --bin workshop -- start {n}` writes the skeleton into your copy.\n");
     if e.needs_kernel() {
         page += &format!(
             "- `cargo run --bin workshop -- check {n}` checks it on the running kernel, which needs device mapper and root (the Vagrant box has both; the check asks `sudo` for the root parts). Anywhere else, `cargo run --bin workshop -- check {n} --lab 6.1` checks it in the qemu lab, on Linux 6.1 or any line the lab boots.\n"
@@ -132,9 +141,16 @@ fn exercise_page(repo: &Path, e: &Exercise) -> Result<String, String> {
     }
     page += "\n## Hints\n\n";
     for (i, hint) in e.hints.iter().enumerate() {
-        page += &format!("<details>\n<summary>Hint {}</summary>\n\n{}\n\n</details>\n\n", i + 1, hint);
+        page += &format!(
+            "<details>\n<summary>Hint {}</summary>\n\n{}\n\n</details>\n\n",
+            i + 1,
+            hint
+        );
     }
-    page += &format!("The workbook's solution: [exercise {n}, solved]({}-solution.md).\n", e.dir);
+    page += &format!(
+        "The workbook's solution: [exercise {n}, solved]({}-solution.md).\n",
+        e.dir
+    );
     Ok(page)
 }
 

@@ -114,7 +114,8 @@ pub fn doctor(exercise: &Exercise, copy: &Path, lines: &[Release]) -> Result<Str
     let mut text = String::new();
     for file in exercise.files.iter().filter(|f| f.ends_with(".c")) {
         let path = copy.join(file);
-        let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let source =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         for line in lines {
             let findings = crate::drift::doctor::diagnose(&source, &table, *line)
                 .map_err(|e| e.to_string())?;
@@ -158,6 +159,14 @@ pub fn running_release() -> Result<String, String> {
         .map_err(|e| format!("reading the kernel's release: {e}"))
 }
 
+/// Whether the running kernel has device mapper: its control node, or the
+/// module loaded, or built in (listed as a misc device).
+fn has_device_mapper() -> bool {
+    Path::new("/dev/mapper/control").exists()
+        || Path::new("/sys/module/dm_mod").exists()
+        || std::fs::read_to_string("/proc/misc").is_ok_and(|m| m.contains("device-mapper"))
+}
+
 /// Whether the running kernel has oopsed since it booted (taint flag D).
 fn has_oopsed() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/tainted")
@@ -186,7 +195,8 @@ fn make_here(dir: &Path, module: &str) -> Result<(PathBuf, Vec<String>), String>
         .arg("modules")
         .output()
         .map_err(|e| format!("running make: {e}"))?;
-    let log = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let log = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
     let ko = dir.join(format!("{module}.ko"));
     if !output.status.success() || !ko.is_file() {
         let mut shown = complaints(&log);
@@ -222,7 +232,9 @@ fn run_harness(repo: &Path, item: &Item, ko: &Path, limit: Duration) -> Result<S
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let mut child = command.spawn().map_err(|e| format!("running the harness: {e}"))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("running the harness: {e}"))?;
     let mut stdout = child.stdout.take().ok_or("no harness output")?;
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -273,6 +285,14 @@ pub fn check_here(repo: &Path, exercise: &Exercise, copy: &Path) -> Result<Repor
             exercise.number()
         ));
     }
+    if !has_device_mapper() {
+        return Err(format!(
+            "this kernel ({release}) has no device mapper (no /dev/mapper/control, no dm_mod): \
+             check in the qemu lab instead, `cargo run --bin workshop -- check {} --lab 6.1`, \
+             or in the Vagrant box (README.md, \"The workshop\")",
+            exercise.number()
+        ));
+    }
     if has_oopsed() {
         report.output.push(
             "note: this kernel has oopsed since it booted (taint D): what it does now may not be what a fresh one does; reboot for a clean check"
@@ -295,16 +315,26 @@ pub fn check_here(repo: &Path, exercise: &Exercise, copy: &Path) -> Result<Repor
     let module = exercise.module.clone().unwrap_or_default();
     let mut kos = Vec::new();
     for item in &items {
-        let dest = repo.join("target/workshop/kernel").join(&exercise.dir).join(&item.label);
+        let dest = repo
+            .join("target/workshop/kernel")
+            .join(&exercise.dir)
+            .join(&item.label);
         stage_module(item, &dest)?;
         let compat = dest.parent().unwrap_or(&dest).join("compat");
         std::fs::create_dir_all(&compat).map_err(|e| e.to_string())?;
-        std::fs::copy(repo.join("module/compat/dmw_compat.h"), compat.join("dmw_compat.h"))
-            .map_err(|e| format!("copying the compat header: {e}"))?;
+        std::fs::copy(
+            repo.join("module/compat/dmw_compat.h"),
+            compat.join("dmw_compat.h"),
+        )
+        .map_err(|e| format!("copying the compat header: {e}"))?;
         match make_here(&dest, &module) {
             Ok((ko, warnings)) if warnings.is_empty() => kos.push(ko),
             Ok((_, warnings)) => {
-                report.fail(exercise, "build", format!("it builds, with warnings:\n{}", warnings.join("\n")));
+                report.fail(
+                    exercise,
+                    "build",
+                    format!("it builds, with warnings:\n{}", warnings.join("\n")),
+                );
                 break;
             }
             Err(why) => {
@@ -343,14 +373,22 @@ mod tests {
     #[test]
     fn a_battery_runs_the_reference_then_each_mutant() {
         let m = Manifest::bundled();
-        let battery = m.exercises.iter().find(|e| e.kind == Kind::Battery).unwrap();
+        let battery = m
+            .exercises
+            .iter()
+            .find(|e| e.kind == Kind::Battery)
+            .unwrap();
         let items = items(Path::new("/repo"), battery, Path::new("/w/x"));
         assert_eq!(items[0].label, "reference");
         assert!(items[0].defines.is_empty());
         assert!(items.len() > 2);
         for item in &items[1..] {
-            assert_eq!(item.defines, [item.label.clone()]);
-            assert!(item.env.iter().any(|(k, v)| k == "WS_BATTERY" && v.starts_with("/w/x/")));
+            assert_eq!(item.defines, std::slice::from_ref(&item.label));
+            assert!(
+                item.env
+                    .iter()
+                    .any(|(k, v)| k == "WS_BATTERY" && v.starts_with("/w/x/"))
+            );
         }
     }
 

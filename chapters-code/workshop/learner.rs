@@ -35,9 +35,15 @@ pub enum Variant {
 
 /// The text of one of the exercise's files, as the learner gets it (no
 /// anchors): its skeleton or its solution.
-pub fn render(repo: &Path, exercise: &Exercise, file: &str, variant: Variant) -> Result<String, String> {
+pub fn render(
+    repo: &Path,
+    exercise: &Exercise,
+    file: &str,
+    variant: Variant,
+) -> Result<String, String> {
     let path = repo.join(exercise.folder()).join(file);
-    let source = fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let source =
+        fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let text = match variant {
         Variant::Skeleton => regions::skeleton(&source),
         Variant::Solution => regions::solution(&source),
@@ -50,7 +56,12 @@ pub fn render(repo: &Path, exercise: &Exercise, file: &str, variant: Variant) ->
 /// them needs: for a kernel exercise a `Kbuild` and a `Makefile`, and the
 /// workbook's compat header beside `dir` (in `dir/../compat/`). Refuses to
 /// overwrite anything: the learner's work is never lost.
-pub fn write_copy(repo: &Path, exercise: &Exercise, dir: &Path, variant: Variant) -> Result<Vec<PathBuf>, String> {
+pub fn write_copy(
+    repo: &Path,
+    exercise: &Exercise,
+    dir: &Path,
+    variant: Variant,
+) -> Result<Vec<PathBuf>, String> {
     if dir.exists() {
         return Err(format!(
             "{} exists already: it is your copy (move it away to start again)",
@@ -131,9 +142,8 @@ impl Progress {
     pub fn load(root: &Path) -> Result<Progress, String> {
         let path = Progress::path(root);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                format!("{} cannot be read ({e}): fix or remove it", path.display())
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("{} cannot be read ({e}): fix or remove it", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Progress::default()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),
         }
@@ -154,7 +164,10 @@ impl Progress {
     }
 
     pub fn get(&self, exercise: &Exercise) -> Record {
-        self.exercises.get(&exercise.dir).cloned().unwrap_or_default()
+        self.exercises
+            .get(&exercise.dir)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -173,7 +186,10 @@ mod tests {
         assert!(written.iter().any(|p| p.ends_with("Kbuild")));
         assert!(dir.path().join("compat/dmw_compat.h").is_file());
         let source = fs::read_to_string(copy.join(&exercise.files[0])).unwrap();
-        assert!(!source.contains("ANCHOR"), "the learner's copy has no anchors");
+        assert!(
+            !source.contains("ANCHOR"),
+            "the learner's copy has no anchors"
+        );
         assert!(source.contains("TODO 1:"));
         fs::write(copy.join("mine"), "work").unwrap();
         let again = write_copy(&repo, exercise, &copy, Variant::Skeleton).unwrap_err();
@@ -191,6 +207,10 @@ mod tests {
         progress.save(dir.path()).unwrap();
         assert_eq!(Progress::load(dir.path()).unwrap(), progress);
         fs::write(dir.path().join(".progress.json"), "{").unwrap();
-        assert!(Progress::load(dir.path()).unwrap_err().contains("cannot be read"));
+        assert!(
+            Progress::load(dir.path())
+                .unwrap_err()
+                .contains("cannot be read")
+        );
     }
 }

@@ -120,10 +120,19 @@ pub struct Exercise {
 pub const BUILTIN_STEPS: &[(&str, &str)] = &[
     ("doctor", "the drift doctor finds no API the kernel lacks"),
     ("build", "the module builds without an error or a warning"),
-    ("build-on", "the module builds on the other kernel lines named"),
+    (
+        "build-on",
+        "the module builds on the other kernel lines named",
+    ),
     ("load", "the module loads (insmod) and registers its target"),
-    ("unload", "nothing is left behind: no device, and the module unloads"),
-    ("kernel-log", "the kernel logs no BUG, WARNING, Oops or hung task"),
+    (
+        "unload",
+        "nothing is left behind: no device, and the module unloads",
+    ),
+    (
+        "kernel-log",
+        "the kernel logs no BUG, WARNING, Oops or hung task",
+    ),
 ];
 
 impl Exercise {
@@ -235,7 +244,10 @@ impl Manifest {
             }
             for m in &e.mutants {
                 if m.hint == 0 || m.hint > e.hints.len() {
-                    return Err(format!("{}: mutant {} names hint {}", e.dir, m.define, m.hint));
+                    return Err(format!(
+                        "{}: mutant {} names hint {}",
+                        e.dir, m.define, m.hint
+                    ));
                 }
             }
             for line in e.doctor.iter().chain(&e.build_on) {
@@ -251,7 +263,10 @@ impl Manifest {
                 ));
             }
             if (e.kind == Kind::Battery) != e.reference.is_some() {
-                return Err(format!("{}: `reference` is for battery exercises only, and they need one", e.dir));
+                return Err(format!(
+                    "{}: `reference` is for battery exercises only, and they need one",
+                    e.dir
+                ));
             }
         }
         Ok(())

@@ -104,10 +104,7 @@ fn roles(source: &str) -> Result<(Vec<Role>, Vec<Todo>), RegionError> {
             match open.take() {
                 Some(n) if n == number => roles.push(Role::Marker),
                 Some(n) => {
-                    return Err(error(
-                        i + 1,
-                        format!("END TODO {number} closes TODO {n}"),
-                    ));
+                    return Err(error(i + 1, format!("END TODO {number} closes TODO {n}")));
                 }
                 None => return Err(error(i + 1, format!("END TODO {number} without its TODO"))),
             }
@@ -135,7 +132,10 @@ fn roles(source: &str) -> Result<(Vec<Role>, Vec<Todo>), RegionError> {
                         i += 1;
                     }
                     if i == lines.len() {
-                        return Err(error(todos.last().map_or(0, |t| t.line), "unclosed comment".into()));
+                        return Err(error(
+                            todos.last().map_or(0, |t| t.line),
+                            "unclosed comment".into(),
+                        ));
                     }
                     roles.push(Role::Both);
                 }
@@ -179,7 +179,11 @@ fn roles(source: &str) -> Result<(Vec<Role>, Vec<Todo>), RegionError> {
     Ok((roles, todos))
 }
 
-fn render(source: &str, keep: impl Fn(Role) -> bool, unprefix: bool) -> Result<String, RegionError> {
+fn render(
+    source: &str,
+    keep: impl Fn(Role) -> bool,
+    unprefix: bool,
+) -> Result<String, RegionError> {
     let (roles, _) = roles(source)?;
     let mut out = String::with_capacity(source.len());
     for (line, role) in source.lines().zip(roles) {
@@ -210,12 +214,20 @@ fn render(source: &str, keep: impl Fn(Role) -> bool, unprefix: bool) -> Result<S
 /// The skeleton: the TODO headers stay, the solution's lines go, and the
 /// skeleton-only lines take their place.
 pub fn skeleton(source: &str) -> Result<String, RegionError> {
-    render(source, |r| matches!(r, Role::Both | Role::SkeletonOnly), true)
+    render(
+        source,
+        |r| matches!(r, Role::Both | Role::SkeletonOnly),
+        true,
+    )
 }
 
 /// The solution: the source without its skeleton-only lines and end markers.
 pub fn solution(source: &str) -> Result<String, RegionError> {
-    render(source, |r| matches!(r, Role::Both | Role::SolutionOnly), false)
+    render(
+        source,
+        |r| matches!(r, Role::Both | Role::SolutionOnly),
+        false,
+    )
 }
 
 /// The TODO regions' headers, in order.
@@ -268,10 +280,19 @@ int f(int x)
     #[test]
     fn headers_run_to_the_end_of_their_comment() {
         let block = "/*\n * x\n */\n/* TODO 2: a\n * b\n */\nsolution();\n/* END TODO 2 */\n";
-        assert_eq!(skeleton(block).unwrap(), "/*\n * x\n */\n/* TODO 2: a\n * b\n */\n");
+        assert_eq!(
+            skeleton(block).unwrap(),
+            "/*\n * x\n */\n/* TODO 2: a\n * b\n */\n"
+        );
         let line = "# TODO 3: check it\n# more words\nrun\n#~ true\n# END TODO 3\n";
-        assert_eq!(skeleton(line).unwrap(), "# TODO 3: check it\n# more words\ntrue\n");
-        assert_eq!(solution(line).unwrap(), "# TODO 3: check it\n# more words\nrun\n");
+        assert_eq!(
+            skeleton(line).unwrap(),
+            "# TODO 3: check it\n# more words\ntrue\n"
+        );
+        assert_eq!(
+            solution(line).unwrap(),
+            "# TODO 3: check it\n# more words\nrun\n"
+        );
     }
 
     #[test]

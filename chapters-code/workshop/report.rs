@@ -242,7 +242,10 @@ impl HarnessRun {
             report.fail(
                 exercise,
                 last,
-                format!("{prefix}the check script stopped with status {}", self.status.unwrap_or(-1)),
+                format!(
+                    "{prefix}the check script stopped with status {}",
+                    self.status.unwrap_or(-1)
+                ),
             );
         }
         report.output.extend(self.output.iter().cloned());
@@ -281,7 +284,11 @@ mod tests {
         assert_eq!(failed.id, step.id);
         assert_eq!(failed.hint, Some(step.hint));
         assert_eq!(report.output, ["hello"]);
-        assert!(report.render(e).contains(&format!("--number {}", step.hint)));
+        assert!(
+            report
+                .render(e)
+                .contains(&format!("--number {}", step.hint))
+        );
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);

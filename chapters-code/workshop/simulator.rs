@@ -38,8 +38,13 @@ pub fn check(repo: &Path, exercise: &Exercise, dir: &Path) -> Result<Report, Str
     let started = Instant::now();
     let repo = std::fs::canonicalize(repo).map_err(|e| format!("{}: {e}", repo.display()))?;
     let source = dir.join(&exercise.files[0]);
-    let source = std::fs::canonicalize(&source)
-        .map_err(|e| format!("{}: {e} (run `workshop start {}` first)", source.display(), exercise.number()))?;
+    let source = std::fs::canonicalize(&source).map_err(|e| {
+        format!(
+            "{}: {e} (run `workshop start {}` first)",
+            source.display(),
+            exercise.number()
+        )
+    })?;
     let package = package_dir(&repo, exercise, dir);
     std::fs::create_dir_all(&package).map_err(|e| format!("making {}: {e}", package.display()))?;
     let manifest = package.join("Cargo.toml");
@@ -93,7 +98,11 @@ pub fn judge(exercise: &Exercise, stdout: &str, stderr: &str, report: &mut Repor
         } else {
             errors.join("\n")
         };
-        report.fail(exercise, "build", format!("your file does not build:\n{detail}"));
+        report.fail(
+            exercise,
+            "build",
+            format!("your file does not build:\n{detail}"),
+        );
         report.finish(exercise);
         return;
     }
@@ -171,7 +180,10 @@ mod tests {
         assert!(!report.passed);
         let failed = report.first_failure().unwrap();
         assert_eq!(&failed.id, b);
-        assert_eq!(failed.detail.as_deref(), Some("assertion failed: the bio went elsewhere"));
+        assert_eq!(
+            failed.detail.as_deref(),
+            Some("assertion failed: the bio went elsewhere")
+        );
         assert_eq!(report.steps[0].id, "build");
         assert_eq!(report.steps[1].outcome, Outcome::Passed);
     }
@@ -180,7 +192,12 @@ mod tests {
     fn a_build_error_fails_the_build_step() {
         let e = reverse();
         let mut report = Report::new(e, "simulator");
-        judge(e, "", "   Compiling x\nerror[E0425]: cannot find value `chunk`\n  --> reverse.rs:3:1\n", &mut report);
+        judge(
+            e,
+            "",
+            "   Compiling x\nerror[E0425]: cannot find value `chunk`\n  --> reverse.rs:3:1\n",
+            &mut report,
+        );
         let failed = report.first_failure().unwrap();
         assert_eq!(failed.id, "build");
         assert!(failed.detail.as_ref().unwrap().contains("E0425"));

@@ -49,7 +49,7 @@ impl TargetType for Reverse {
             ti.set_error("Invalid chunk size");
             return Err(Errno::EINVAL);
         };
-        if ti.info().len % chunk != 0 {
+        if !ti.info().len.is_multiple_of(chunk) {
             ti.set_error("Length is not a multiple of the chunk size");
             return Err(Errno::EINVAL);
         }

@@ -22,7 +22,9 @@ node=$(dm_node ws-tally)
 dd if=/dev/zero of="$node" bs=4096 count=2 oflag=direct 2>/dev/null || fail "writing failed"
 dd if="$node" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null || fail "reading failed"
 [ "$(field ws-tally writes)" = 2 ] || fail "the counters do not count: $(dmsetup status ws-tally)"
-dmsetup message ws-tally 0 reset 2>"$WORK/err" || fail "reset refused: $(cat "$WORK/err")"
+mark_log
+dmsetup message ws-tally 0 reset 2>"$WORK/err" ||
+	fail "reset refused: $(cat "$WORK/err") $(new_log | grep -m1 device-mapper)"
 status=$(dmsetup status ws-tally)
 case "$status" in
 *"reads=0 read_sectors=0 writes=0 write_sectors=0"*) ;;

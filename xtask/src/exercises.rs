@@ -114,7 +114,10 @@ pub fn run(args: ExercisesArgs) -> Result<ExitCode> {
                 chosen.len() == 1 && args.exercises.len() == 1,
                 "--learner checks one exercise: give --exercise N"
             );
-            ensure!(line_names.len() == 1, "--learner checks on one --kernel line");
+            ensure!(
+                line_names.len() == 1,
+                "--learner checks on one --kernel line"
+            );
             let dir = fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
             vec![Copy {
                 exercise: chosen[0],
@@ -175,7 +178,10 @@ pub fn run(args: ExercisesArgs) -> Result<ExitCode> {
 fn render_copies<'m>(repo: &Path, chosen: &[&'m Exercise]) -> Result<Vec<Copy<'m>>> {
     let top = repo.join("target/workshop/authoring");
     let mut copies = Vec::new();
-    for (variant, kind) in [("skeleton", Variant::Skeleton), ("solution", Variant::Solution)] {
+    for (variant, kind) in [
+        ("skeleton", Variant::Skeleton),
+        ("solution", Variant::Solution),
+    ] {
         let root = top.join(variant);
         for exercise in chosen {
             let dir = learner::copy_dir(&root, exercise);
@@ -220,9 +226,15 @@ fn build_on_lines(
         let line = lines::find(name)?;
         let _lock = kit::lock_line(cache, name, progress)?;
         let kit = kit::prepare(line, cache, progress)?;
+        let mut done = Built::new();
         for copy in copies {
+            // A copy the doctor already fails stops at its doctor step.
+            let lines = wk::doctor_lines(copy.exercise, None);
+            if !wk::doctor(copy.exercise, &copy.dir, &lines).is_ok_and(|found| found.is_empty()) {
+                continue;
+            }
             let step = progress.step(format!("{name}: building {}", copy.group()));
-            match build_items(repo, cache, &kit, copy, "build-on") {
+            match build_items(repo, cache, &kit, copy, "build-on", &mut done) {
                 Ok(_) => step.done_with("built".into()),
                 Err(why) => {
                     step.done_with("failed".into());
@@ -237,12 +249,17 @@ fn build_on_lines(
 
 /// Build each harness item of `copy` for `kit`; their modules, or the
 /// compiler's complaints (a warning counts).
+/// Modules built on one line, by their folder and macros: a battery's
+/// reference and mutants are the same for its skeleton and its solution.
+type Built = BTreeMap<(PathBuf, Vec<String>), std::result::Result<PathBuf, String>>;
+
 fn build_items(
     repo: &Path,
     cache: &Path,
     kit: &Kit,
     copy: &Copy,
     purpose: &str,
+    done: &mut Built,
 ) -> std::result::Result<Vec<(Item, PathBuf)>, String> {
     let exercise = copy.exercise;
     let module = exercise.module.as_deref().unwrap_or_default();
@@ -256,8 +273,31 @@ fn build_items(
         .join(&exercise.dir);
     let mut built = Vec::new();
     for item in wk::items(repo, exercise, &copy.dir) {
+        let key = (item.module_dir.clone(), item.defines.clone());
+        if let Some(earlier) = done.get(&key) {
+            built.push((item, earlier.clone()?));
+            continue;
+        }
+        let dest = keep.join(&item.label).join(format!("{module}.ko"));
+        let result = build_one(kit, repo, &stage, &item, module, &dest);
+        done.insert(key, result.clone());
+        built.push((item, result?));
+    }
+    Ok(built)
+}
+
+/// Build one item's module for `kit` and keep it at `dest`.
+fn build_one(
+    kit: &Kit,
+    repo: &Path,
+    stage: &Path,
+    item: &Item,
+    module: &str,
+    dest: &Path,
+) -> std::result::Result<PathBuf, String> {
+    {
         let folder = stage.join(&item.label);
-        wk::stage_module(&item, &folder)?;
+        wk::stage_module(item, &folder)?;
         let made = kit
             .make_module(&folder, &repo.join("module/compat"), &stage.join("build"))
             .map_err(|e| format!("{e:#}"))?;
@@ -265,21 +305,30 @@ fn build_items(
         let ko = made.dir.join(format!("{module}.ko"));
         if !made.success || !ko.is_file() {
             return Err(if complaints.is_empty() {
-                made.log.lines().rev().take(6).collect::<Vec<_>>().join("\n")
+                made.log
+                    .lines()
+                    .rev()
+                    .take(6)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             } else {
                 complaints.join("\n")
             });
         }
         if !complaints.is_empty() {
-            return Err(format!("it builds, with warnings:\n{}", complaints.join("\n")));
+            return Err(format!(
+                "it builds, with warnings:\n{}",
+                complaints.join("\n")
+            ));
         }
-        let dest = keep.join(&item.label).join(format!("{module}.ko"));
-        fs::create_dir_all(dest.parent().unwrap_or(&keep)).map_err(|e| e.to_string())?;
-        fs::copy(&ko, &dest).map_err(|e| format!("keeping {}: {e}", ko.display()))?;
-        built.push((item, dest));
+        fs::create_dir_all(dest.parent().unwrap_or(stage)).map_err(|e| e.to_string())?;
+        fs::copy(&ko, dest).map_err(|e| format!("keeping {}: {e}", ko.display()))?;
+        Ok(dest.to_path_buf())
     }
-    Ok(built)
 }
+
+/// A line's reports (each with its copy's variant) and its boots.
+type LineResults = (Vec<(String, Report)>, Vec<BootTime>);
 
 /// A boot's cost, for the summary.
 struct BootTime {
@@ -299,7 +348,7 @@ fn check_line(
     built_on: &BTreeMap<String, String>,
     timeout: Duration,
     progress: &Progress,
-) -> Result<(Vec<(String, Report)>, Vec<BootTime>)> {
+) -> Result<LineResults> {
     let name = line.name.as_str();
     let _lock = kit::lock_line(cache, name, progress)?;
     let kit = kit::prepare(line, cache, progress)?;
@@ -307,6 +356,7 @@ fn check_line(
     let release = kit.release.parse().ok();
 
     let mut reports: BTreeMap<String, Report> = BTreeMap::new();
+    let mut done = Built::new();
     let mut planned: Vec<(GuestItem, Vec<(String, Content)>)> = Vec::new();
     let mut shared = vec![(
         "/lab/workshop/harness.sh".to_string(),
@@ -316,11 +366,27 @@ fn check_line(
         let exercise = copy.exercise;
         let mut report = Report::new(exercise, ran_on.clone());
         let step = progress.step(format!("{name}: host steps of {}", copy.group()));
-        let ready = host_steps(repo, cache, &kit, copy, release, built_on, &mut report);
-        step.done_with(if ready.is_some() { "built".into() } else { verdict(&report) });
+        let ready = host_steps(
+            repo,
+            cache,
+            &kit,
+            copy,
+            release,
+            built_on,
+            &mut done,
+            &mut report,
+        );
+        step.done_with(if ready.is_some() {
+            "built".into()
+        } else {
+            verdict(&report)
+        });
         if let Some(built) = ready {
             let check = format!("/lab/workshop/{}/check.sh", exercise.dir);
-            shared.push((check.clone(), Content::Host(repo.join(exercise.folder()).join("check.sh"))));
+            shared.push((
+                check.clone(),
+                Content::Host(repo.join(exercise.folder()).join("check.sh")),
+            ));
             let battery = format!("/lab/workshop/{}/{}", copy.group(), exercise.files[0]);
             for (item, ko) in built {
                 let label = format!("{}/{}", copy.group(), item.label);
@@ -333,7 +399,10 @@ fn check_line(
                     .collect();
                 let mut files = vec![(guest_ko.clone(), Content::Host(ko))];
                 if exercise.kind == Kind::Battery {
-                    files.push((battery.clone(), Content::Host(copy.dir.join(&exercise.files[0]))));
+                    files.push((
+                        battery.clone(),
+                        Content::Host(copy.dir.join(&exercise.files[0])),
+                    ));
                 }
                 planned.push((
                     GuestItem {
@@ -357,7 +426,9 @@ fn check_line(
     let mut boots = Vec::new();
     loop {
         let todo: Vec<&(GuestItem, Vec<(String, Content)>)> = (planned.iter())
-            .filter(|(item, _)| !runs.contains_key(&item.label) && !dead_groups.contains(&item.group))
+            .filter(|(item, _)| {
+                !runs.contains_key(&item.label) && !dead_groups.contains(&item.group)
+            })
             .filter(|(item, _)| {
                 // A group that failed in an earlier boot stops there.
                 !runs.iter().any(|(label, run)| {
@@ -369,7 +440,10 @@ fn check_line(
             break;
         }
         let items: Vec<GuestItem> = todo.iter().map(|(item, _)| item.clone()).collect();
-        let mut files: Vec<(String, Content)> = shared.iter().map(|(p, c)| (p.clone(), clone_content(c))).collect();
+        let mut files: Vec<(String, Content)> = shared
+            .iter()
+            .map(|(p, c)| (p.clone(), clone_content(c)))
+            .collect();
         for (_, extra) in &todo {
             files.extend(extra.iter().map(|(p, c)| (p.clone(), clone_content(c))));
         }
@@ -414,15 +488,23 @@ fn check_line(
             progressed,
             "Linux {name}: the guest ran none of its {} checks (see {})",
             items.len(),
-            cache.join("runs").join(format!("{name}-files.log")).display()
+            cache
+                .join("runs")
+                .join(format!("{name}-files.log"))
+                .display()
         );
     }
 
     let mut out = Vec::new();
     for copy in copies {
-        let Some(mut report) = reports.remove(&copy.group()) else { continue };
+        let Some(mut report) = reports.remove(&copy.group()) else {
+            continue;
+        };
         let exercise = copy.exercise;
-        for (item, _) in planned.iter().filter(|(item, _)| item.group == copy.group()) {
+        for (item, _) in planned
+            .iter()
+            .filter(|(item, _)| item.group == copy.group())
+        {
             if let Some(run) = runs.get(&item.label) {
                 run.add_to(&mut report, exercise, "");
             }
@@ -442,11 +524,14 @@ fn clone_content(content: &Content) -> Content {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The doctor, the builds on the `build_on` lines and the build for `kit`:
 /// the built items, or `None` with the failure in `report`.
+#[allow(clippy::too_many_arguments)]
 fn host_steps(
     repo: &Path,
     cache: &Path,
@@ -454,6 +539,7 @@ fn host_steps(
     copy: &Copy,
     release: Option<dm_workbook::drift::Release>,
     built_on: &BTreeMap<String, String>,
+    done: &mut Built,
     report: &mut Report,
 ) -> Option<Vec<(Item, PathBuf)>> {
     let exercise = copy.exercise;
@@ -471,7 +557,7 @@ fn host_steps(
             }
         }
     }
-    let built = match build_items(repo, cache, kit, copy, "boot") {
+    let built = match build_items(repo, cache, kit, copy, "boot", done) {
         Ok(built) => built,
         Err(why) => {
             report.fail(exercise, "build", why);
@@ -569,6 +655,9 @@ mod tests {
             args: ExercisesArgs,
         }
         assert!(Cli::try_parse_from(["x", "--learner", "d"]).is_err());
-        assert!(Cli::try_parse_from(["x", "--learner", "d", "--result", "r", "--exercise", "1"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["x", "--learner", "d", "--result", "r", "--exercise", "1"])
+                .is_ok()
+        );
     }
 }

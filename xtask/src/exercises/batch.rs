@@ -158,7 +158,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("script.sh");
         std::fs::write(&file, &text).unwrap();
-        let status = std::process::Command::new("sh").arg("-n").arg(&file).status().unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(&file)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 

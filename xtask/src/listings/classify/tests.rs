@@ -446,7 +446,10 @@ fn an_exercises_source_and_skeleton_count_when_ci_runs_the_exercises() {
         body: body.into(),
         fenced: true,
     };
-    let skeleton = block("c", "{{#include skeletons/01-fix-first-target/fixme.c:map}}");
+    let skeleton = block(
+        "c",
+        "{{#include skeletons/01-fix-first-target/fixme.c:map}}",
+    );
     assert_eq!(
         classify(&skeleton, chapter, &repo()),
         Verdict::Tested(How::Exercise {
@@ -455,19 +458,38 @@ fn an_exercises_source_and_skeleton_count_when_ci_runs_the_exercises() {
             skeleton: true,
         })
     );
-    let source = block("c", "{{#include ../../../exercises/01-fix-first-target/fixme.c:map}}");
+    let source = block(
+        "c",
+        "{{#include ../../../exercises/01-fix-first-target/fixme.c:map}}",
+    );
     assert!(matches!(
         classify(&source, chapter, &repo()),
-        Verdict::Tested(How::Exercise { skeleton: false, .. })
+        Verdict::Tested(How::Exercise {
+            skeleton: false,
+            ..
+        })
     ));
     let why = |b: &Block| match classify(b, chapter, &repo()) {
         Verdict::Untested(why) => why,
         other => panic!("{other:?}"),
     };
-    let as_rust = block("rust", "{{#include ../../../exercises/01-fix-first-target/fixme.c:map}}");
-    assert!(why(&as_rust).contains("shown as rust, not c"), "{}", why(&as_rust));
-    let unlisted = block("c", "{{#include ../../../exercises/01-fix-first-target/notes.c:map}}");
+    let as_rust = block(
+        "rust",
+        "{{#include ../../../exercises/01-fix-first-target/fixme.c:map}}",
+    );
+    assert!(
+        why(&as_rust).contains("shown as rust, not c"),
+        "{}",
+        why(&as_rust)
+    );
+    let unlisted = block(
+        "c",
+        "{{#include ../../../exercises/01-fix-first-target/notes.c:map}}",
+    );
     assert!(why(&unlisted).contains("lists for an exercise"));
-    let no_anchor = block("c", "{{#include ../../../exercises/01-fix-first-target/fixme.c:ctr}}");
+    let no_anchor = block(
+        "c",
+        "{{#include ../../../exercises/01-fix-first-target/fixme.c:ctr}}",
+    );
     assert!(why(&no_anchor).contains("ANCHOR"));
 }
