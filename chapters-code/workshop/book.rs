@@ -38,6 +38,12 @@ pub fn generated(repo: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     Ok(files)
 }
 
+/// Text from the manifest, safe in Markdown: `<` and `>` (as in
+/// `Mutex<BTreeSet<u64>>`) would read as HTML tags.
+fn escaped(text: &str) -> String {
+    text.replace('<', "&lt;").replace('>', "&gt;")
+}
+
 fn language(file: &str) -> &'static str {
     match file.rsplit('.').next() {
         Some("c") | Some("h") => "c",
@@ -134,7 +140,7 @@ fn exercise_page(repo: &Path, e: &Exercise) -> Result<String, String> {
         Kind::Simulator => page += "Your file must build; then each of these is a test:\n\n",
     }
     for (i, step) in e.steps.iter().enumerate() {
-        page += &format!("{}. {}\n", i + 1, step.checks);
+        page += &format!("{}. {}\n", i + 1, escaped(&step.checks));
     }
     if e.needs_kernel() {
         page += "\nAfterwards nothing may be left behind, the module must unload, and the kernel's log must hold no BUG, WARNING, Oops or hung task.\n";
@@ -144,7 +150,7 @@ fn exercise_page(repo: &Path, e: &Exercise) -> Result<String, String> {
         page += &format!(
             "<details>\n<summary>Hint {}</summary>\n\n{}\n\n</details>\n\n",
             i + 1,
-            hint
+            escaped(hint)
         );
     }
     page += &format!(
@@ -190,7 +196,12 @@ fn catches() -> String {
             e.title
         );
         for step in &e.steps {
-            page += &format!("| `{}` | {} | {} |\n", step.id, step.checks, step.hint);
+            page += &format!(
+                "| `{}` | {} | {} |\n",
+                step.id,
+                escaped(&step.checks),
+                step.hint
+            );
         }
     }
     page

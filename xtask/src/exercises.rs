@@ -164,7 +164,8 @@ pub fn run(args: ExercisesArgs) -> Result<ExitCode> {
         report.seconds = started.elapsed().as_secs_f64();
         let json = serde_json::to_string_pretty(report)? + "\n";
         fs::write(file, json).with_context(|| format!("writing {}", file.display()))?;
-        println!("{}", report.render(copies[0].exercise));
+        // `workshop check` prints the report; this says where it is.
+        println!("wrote the check's report to {}", file.display());
         return Ok(if report.passed {
             ExitCode::SUCCESS
         } else {
