@@ -125,6 +125,13 @@ pub struct LabArgs {
     /// With --check-transcript: write the transcript instead of comparing.
     #[arg(long, requires = "check_transcript")]
     bless: bool,
+
+    /// Run Debian's systemd-udevd in the guest (this machine's, with its
+    /// device-mapper rules), as a machine with udev does: dmsetup and the
+    /// kernel backend then wait for udev to confirm each change, and udev
+    /// makes /dev/mapper/NAME.
+    #[arg(long)]
+    udev: bool,
 }
 
 /// A chapter's program drives its own stage's target by name (its tables
@@ -243,6 +250,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             chapter_bin: chapter_bin.as_deref(),
             timeout: Duration::from_secs(args.timeout),
             memory_mib: args.memory,
+            udev: args.udev,
         })
         .collect();
     let results = run_lines(&runs, &progress);
@@ -412,6 +420,7 @@ pub(crate) fn boot_with_files(
         chapter_bin: None,
         timeout,
         memory_mib: DEFAULT_MEMORY_MIB,
+        udev: false,
     };
     let step = progress.step(format!("{name}: packing the initramfs"));
     let mut fs = run.initramfs(kit, &[], &[])?;
@@ -457,6 +466,8 @@ pub(crate) struct LineRun<'a> {
     pub timeout: Duration,
     /// The guest's memory; its /tmp (a tmpfs) may fill half of it.
     pub memory_mib: u32,
+    /// Whether udev runs in the guest (`--udev`).
+    pub udev: bool,
 }
 
 /// The guest's memory unless --memory says otherwise: room in /tmp (half of

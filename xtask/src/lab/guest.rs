@@ -71,8 +71,21 @@ pub fn chapter_binary(n: u32) -> String {
 
 /// The guest's `/init` (busybox sh) for one scenario. `stage_kos` are the file
 /// names of the modules under test in [`STAGE_DIR`].
+#[cfg(test)]
 pub fn init_script(scenario: &Scenario, stage_kos: &[String]) -> String {
+    init_script_with(scenario, stage_kos, false)
+}
+
+/// [`init_script`], and with `udev` Debian's `systemd-udevd` running in the
+/// guest with its device-mapper rules, as on a machine with udev: dmsetup
+/// and the kernel backend then wait for udev to confirm each change (a
+/// cookie), and udev makes `/dev/mapper/NAME`.
+pub fn init_script_with(scenario: &Scenario, stage_kos: &[String], udev: bool) -> String {
     let mut s = String::from(INIT_HEAD);
+    if udev {
+        s = s.replacen(" DM_DISABLE_UDEV=1", "", 1);
+        s = s.replacen(MOUNTED, &format!("{INIT_UDEV}{MOUNTED}"), 1);
+    }
     let kos = stage_kos.join(" ");
     s += &format!("stage_kos=\"{kos}\"\n");
     match scenario {
@@ -183,6 +196,25 @@ for ko in $(cat /lab/modules.list); do
 done
 [ "$verdict" = pass ] || finish
 echo "DMW-STEP kernel-modules $(cat /lab/modules.list | tr '\n' ' ')"
+"#;
+
+/// The line of [`INIT_HEAD`] before which udev starts (the mounts and
+/// `fail` are there by then).
+const MOUNTED: &str = "echo \"DMW-STEP boot $(uname -r)\"\n";
+
+/// Starting udev (`--udev`): the daemon, then every device the kernel has
+/// announced so far, then a wait until udev has dealt with them.
+const INIT_UDEV: &str = r#"mkdir -p /run && mount -t tmpfs tmpfs /run
+/lib/systemd/systemd-udevd --daemon --resolve-names=never
+udevadm trigger --action=add --type=subsystems
+udevadm trigger --action=add --type=devices
+udevadm settle --timeout=30
+if [ -S /run/udev/control ]; then
+	echo "DMW-STEP udev systemd-udevd $(udevadm --version) runs"
+else
+	fail "systemd-udevd did not start (no /run/udev/control)"
+	finish
+fi
 "#;
 
 const INIT_SCRIPT: &str = r#"for ko in $stage_kos; do
@@ -545,6 +577,19 @@ mod tests {
         assert!(two.contains("| tee /tmp/scenario.out | tag_lines DMW-LIVE"));
         assert!(two.contains("tag_lines DMW-OUT </tmp/scenario.out"));
         assert!(two.contains("chapter_args=\"--backend kernel --report /tmp/report.json\""));
+    }
+
+    #[test]
+    fn with_udev_the_guest_starts_udevd_and_lets_dmsetup_wait_for_it() {
+        let kos = ["hello_target.ko".to_string()];
+        let plain = init_script(&Scenario::Script, &kos);
+        assert!(plain.contains("DM_DISABLE_UDEV=1") && !plain.contains("systemd-udevd"));
+        let udev = init_script_with(&Scenario::Script, &kos, true);
+        assert!(!udev.contains("DM_DISABLE_UDEV"));
+        let started = udev.find("systemd-udevd --daemon").unwrap();
+        assert!(udev.find("fail() {").unwrap() < started);
+        assert!(started < udev.find(MOUNTED).unwrap());
+        assert!(started < udev.find("insmod").unwrap());
     }
 
     #[test]
