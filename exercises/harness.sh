@@ -53,9 +53,10 @@ create() {
 		fail "dmsetup create $1 refused \"$2\": $(cat "$WORK/err") $(new_log | grep -m1 device-mapper)"
 }
 
-# remove NAME: the device must go.
+# remove NAME: the device must go. With udev running (the Vagrant box),
+# udev may still hold a new device open for a moment: --retry waits it out.
 remove() {
-	dmsetup remove "$1" 2>"$WORK/err" || fail "dmsetup remove $1: $(cat "$WORK/err")"
+	dmsetup remove --retry "$1" 2>"$WORK/err" || fail "dmsetup remove $1: $(cat "$WORK/err")"
 }
 
 # refuse TABLE REASON: `dmsetup create` must fail with REASON in the kernel
@@ -133,7 +134,7 @@ fi
 # Whatever the check left, the next check must find a clean machine.
 left=$(dmsetup ls 2>/dev/null | awk '/^ws-/ { print $1 }')
 for name in $left; do
-	dmsetup remove "$name" 2>/dev/null || dmsetup remove --force "$name" 2>/dev/null
+	dmsetup remove --retry "$name" 2>/dev/null || dmsetup remove --force "$name" 2>/dev/null
 done
 unloaded=yes
 if [ -n "$module" ] && [ -d "/sys/module/$module" ]; then

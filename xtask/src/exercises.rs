@@ -69,6 +69,11 @@ pub struct ExercisesArgs {
     #[arg(long, value_name = "FILE", requires = "learner")]
     result: Option<PathBuf>,
 
+    /// Run systemd-udevd in the guests, as the Vagrant box does: dmsetup
+    /// then waits for udev's confirmation of each change.
+    #[arg(long)]
+    udev: bool,
+
     /// Seconds one guest may run before it counts as hung.
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     timeout: u64,
@@ -152,6 +157,7 @@ pub fn run(args: ExercisesArgs) -> Result<ExitCode> {
                 &cache,
                 &kernel_copies,
                 &built_on,
+                args.udev,
                 Duration::from_secs(args.timeout),
                 &progress,
             )?;
@@ -347,13 +353,18 @@ fn check_line(
     cache: &Path,
     copies: &[&Copy],
     built_on: &BTreeMap<String, String>,
+    udev: bool,
     timeout: Duration,
     progress: &Progress,
 ) -> Result<LineResults> {
     let name = line.name.as_str();
     let _lock = kit::lock_line(cache, name, progress)?;
     let kit = kit::prepare(line, cache, progress)?;
-    let ran_on = format!("lab {name} ({})", kit.release);
+    let ran_on = format!(
+        "lab {name} ({}){}",
+        kit.release,
+        if udev { ", udev" } else { "" }
+    );
     let release = kit.release.parse().ok();
 
     let mut reports: BTreeMap<String, Report> = BTreeMap::new();
@@ -455,6 +466,7 @@ fn check_line(
             repo,
             script.as_bytes(),
             files,
+            udev,
             timeout,
             progress,
         )?;

@@ -399,12 +399,14 @@ pub(crate) fn read_script(file: &Path) -> Result<Vec<u8>> {
 /// workshop's checks use to run many modules in one guest, each loaded and
 /// unloaded by its own check. Returns what the guest said, the console
 /// transcript's lines in order, and how long the boot took.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn boot_with_files(
     kit: &kit::Kit,
     cache: &Path,
     repo: &Path,
     script: &[u8],
     files: Vec<(String, initramfs::Content)>,
+    udev: bool,
     timeout: Duration,
     progress: &Progress,
 ) -> Result<(guest::Run, Vec<String>, f64, bool)> {
@@ -420,7 +422,7 @@ pub(crate) fn boot_with_files(
         chapter_bin: None,
         timeout,
         memory_mib: DEFAULT_MEMORY_MIB,
-        udev: false,
+        udev,
     };
     let step = progress.step(format!("{name}: packing the initramfs"));
     let mut fs = run.initramfs(kit, &[], &[])?;
