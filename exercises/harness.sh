@@ -84,10 +84,13 @@ pattern() {
 	done | dd of="$1" bs=4096 count=1 iflag=fullblock 2>/dev/null
 }
 
-# read_at DEVICE SECTOR FILE: 4 KiB read at SECTOR, direct, into FILE.
-read_at() { dd if="$1" of="$3" bs=512 skip="$2" count=8 iflag=direct 2>/dev/null; }
-# write_at DEVICE SECTOR FILE: 4 KiB of FILE written at SECTOR, direct.
-write_at() { dd if="$3" of="$1" bs=512 seek="$2" count=8 oflag=direct conv=notrunc 2>/dev/null; }
+# read_at DEVICE SECTOR FILE: 4 KiB read at SECTOR (a multiple of 8),
+# direct, into FILE. In 4 KiB blocks: busybox's dd falls back to buffered
+# I/O for 512-byte direct buffers.
+read_at() { dd if="$1" of="$3" bs=4096 skip=$(($2 / 8)) count=1 iflag=direct 2>/dev/null; }
+# write_at DEVICE SECTOR FILE: 4 KiB of FILE written at SECTOR (a multiple
+# of 8), direct.
+write_at() { dd if="$3" of="$1" bs=4096 seek=$(($2 / 8)) count=1 oflag=direct conv=notrunc 2>/dev/null; }
 
 # The harness itself: nothing below runs inside the check.
 mkdir -p "$WORK" || exit 2

@@ -9,7 +9,7 @@ message() {
 # listbad: listbad's answer (or dmsetup's complaint).
 listbad() { dmsetup message ws-dusty 0 listbad 2>&1; }
 # readable SECTOR: whether 4 KiB at SECTOR of ws-dusty read without an error.
-readable() { dd if="$node" of=/dev/null bs=512 skip="$1" count=8 iflag=direct 2>/dev/null; }
+readable() { read_at "$node" "$1" "$WORK/read"; }
 
 step add-and-list "addbad takes a sector, listbad answers with the list in order"
 create ws-dusty "0 4096 dusty $DEV 2048"

@@ -47,7 +47,7 @@ pub fn run(args: ProvisionArgs) -> Result<ExitCode> {
     match result {
         Ok(kernel_release) => {
             println!(
-                "provision-check: pass (Debian 12, headers {kernel_release}: module built, \
+                "provision-check: pass (Debian 12, headers {kernel_release}: module and workshop copy built, \
                  devmapper and libclang found)"
             );
             Ok(ExitCode::SUCCESS)
