@@ -39,7 +39,9 @@ impl LineRun<'_> {
         fs.char_device("/dev/console", 5, 1);
         fs.file(
             "/init",
-            Content::Bytes(guest::init_script_with(self.scenario, ko_names, self.udev).into_bytes()),
+            Content::Bytes(
+                guest::init_script_with(self.scenario, ko_names, self.udev).into_bytes(),
+            ),
             0o755,
         );
         // busybox-static: one file, every applet a link to it.
@@ -138,10 +140,20 @@ fn add_udev(fs: &mut Initramfs) -> Result<()> {
             .into_iter()
             .map(|dir| Path::new(dir).join(rule))
             .find(|p| p.exists())
-            .with_context(|| format!("no udev rule {rule} on this machine (dmsetup and udev install them)"))?;
-        fs.file(&format!("/usr/lib/udev/rules.d/{rule}"), Content::Host(host), 0o644);
+            .with_context(|| {
+                format!("no udev rule {rule} on this machine (dmsetup and udev install them)")
+            })?;
+        fs.file(
+            &format!("/usr/lib/udev/rules.d/{rule}"),
+            Content::Host(host),
+            0o644,
+        );
     }
-    fs.file("/etc/group", Content::Bytes(b"root:x:0:\ndisk:x:6:\n".to_vec()), 0o644);
+    fs.file(
+        "/etc/group",
+        Content::Bytes(b"root:x:0:\ndisk:x:6:\n".to_vec()),
+        0o644,
+    );
     fs.file(
         "/etc/passwd",
         Content::Bytes(b"root:x:0:0:root:/root:/bin/sh\n".to_vec()),
