@@ -403,6 +403,28 @@ mod tests {
         assert!(doctor_lines(one, "6.1".parse().ok()).is_empty());
     }
 
+    /// What `check_here` builds on the Vagrant box, against a kernel build
+    /// tree given as DMW_KBUILD (CI: the lab's 6.1 headers).
+    #[test]
+    #[ignore = "needs kernel headers: DMW_KBUILD=/lib/modules/<release>/build"]
+    fn builds_a_workshop_copy_against_real_kernel_headers() {
+        assert!(std::env::var_os("DMW_KBUILD").is_some(), "set DMW_KBUILD");
+        let repo = crate::workshop::repo_root();
+        let exercise = Manifest::bundled().exercise(1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join(&exercise.dir);
+        crate::workshop::learner::write_copy(
+            &repo,
+            exercise,
+            &copy,
+            crate::workshop::learner::Variant::Solution,
+        )
+        .unwrap();
+        let (ko, warnings) = make_here(&copy, exercise.module.as_deref().unwrap()).unwrap();
+        assert!(ko.is_file());
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
     #[test]
     fn a_modules_folder_is_staged_with_its_macros() {
         let dir = tempfile::tempdir().unwrap();
