@@ -46,11 +46,16 @@ new_log() { dmesg | tail -n +$((log_mark + 1)); }
 # dm_node NAME: the device node of mapped device NAME.
 dm_node() { echo "/dev/dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' ')"; }
 
-# create NAME TABLE: the device must be created, or the step fails.
+# create NAME TABLE: the device must be created, or the step fails. Where
+# udev runs, it reads a new device (blkid) as it appears: wait until it has,
+# so that its reads come before the check's own I/O, not among it.
 create() {
 	mark_log
 	echo "$2" | dmsetup create "$1" 2>"$WORK/err" ||
 		fail "dmsetup create $1 refused \"$2\": $(cat "$WORK/err") $(new_log | grep -m1 device-mapper)"
+	if [ -S /run/udev/control ]; then
+		udevadm settle --timeout=10
+	fi
 }
 
 # remove NAME: the device must go. With udev running (the Vagrant box),

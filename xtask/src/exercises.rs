@@ -418,6 +418,7 @@ fn check_line(
                 }
                 planned.push((
                     GuestItem {
+                        kernel_log_counts: item.kernel_log_counts(),
                         label,
                         group: copy.group(),
                         check: check.clone(),
@@ -519,7 +520,7 @@ fn check_line(
             .filter(|(item, _)| item.group == copy.group())
         {
             if let Some(run) = runs.get(&item.label) {
-                run.add_to(&mut report, exercise, "");
+                run.add_to(&mut report, exercise, "", item.kernel_log_counts);
             }
             report.seconds += item_seconds.get(&item.label).copied().unwrap_or(0.0);
         }

@@ -30,6 +30,8 @@ pub struct GuestItem {
     pub ko: String,
     /// `WS_*` variables, with guest paths.
     pub env: Vec<(String, String)>,
+    /// Whether the kernel's complaints count against the check.
+    pub kernel_log_counts: bool,
 }
 
 /// The guest's script for `items`, in order.
@@ -148,6 +150,7 @@ mod tests {
             check: "/lab/workshop/01/check.sh".into(),
             ko: "/lab/workshop/x/fixme.ko".into(),
             env: vec![("WS_TARGET".into(), "fixme".into())],
+            kernel_log_counts: true,
         }
     }
 
