@@ -329,16 +329,40 @@ fn watch(repo: &Path, root: &Path, e: &Exercise, lab: Option<&str>) -> Result<Ex
         .map_err(|err| format!("watching {}: {err}", copy.display()))?;
     loop {
         let _ = check(repo, root, e, lab)?;
+        // The check itself opens and reads the files, which inotify reports
+        // too: only a change to what the files hold starts the next check.
+        let checked = snapshot(&copy);
         println!("\nwatching {} (Ctrl-C to stop)", copy.display());
         loop {
             match changes.recv() {
-                Ok(Ok(events)) if events.iter().any(|ev| is_source(&ev.path)) => break,
+                Ok(Ok(events)) if events.iter().any(|ev| is_source(&ev.path)) => {
+                    if snapshot(&copy) != checked {
+                        break;
+                    }
+                }
                 Ok(Ok(_)) => continue,
                 Ok(Err(err)) => return Err(format!("watching {}: {err}", copy.display())),
                 Err(_) => return Ok(ExitCode::SUCCESS),
             }
         }
     }
+}
+
+/// Each source file of the copy and what it holds.
+fn snapshot(copy: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(copy)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && is_source(path))
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// A change worth a check: an edited source, not an editor's swap file.
