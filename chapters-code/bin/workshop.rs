@@ -365,11 +365,16 @@ fn snapshot(copy: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-/// A change worth a check: an edited source, not an editor's swap file.
+/// A change worth a check: an edited source, not an editor's swap file nor
+/// what a `make` in the folder built.
 fn is_source(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    !name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp")
+    let built = [".o", ".ko", ".mod", ".mod.c", ".cmd", ".swp", "~"];
+    !name.starts_with('.')
+        && name != "Module.symvers"
+        && name != "modules.order"
+        && !built.iter().any(|suffix| name.ends_with(suffix))
 }
