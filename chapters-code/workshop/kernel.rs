@@ -221,7 +221,7 @@ fn make_here(dir: &Path, module: &str) -> Result<(PathBuf, Vec<String>), String>
 /// Run the harness for one item as root (through sudo unless we are root),
 /// within `limit`; its output.
 fn run_harness(repo: &Path, item: &Item, ko: &Path, limit: Duration) -> Result<String, String> {
-    let as_root = nix_is_root();
+    let as_root = running_as_root();
     let mut command = if as_root {
         Command::new("env")
     } else {
@@ -271,7 +271,7 @@ fn run_harness(repo: &Path, item: &Item, ko: &Path, limit: Duration) -> Result<S
 }
 
 /// Whether this process runs as root (the effective user).
-fn nix_is_root() -> bool {
+fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
