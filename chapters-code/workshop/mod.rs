@@ -294,4 +294,31 @@ mod tests {
         assert!(m.exercises.len() >= 12, "{}", m.exercises.len());
         assert_eq!(m.exercise(1).unwrap().id(), "01");
     }
+
+    #[test]
+    fn a_manifest_that_contradicts_itself_is_refused_with_the_reason() {
+        let good = "[[exercise]]\ndir = \"01-x\"\ntitle = \"x\"\nkind = \"simulator\"\n\
+                    files = [\"x.rs\"]\nprerequisites = []\nshow = []\nhints = [\"h\"]\n\
+                    [[exercise.step]]\nid = \"s\"\nchecks = \"c\"\nhint = 1\n";
+        assert!(Manifest::parse(good).is_ok());
+        for (bad, why) in [
+            (good.replace("01-x", "02-x"), "numbered"),
+            (good.replace("hint = 1", "hint = 2"), "names hint 2"),
+            (
+                good.replace("kind = \"simulator\"", "kind = \"kernel\""),
+                "`module`",
+            ),
+            (
+                good.replace("prerequisites", "prerequisite"),
+                "unknown field",
+            ),
+            (
+                good.replace("show = []", "show = []\ndoctor = [\"4.19\"]"),
+                "no kernel line 4.19",
+            ),
+        ] {
+            let err = Manifest::parse(&bad).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+    }
 }
