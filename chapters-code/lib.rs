@@ -12,7 +12,10 @@
 //! - [`driver`]: the [`driver::Backend`] seam that a chapter's scenario runs on: the
 //!   simulator, or (feature `kernel`) a real kernel through `/dev/mapper/control`.
 //! - [`scenarios`]: each chapter's steps, written once for every backend.
+//! - [`workshop`]: the exercises, their skeletons, checks and the learner's progress.
+//! - [`alarms`]: the kernel log lines that mean a target went wrong.
 
+pub mod alarms;
 pub mod cli;
 pub mod dm;
 pub mod drift;
@@ -23,6 +26,7 @@ pub mod scenarios;
 pub mod sim;
 pub mod table;
 pub mod targets;
+pub mod workshop;
 
 /// The kernel's sector: 512 bytes, whatever the device's logical block size.
 pub const SECTOR_SIZE: u64 = 512;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Provision Debian 12 for dm-workbook's real-kernel chapters: what building the
-# kernel module (compiler, make, the running kernel's headers) and the kernel
-# backend (libdevmapper's headers, libclang for bindgen) need, plus the tools
-# the chapters drive (dmsetup, losetup, mkfs.ext4, kmod), and fio for
-# `cargo xtask bench --here`.
+# Provision Debian 12 for dm-workbook's real-kernel chapters and its workshop:
+# what building the kernel module (compiler, make, the running kernel's
+# headers) and the kernel backend (libdevmapper's headers, libclang for
+# bindgen) need, plus the tools the chapters and the workshop's checks
+# (exercises/harness.sh) drive: dmsetup, losetup, blkdiscard, mkfs.ext4,
+# kmod, cmp, awk, and sudo, which `workshop check` asks for the root parts;
+# fio for `cargo xtask bench --here`.
 #
 # Environment:
 #   DMW_KERNEL_RELEASE  headers to install (default: the running kernel, uname -r)
@@ -25,6 +27,10 @@ apt-get install -y -q --no-install-recommends \
     fio \
     fonts-dejavu-core \
     mount \
+    util-linux \
+    diffutils \
+    mawk \
+    sudo \
     libdevmapper-dev \
     libclang-dev \
     pkg-config \

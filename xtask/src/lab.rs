@@ -15,7 +15,7 @@
 mod alarms;
 pub(crate) mod guest;
 mod guest_files;
-mod initramfs;
+pub(crate) mod initramfs;
 pub(crate) mod kit;
 pub(crate) mod lines;
 pub(crate) mod progress;
@@ -85,7 +85,7 @@ pub struct LabArgs {
     /// in RAM; its output is shown as it comes, and its exit status decides
     /// pass or fail. Afterwards the lab checks that no mapped device and no
     /// loop device are left, that the module unloads, and that the kernel
-    /// log holds no complaint (see xtask/src/lab/alarms.toml). Without
+    /// log holds no complaint (see chapters-code/alarms.toml). Without
     /// --script, --chapter or a --stage with its own scenario, the guest runs
     /// `dmsetup targets`.
     #[arg(long, value_name = "FILE")]
@@ -401,6 +401,70 @@ fn choose_scenario<'a>(args: &'a LabArgs, declared: Option<&'a manifest::Scenari
 /// A scenario script's bytes.
 pub(crate) fn read_script(file: &Path) -> Result<Vec<u8>> {
     fs::read(file).with_context(|| format!("reading the script {}", file.display()))
+}
+
+/// A boot that runs `script` with no module of the lab's loaded and
+/// `files` added to the initramfs (their modules, scripts and data), on a
+/// kit the caller has prepared (holding the line's lock): what the
+/// workshop's checks use to run many modules in one guest, each loaded and
+/// unloaded by its own check. Returns what the guest said, the console
+/// transcript's lines in order, and how long the boot took.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn boot_with_files(
+    kit: &kit::Kit,
+    cache: &Path,
+    repo: &Path,
+    script: &[u8],
+    files: Vec<(String, initramfs::Content)>,
+    udev: bool,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(guest::Run, Vec<String>, f64, bool)> {
+    let name = kit.line.name.as_str();
+    let run = LineRun {
+        line: kit.line,
+        cache,
+        repo,
+        module_dir: repo,
+        own_stage: false,
+        scenario: &Scenario::Script,
+        script,
+        chapter_bin: None,
+        script_name: Some("files".to_string()),
+        udev,
+        timeout,
+        memory_mib: DEFAULT_MEMORY_MIB,
+    };
+    let step = progress.step(format!("{name}: packing the initramfs"));
+    let mut fs = run.initramfs(kit, &[], &[])?;
+    for (path, content) in files {
+        fs.file(&path, content, 0o644);
+    }
+    let line_dir = cache.join("lines").join(name);
+    fs::create_dir_all(&line_dir)?;
+    let initrd = line_dir.join("initrd-files.cpio");
+    fs.write(std::io::BufWriter::new(fs::File::create(&initrd)?))?;
+    step.done_with(format!("{} entries", fs.nodes().len()));
+    let runs = cache.join("runs");
+    fs::create_dir_all(&runs)?;
+    let transcript = runs.join(format!("{name}-files.log"));
+    let _slot = qemu::guest_slot(cache, progress)?;
+    let step = progress.step(format!("{name}: booting {}", kit.release));
+    let boot = qemu::boot(
+        &kit.vmlinuz(),
+        &initrd,
+        DEFAULT_MEMORY_MIB,
+        "",
+        &transcript,
+        timeout,
+        &step,
+    )?;
+    step.done_with(format!("transcript {}", transcript.display()));
+    let lines = fs::read_to_string(&transcript)?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok((boot.run, lines, boot.seconds, boot.timed_out))
 }
 
 /// Everything one line's boot needs.

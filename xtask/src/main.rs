@@ -9,11 +9,13 @@
 //! - `provision-check`: run the Vagrant box's provisioning in a Debian 12 chroot.
 //! - `bench`: every stage against `linear` with fio, in one boot of a kernel line.
 //! - `stress`: every stage under verified I/O while suspended, reloaded and sent messages.
+//! - `exercises`: the workshop's exercises: skeletons fail, solutions pass.
 
 mod apt;
 mod bench;
 mod corpus;
 mod equivalence;
+mod exercises;
 mod kbuild_dir;
 mod kits;
 mod lab;
@@ -73,6 +75,9 @@ enum Task {
     /// resumed, reloaded, sent messages and asked for its status; one boot
     /// per line.
     Stress(stress::StressArgs),
+    /// The workshop's authoring check: every exercise's skeleton fails its
+    /// check and its solution passes, on the simulator and in the lab.
+    Exercises(exercises::ExercisesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +94,7 @@ fn main() -> std::process::ExitCode {
         Task::ProvisionCheck(args) => provision::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Stress(args) => stress::run(args),
+        Task::Exercises(args) => exercises::run(args),
     };
     match result {
         Ok(code) => code,

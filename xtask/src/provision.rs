@@ -1,7 +1,8 @@
 //! `cargo xtask provision-check`: run the Vagrant box's provisioning script in
 //! a fresh Debian 12 chroot and check that it installed what the chapters
 //! need: the module builds against the installed headers, and the kernel
-//! backend's build finds libdevmapper and libclang.
+//! backend's build finds libdevmapper and libclang; a workshop copy builds
+//! the same way, and the tools the workshop's checks call are installed.
 //!
 //! The chroot starts from a minimal Debian 12 (cached as a tarball in the
 //! cache directory, so only the first run downloads it); the script's own
@@ -46,7 +47,7 @@ pub fn run(args: ProvisionArgs) -> Result<ExitCode> {
     match result {
         Ok(kernel_release) => {
             println!(
-                "provision-check: pass (Debian 12, headers {kernel_release}: module built, \
+                "provision-check: pass (Debian 12, headers {kernel_release}: module and workshop copy built, \
                  devmapper and libclang found)"
             );
             Ok(ExitCode::SUCCESS)
@@ -166,6 +167,39 @@ fn check(top: &Path, base: &Path, root: &Path) -> Result<String> {
         root,
         "command -v dmsetup && command -v losetup && command -v mkfs.ext4 && command -v insmod \
          && command -v fio && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    )?;
+
+    // The workshop: a learner's copy of exercise 1, as `workshop start 1`
+    // writes it (its Kbuild, the compat header beside it), builds against
+    // the same headers, and the tools its check's harness calls are there.
+    println!("provision-check: building a workshop copy (exercise 1's solution) the same way");
+    let exercise = dm_workbook::workshop::Manifest::bundled()
+        .exercise(1)
+        .context("the workshop has no exercise 1")?;
+    let copy = work.join("workshop").join(&exercise.dir);
+    dm_workbook::workshop::learner::write_copy(
+        top,
+        exercise,
+        &copy,
+        dm_workbook::workshop::learner::Variant::Solution,
+    )
+    .map_err(anyhow::Error::msg)?;
+    in_chroot(
+        root,
+        &format!(
+            "make -C /lib/modules/{kernel_release}/build M=/workbook/workshop/{} modules",
+            exercise.dir
+        ),
+    )?;
+    let module = exercise.module.as_deref().unwrap_or_default();
+    ensure!(
+        copy.join(format!("{module}.ko")).exists(),
+        "the workshop copy's build made no {module}.ko"
+    );
+    in_chroot(
+        root,
+        "for tool in blkdiscard cmp awk sudo dd sed grep tail cut; do \
+         command -v $tool >/dev/null || { echo \"missing: $tool\"; exit 1; }; done",
     )?;
     Ok(kernel_release)
 }

@@ -44,7 +44,7 @@ fn alarm_names() -> Vec<String> {
     struct Alarms {
         alarm: Vec<Alarm>,
     }
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/lab/alarms.toml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../chapters-code/alarms.toml");
     let text = std::fs::read_to_string(path).unwrap();
     let alarms: Alarms = toml::from_str(&text).unwrap();
     alarms.alarm.into_iter().map(|a| a.name).collect()

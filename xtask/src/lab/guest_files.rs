@@ -39,7 +39,9 @@ impl LineRun<'_> {
         fs.char_device("/dev/console", 5, 1);
         fs.file(
             "/init",
-            Content::Bytes(guest::init_script(self.scenario, ko_names, self.udev).into_bytes()),
+            Content::Bytes(
+                guest::init_script_with(self.scenario, ko_names, self.udev).into_bytes(),
+            ),
             0o755,
         );
         // busybox-static: one file, every applet a link to it.
@@ -110,34 +112,53 @@ impl LineRun<'_> {
     }
 }
 
-/// The rules of Debian's dmsetup package: the device-mapper names, flags
-/// and cookie confirmation udev needs (the machine's own copies; `udev` and
-/// `dmsetup` are in .ci/lab-packages).
-const DM_UDEV_RULES: [&str; 3] = [
+/// The udev rules the guest runs with (`--udev`): the defaults for block
+/// devices, and device-mapper's own (from Debian's dmsetup package), which
+/// confirm each cookie (`95-dm-notify.rules`) and name `/dev/mapper/NAME`.
+const UDEV_RULES: [&str; 5] = [
+    "50-udev-default.rules",
     "55-dm.rules",
+    "60-block.rules",
     "60-persistent-storage-dm.rules",
     "95-dm-notify.rules",
 ];
 
-/// Debian's udev daemon and its dm rules. The rules call `/sbin/dmsetup`.
+/// This machine's `systemd-udevd` (one program with `udevadm`), its
+/// libraries, the rules, and what they call: `/sbin/dmsetup`, and the
+/// groups they name.
 fn add_udev(fs: &mut Initramfs) -> Result<()> {
-    let udevadm = Path::new("/bin/udevadm");
-    ensure!(
-        udevadm.exists(),
-        "--udev needs Debian's udev on this machine: apt-get install udev"
-    );
+    let udevadm = ["/usr/bin/udevadm", "/bin/udevadm"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .context("no udevadm on this machine: install udev (apt-get install udev) for --udev")?;
     fs.program(udevadm, "/bin/udevadm")?;
-    fs.symlink(guest::UDEVD, "/bin/udevadm");
+    fs.symlink("/lib/systemd/systemd-udevd", "/bin/udevadm");
     fs.symlink("/sbin/dmsetup", "/usr/sbin/dmsetup");
-    for rule in DM_UDEV_RULES {
-        let host = Path::new("/lib/udev/rules.d").join(rule);
-        ensure!(host.exists(), "no {} on this machine", host.display());
+    for rule in UDEV_RULES {
+        let host = ["/usr/lib/udev/rules.d", "/lib/udev/rules.d"]
+            .into_iter()
+            .map(|dir| Path::new(dir).join(rule))
+            .find(|p| p.exists())
+            .with_context(|| {
+                format!("no udev rule {rule} on this machine (dmsetup and udev install them)")
+            })?;
         fs.file(
-            &format!("/lib/udev/rules.d/{rule}"),
+            &format!("/usr/lib/udev/rules.d/{rule}"),
             Content::Host(host),
             0o644,
         );
     }
+    fs.file(
+        "/etc/group",
+        Content::Bytes(b"root:x:0:\ndisk:x:6:\n".to_vec()),
+        0o644,
+    );
+    fs.file(
+        "/etc/passwd",
+        Content::Bytes(b"root:x:0:0:root:/root:/bin/sh\n".to_vec()),
+        0o644,
+    );
     Ok(())
 }
 

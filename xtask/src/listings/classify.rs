@@ -14,6 +14,7 @@
 //! | ```` ```console ```` or ```` ```text ```` holding only `{{#include transcripts/NAME}}` | `tests/transcripts.rs`: it reruns the command on the transcript's first line |
 //! | ```` ```text ```` holding only `{{#include generated/NAME}}` | `cargo xtask matrix --check`: NAME is a file the matrix writes for `module/manifest.toml` |
 //! | ```` ```sh ```` holding only `{{#include FILE:ANCHOR}}` | the lab: FILE is a script in a module stage's `tests/` folder that `.ci/run` runs with `cargo xtask lab ... --script FILE` |
+//! | ```` ```c ````, ```` ```rust ```` or ```` ```sh ```` holding only `{{#include FILE:ANCHOR}}`, FILE an exercise's source or its skeleton in `book/src/workshop/skeletons/` | `cargo xtask exercises` in `.ci/run` (the skeleton fails its check, the source passes), and `tests/workshop.rs` (the skeleton is its source's) |
 //! | ```` ```text,diagram ```` | nothing: prose art, counted, needs no test |
 //!
 //! Everything else is untested and named as such: attributes that make a test
@@ -75,6 +76,13 @@ pub enum How {
     LabTranscript { file: PathBuf, command: String },
     /// A guest script included by anchor, which `.ci/run` runs in the lab.
     LabScript { file: PathBuf, anchor: String },
+    /// An exercise's source or its skeleton, by anchor: checked by
+    /// `cargo xtask exercises`, which `.ci/run` runs.
+    Exercise {
+        file: PathBuf,
+        anchor: String,
+        skeleton: bool,
+    },
     /// Prose art.
     Diagram,
 }
@@ -93,6 +101,7 @@ impl How {
             How::Matrix { .. } => "matrix output",
             How::LabTranscript { .. } => "real-kernel transcripts",
             How::LabScript { .. } => "lab scripts",
+            How::Exercise { .. } => "exercises",
             How::Diagram => "diagrams",
         }
     }
@@ -136,6 +145,17 @@ impl fmt::Display for How {
                 f,
                 "{}:{anchor}, run on real kernels by .ci/run: `cargo xtask lab ... --script`",
                 file.display()
+            ),
+            How::Exercise {
+                file,
+                anchor,
+                skeleton,
+            } => write!(
+                f,
+                "{}:{anchor}, an exercise's {}, checked by `cargo xtask exercises` in .ci/run \
+                 (its skeleton must fail, its solution pass)",
+                file.display(),
+                if *skeleton { "skeleton" } else { "source" }
             ),
             How::Diagram => write!(f, "diagram (prose art, needs no test)"),
         }
@@ -200,6 +220,12 @@ pub fn classify(block: &Block, chapter: &Path, repo: &dyn Repo) -> Verdict {
         Ok(d) => d,
         Err(why) => return Untested(why),
     };
+    if let Some(include) = &directive
+        && attrs.is_empty()
+        && let Some(verdict) = exercise_listing(lang, include, chapter, repo)
+    {
+        return verdict;
+    }
     match lang {
         "rust" => rust(attrs, directive, &block.body, chapter, repo),
         "c" => c(attrs, directive, chapter, repo),
@@ -587,6 +613,77 @@ fn lab_script(
         Ok(anchor) => Verdict::Tested(How::LabScript { file, anchor }),
         Err(why) => Verdict::Untested(why),
     }
+}
+
+/// A block that includes an exercise's file: its source under `exercises/`
+/// or its skeleton as the book keeps it. `None` for any other file.
+fn exercise_listing(
+    lang: &str,
+    include: &Include<'_>,
+    chapter: &Path,
+    repo: &dyn Repo,
+) -> Option<Verdict> {
+    use dm_workbook::workshop;
+    let file = resolve(chapter, include.path)?;
+    let skeletons = Path::new(workshop::book::DIR).join("skeletons");
+    let (rest, skeleton) = match (
+        file.strip_prefix(workshop::DIR),
+        file.strip_prefix(&skeletons),
+    ) {
+        (Ok(rest), _) => (rest, false),
+        (_, Ok(rest)) => (rest, true),
+        _ => return None,
+    };
+    let mut parts = rest.iter().map(|p| p.to_string_lossy().into_owned());
+    let (Some(dir), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Some(Verdict::Untested(format!(
+            "{} is not an exercise's file",
+            file.display()
+        )));
+    };
+    let manifest = repo
+        .read(Path::new(workshop::PATH))
+        .and_then(|text| workshop::Manifest::parse(&text).ok());
+    let known = manifest.is_some_and(|m| {
+        m.exercises
+            .iter()
+            .any(|e| e.dir == dir && e.files.contains(&name))
+    });
+    if !known {
+        return Some(Verdict::Untested(format!(
+            "{} is not a file {} lists for an exercise",
+            file.display(),
+            workshop::PATH
+        )));
+    }
+    let wanted = match name.rsplit('.').next() {
+        Some("c") => "c",
+        Some("rs") => "rust",
+        _ => "sh",
+    };
+    if lang != wanted {
+        return Some(Verdict::Untested(format!(
+            "{} is shown as {lang}, not {wanted}",
+            file.display()
+        )));
+    }
+    if !ci_commands(repo)
+        .iter()
+        .any(|l| l.starts_with("cargo xtask exercises"))
+    {
+        return Some(Verdict::Untested(format!(
+            "{}: .ci/run does not run `cargo xtask exercises`",
+            file.display()
+        )));
+    }
+    Some(match anchor_in(include, &file, repo) {
+        Ok(anchor) => Verdict::Tested(How::Exercise {
+            file,
+            anchor,
+            skeleton,
+        }),
+        Err(why) => Verdict::Untested(why),
+    })
 }
 
 fn diagram(directive: Option<Include<'_>>, body: &str) -> Verdict {

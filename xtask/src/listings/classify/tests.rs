@@ -120,7 +120,20 @@ fn repo() -> FakeRepo {
             ".ci/run",
             "cargo test\ncargo xtask lab --kernel 6.1 --chapter 3 \\\n    \
              --check-transcript book/src/transcripts/lab-checked.console\n\
-             cargo xtask lab --all --script module/stage1-hello/tests/run.sh\n",
+             cargo xtask lab --all --script module/stage1-hello/tests/run.sh\n\
+             cargo xtask exercises --kernel 6.1\n",
+        ),
+        (
+            "exercises/01-fix-first-target/fixme.c",
+            "/* ANCHOR: map */\nint map;\n/* ANCHOR_END: map */\n",
+        ),
+        (
+            "book/src/workshop/skeletons/01-fix-first-target/fixme.c",
+            "/* ANCHOR: map */\nint map;\n/* ANCHOR_END: map */\n",
+        ),
+        (
+            "exercises/01-fix-first-target/notes.c",
+            "/* ANCHOR: map */\n/* ANCHOR_END: map */\n",
         ),
         (
             "module/stage1-hello/tests/run.sh",
@@ -150,6 +163,10 @@ fn repo() -> FakeRepo {
             .iter()
             .map(|(p, t)| (PathBuf::from(p), t.to_string()))
             .chain([(PathBuf::from(manifest::PATH), manifest)])
+            .chain([(
+                PathBuf::from(dm_workbook::workshop::PATH),
+                include_str!("../../../../exercises/manifest.toml").to_string(),
+            )])
             .collect(),
         crate_files: ["chapters-code/lib.rs", "chapters-code/targets/hello.rs"]
             .iter()
@@ -533,4 +550,60 @@ fn semantic_patches_are_tested_when_their_entry_says_so() {
             other => panic!("{body}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn an_exercises_source_and_skeleton_count_when_ci_runs_the_exercises() {
+    let chapter = Path::new("book/src/workshop/01-fix-first-target.md");
+    let block = |info: &str, body: &str| Block {
+        info: info.into(),
+        body: body.into(),
+        fenced: true,
+    };
+    let skeleton = block(
+        "c",
+        "{{#include skeletons/01-fix-first-target/fixme.c:map}}",
+    );
+    assert_eq!(
+        classify(&skeleton, chapter, &repo()),
+        Verdict::Tested(How::Exercise {
+            file: PathBuf::from("book/src/workshop/skeletons/01-fix-first-target/fixme.c"),
+            anchor: "map".into(),
+            skeleton: true,
+        })
+    );
+    let source = block(
+        "c",
+        "{{#include ../../../exercises/01-fix-first-target/fixme.c:map}}",
+    );
+    assert!(matches!(
+        classify(&source, chapter, &repo()),
+        Verdict::Tested(How::Exercise {
+            skeleton: false,
+            ..
+        })
+    ));
+    let why = |b: &Block| match classify(b, chapter, &repo()) {
+        Verdict::Untested(why) => why,
+        other => panic!("{other:?}"),
+    };
+    let as_rust = block(
+        "rust",
+        "{{#include ../../../exercises/01-fix-first-target/fixme.c:map}}",
+    );
+    assert!(
+        why(&as_rust).contains("shown as rust, not c"),
+        "{}",
+        why(&as_rust)
+    );
+    let unlisted = block(
+        "c",
+        "{{#include ../../../exercises/01-fix-first-target/notes.c:map}}",
+    );
+    assert!(why(&unlisted).contains("lists for an exercise"));
+    let no_anchor = block(
+        "c",
+        "{{#include ../../../exercises/01-fix-first-target/fixme.c:ctr}}",
+    );
+    assert!(why(&no_anchor).contains("ANCHOR"));
 }
