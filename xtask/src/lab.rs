@@ -502,6 +502,11 @@ impl LineRun<'_> {
                             problems.push(format!("simulator and kernel differ: {d}"));
                         }
                     }
+                    6 => {
+                        for d in equivalence::chapter6_differences(&boot.run.report)? {
+                            problems.push(format!("simulator and kernel differ: {d}"));
+                        }
+                    }
                     // The life cycle changed between lines (a 5.10 disk exists
                     // from create on): other lines are shown beside the model
                     // of 6.1, and only the modelled line must match it.
