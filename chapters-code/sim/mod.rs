@@ -22,7 +22,9 @@
 //! - `tables`: building a table line by line (`dm-table.c`);
 //! - `limits`: what a table offers the block layer: a write cache, discards
 //!   (`dm_table_set_restrictions()` in `dm-table.c`);
-//! - `io`: a bio's way through a mapped device (`dm.c`).
+//! - `io`: a bio's way through a mapped device (`dm.c`);
+//! - `work`: the clock, the targets' delayed work, and the clones a target
+//!   keeps past `map` and lets go of later.
 
 mod devices;
 mod io;
@@ -30,16 +32,18 @@ mod limits;
 mod loops;
 mod registry;
 mod tables;
+mod work;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::dm::bio::{Bio, DevT};
-use crate::dm::target::{TargetRegistry, TargetType};
+use crate::dm::bio::{Bio, CloneId, DevT};
+use crate::dm::target::{Clock, TargetRegistry, TargetType};
 use crate::dm::trace::{Remap, TraceEvent};
 use crate::dm::{DmError, Ioctl};
 use crate::errno::Errno;
 use devices::MappedDevice;
+use io::{CloneInFlight, Io, Orig};
 use loops::LoopDevice;
 
 /// The loop driver's major number (`LOOP_MAJOR` in `include/uapi/linux/major.h`).
@@ -96,9 +100,38 @@ pub struct LoopStat {
 pub enum Submission {
     /// It ended; here it is, with its status (and, for a read, its data).
     Done(Bio),
-    /// The device is suspended; the bio will be issued on resume and can then
-    /// be collected with [`Simulator::take_completed`] under this id.
+    /// It has not ended: the device is suspended, or a target holds a piece
+    /// of it. Once it ends, [`Simulator::take_completed`] hands it over
+    /// under this id; [`Simulator::wait_for`] waits for it.
     Deferred(u64),
+}
+
+/// A call that waits for I/O, stopped where a real kernel would wait
+/// forever: the simulator cannot block, so it says what would.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}: on a real kernel this would wait forever")]
+pub struct Hung(pub String);
+
+/// Why a call that may wait for I/O (a suspend, a resume onto a new
+/// table) failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The ioctl failed.
+    #[error(transparent)]
+    Dm(#[from] DmError),
+    /// It would never have returned.
+    #[error(transparent)]
+    Hung(#[from] Hung),
+}
+
+impl WaitError {
+    /// The ioctl's failure, if that is what it was.
+    pub fn dm(&self) -> Option<&DmError> {
+        match self {
+            WaitError::Dm(err) => Some(err),
+            WaitError::Hung(_) => None,
+        }
+    }
 }
 
 /// The model of the device-mapper core. See the [module documentation](self).
@@ -118,8 +151,18 @@ pub struct Simulator {
     trace: Vec<TraceEvent>,
     /// What the kernel's `block_bio_remap` tracepoint would have recorded.
     remaps: Vec<Remap>,
+    /// Bios a program submitted that have ended, by the id
+    /// [`Submission::Deferred`] gave.
     completed: BTreeMap<u64, Bio>,
-    next_bio_id: u64,
+    /// `jiffies`, shared with the targets that keep time.
+    clock: Clock,
+    /// Bios submitted to mapped devices that have not ended, by id.
+    origs: BTreeMap<u64, Orig>,
+    /// Their pieces in flight (`struct dm_io`), by id.
+    ios: BTreeMap<u64, Io>,
+    /// Clones that have not ended: kept by a target, or below.
+    clones: BTreeMap<CloneId, CloneInFlight>,
+    next_id: u64,
 }
 
 impl Simulator {
@@ -138,7 +181,11 @@ impl Simulator {
             trace: Vec::new(),
             remaps: Vec::new(),
             completed: BTreeMap::new(),
-            next_bio_id: 1,
+            clock: Clock::new(),
+            origs: BTreeMap::new(),
+            ios: BTreeMap::new(),
+            clones: BTreeMap::new(),
+            next_id: 1,
         };
         for builtin in targets.builtin {
             sim.registered.insert(0, builtin);
@@ -181,6 +228,13 @@ impl Simulator {
                 ),
             _ => dev.to_string(),
         }
+    }
+
+    /// A fresh id for a bio, a piece or a clone.
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
     fn log(&mut self, line: String) {

@@ -3,7 +3,7 @@
 
 use super::{Node, Simulator};
 use crate::dm::bio::DevT;
-use crate::dm::target::{CtrContext, DmDev, Target, TargetInfo};
+use crate::dm::target::{Clock, CtrContext, DmDev, Target, TargetInfo};
 use crate::errno::Errno;
 use crate::table::{Table, TableLine};
 
@@ -228,6 +228,10 @@ impl CtrContext for Ctr<'_> {
 
     fn set_per_io_data_size(&mut self, bytes: usize) {
         self.info.per_io_data_size = bytes;
+    }
+
+    fn clock(&self) -> Clock {
+        self.sim.clock.clone()
     }
 
     /// `dm_get_device`: `major:minor` is taken as it is; anything else is a path

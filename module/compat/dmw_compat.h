@@ -64,4 +64,27 @@ static inline sector_t bdev_nr_sectors(struct block_device *bdev)
 #define DMW_HAVE_PREPARE_IOCTL_CMD 0
 #endif
 
+/*
+ * dm_submit_bio_remap(): how a target sends on a clone it kept (its map
+ * returned DM_MAPIO_SUBMITTED), the core then accounting the I/O as it goes
+ * if the target set ti->accounts_remapped_io. DMW_HAVE_DM_SUBMIT_BIO_REMAP
+ * says whether the kernel has both; older kernels get a dm_submit_bio_remap()
+ * that submits the clone as it is.
+ */
+/* Linux 5.18: dm_submit_bio_remap() and ti->accounts_remapped_io arrive. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 18, 0)
+#define DMW_HAVE_DM_SUBMIT_BIO_REMAP 1
+#else
+#define DMW_HAVE_DM_SUBMIT_BIO_REMAP 0
+#endif
+
+#if !DMW_HAVE_DM_SUBMIT_BIO_REMAP
+#include <linux/blkdev.h>
+
+static inline void dm_submit_bio_remap(struct bio *clone, struct bio *tgt_clone)
+{
+	submit_bio_noacct(tgt_clone ? tgt_clone : clone);
+}
+#endif
+
 #endif /* DMW_COMPAT_H */
