@@ -8,7 +8,7 @@
 //! - an [`Io`], the kernel's `struct dm_io`: one piece of it, cut at a
 //!   line's end or at `max_io_len`, with its clones. Linux 6.1 maps the
 //!   first piece and submits the rest again (`dm_split_and_process_bio()`,
-//!   `drivers/md/dm.c` lines 1729-1786), so each piece is an io of its own;
+//!   `drivers/md/dm.c` lines 1732-1789), so each piece is an io of its own;
 //! - a clone, handed to a target's `map`. Most end at once (a loop device
 //!   below answers at once); a [`CloneInFlight`] is one a target kept
 //!   (`DM_MAPIO_SUBMITTED` without ending it) or one a mapped device below
@@ -473,7 +473,8 @@ impl Simulator {
         self.io_dec(clone.io, status);
     }
 
-    /// `dm_io_dec_pending()` (dm.c lines 1052-1067): one clone of `io` has
+    /// `dm_io_set_error()` and `dm_io_dec_pending()` (dm.c lines
+    /// 1046-1065): one clone of `io` has
     /// ended with `status`. During a `noflush` suspend a requeue outranks
     /// any error.
     fn io_dec(&mut self, id: u64, status: BlkStatus) {
@@ -492,7 +493,8 @@ impl Simulator {
         }
     }
 
-    /// `dm_io_complete()` (dm.c lines 932-1037): a piece whose clones have
+    /// `__dm_io_complete()` and `dm_io_complete()` (dm.c lines 934-1032): a
+    /// piece whose clones have
     /// all ended. Handed back during a `noflush` suspend, it waits in the
     /// device's queue for resume, at its head; handed back otherwise, it
     /// fails (`dm_handle_requeue()`, lines 887-926). The flushes of a

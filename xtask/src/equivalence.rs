@@ -524,8 +524,10 @@ fn as_json(value: &impl Serialize) -> String {
 }
 
 mod chapter6;
+mod chapter7;
 mod guest_answers;
 pub use chapter6::*;
+pub use chapter7::*;
 pub use guest_answers::*;
 
 #[cfg(test)]
