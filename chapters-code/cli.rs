@@ -67,6 +67,18 @@ pub const CHAPTERS: &[Chapter] = &[
         simulator_only: None,
         kernel_modules: &[],
     },
+    Chapter {
+        number: 6,
+        report: true,
+        simulator_only: None,
+        kernel_modules: &[],
+    },
+    Chapter {
+        number: 7,
+        report: true,
+        simulator_only: None,
+        kernel_modules: &[],
+    },
 ];
 
 /// The chapter program numbered `number`, if it runs a scenario.

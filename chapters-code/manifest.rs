@@ -137,6 +137,12 @@ pub struct Stage {
     /// What runs where the stage must pass.
     #[serde(default)]
     pub scenario: Option<Scenario>,
+    /// The chapter whose program drives this stage's target, when the
+    /// stage's `scenario` is a script (a bad-input battery, say): the lab's
+    /// `--chapter N` then loads this stage. A stage whose scenario is a
+    /// chapter names it there instead.
+    #[serde(default)]
+    pub chapter: Option<u32>,
     /// What the stage must do, per line name.
     pub expect: BTreeMap<String, Expect>,
     /// Where it must fail: the compiler's errors, per line name.
@@ -150,6 +156,11 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// Whether chapter `chapter`'s program drives this stage's target.
+    pub fn drives_chapter(&self, chapter: u32) -> bool {
+        self.scenario == Some(Scenario::Chapter(chapter)) || self.chapter == Some(chapter)
+    }
+
     /// What the stage must do on `line` (every line is covered once parsed).
     pub fn expect_on(&self, line: &str) -> Option<&Expect> {
         self.expect.get(line)
@@ -236,11 +247,9 @@ impl Manifest {
     }
 
     /// The stage a chapter's program loads: the first whose scenario is that
-    /// chapter.
+    /// chapter, or that names it as its `chapter`.
     pub fn stage_of_chapter(&self, chapter: u32) -> Option<&Stage> {
-        self.stages
-            .iter()
-            .find(|s| s.scenario == Some(Scenario::Chapter(chapter)))
+        self.stages.iter().find(|s| s.drives_chapter(chapter))
     }
 
     /// The lines as prose: "5.10, 6.1, 6.12, 7.2 or 7.3".
@@ -290,11 +299,22 @@ impl Manifest {
             ));
         }
         let mut dirs = BTreeSet::new();
-        for stage in &self.stages {
+        for (i, stage) in self.stages.iter().enumerate() {
             if !dirs.insert(stage.dir.as_str()) {
                 return Err(format!("stage {} is listed twice", stage.dir));
             }
             stage.validate(self)?;
+            // A chapter named by `chapter` loads that stage: no other stage
+            // may claim it, or `--chapter N` would load whichever came first.
+            if let Some(n) = stage.chapter
+                && let Some(other) =
+                    (self.stages.iter().enumerate()).find(|(j, s)| *j != i && s.drives_chapter(n))
+            {
+                return Err(format!(
+                    "{}: `chapter = {n}`, but {} runs chapter {n} too",
+                    stage.dir, other.1.dir
+                ));
+            }
         }
         Ok(())
     }
@@ -314,6 +334,12 @@ impl Stage {
                     "{dir}: `expect` names {named}, which is no kernel line"
                 ));
             }
+        }
+        if let (Some(Scenario::Chapter(runs)), Some(named)) = (&self.scenario, self.chapter) {
+            return Err(format!(
+                "{dir}: `chapter = {named}` is for a stage whose scenario is a script; \
+                 its scenario already runs chapter {runs}"
+            ));
         }
         let scripts = [&self.scenario, &self.fixed];
         if let Some(path) = scripts.iter().find_map(|s| match s {
@@ -503,6 +529,30 @@ expect = { "6.1" = { not-applicable = "6.1 has no Rust" }, "7.2" = "pass" }
     }
 
     #[test]
+    fn a_stage_with_a_script_can_name_the_chapter_that_drives_it() {
+        let battery = NEW.replace("\"new\"", "\"battery\"").replace(
+            "{ chapter = 3 }",
+            "{ script = \"tests/bad.sh\" }\nchapter = 6",
+        );
+        let m = Manifest::parse(&with_stage(&battery)).unwrap();
+        assert_eq!(m.stage_of_chapter(6).unwrap().dir, "battery");
+        assert!(m.stage_of_chapter(3).is_none());
+        // Both ways of naming a chapter are found.
+        let both = format!("{}\n[[stage]]\n{NEW}", with_stage(&battery));
+        let m = Manifest::parse(&both).unwrap();
+        assert_eq!(m.stage_of_chapter(3).unwrap().dir, "new");
+        assert_eq!(m.stage_of_chapter(6).unwrap().dir, "battery");
+        // A chapter loads one stage, and a chapter scenario names its own.
+        let claimed = both.replace("{ chapter = 3 }", "{ chapter = 6 }");
+        assert!(
+            refused(&claimed).contains("runs chapter 6 too"),
+            "{claimed}"
+        );
+        let twice = with_stage(&NEW.replace("ko = ", "chapter = 6\nko = "));
+        assert!(refused(&twice).contains("already runs chapter 3"));
+    }
+
+    #[test]
     fn every_stage_covers_exactly_the_known_lines() {
         let missing = with_stage(&NEW.replace(", \"7.2\" = \"pass\"", ""));
         assert!(refused(&missing).contains("says nothing about 7.2"));
@@ -550,8 +600,8 @@ expect = { "6.1" = { not-applicable = "6.1 has no Rust" }, "7.2" = "pass" }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let stage = NEW.replace("ko = ", "chapter = 3\nko = ");
-        assert!(refused(&with_stage(&stage)).contains("unknown field `chapter`"));
+        let stage = NEW.replace("ko = ", "exercise = 3\nko = ");
+        assert!(refused(&with_stage(&stage)).contains("unknown field `exercise`"));
         let line = LINES.replace("rust = true", "rust = true\nmirror = \"x\"");
         assert!(refused(&line).contains("unknown field `mirror`"));
         assert!(refused(&format!("exercise = 1\n{LINES}")).contains("unknown field"));

@@ -16,7 +16,7 @@ fn one_line(stderr: &[u8]) -> String {
 
 #[test]
 fn every_binary_has_help() {
-    for n in 1..=3 {
+    for n in [1, 2, 3, 5, 6, 7] {
         chapter(n)
             .arg("--help")
             .assert()

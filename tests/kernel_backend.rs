@@ -268,6 +268,7 @@ fn a_module_loads_registers_its_target_and_unloads() {
         source: None,
         table: None,
         scenario: None,
+        chapter: None,
         expect: Default::default(),
         errors: Default::default(),
         fixed: None,

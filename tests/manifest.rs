@@ -106,3 +106,33 @@ fn chapter4_help_names_the_newest_line() {
     let newest = &Manifest::bundled().newest().name;
     assert!(help.contains(&format!("2.6.32 to {newest}")), "{help}");
 }
+
+/// Every chapter a stage names is a chapter program, and every chapter
+/// program that loads a module finds its stage: the scenarios' defaults
+/// rely on it.
+#[test]
+fn the_chapters_and_the_stages_name_each_other() {
+    let manifest = Manifest::bundled();
+    for stage in &manifest.stages {
+        let named = match (&stage.scenario, stage.chapter) {
+            (Some(Scenario::Chapter(n)), _) => *n,
+            (_, Some(n)) => n,
+            _ => continue,
+        };
+        assert!(
+            dm_workbook::cli::chapter(named).is_some(),
+            "{} names chapter {named}, which has no program",
+            stage.dir
+        );
+    }
+    for (chapter, dir) in [
+        (3, "stage1-hello"),
+        (5, "stage2-proxy"),
+        (6, "stage3-faulty"),
+        (7, "stage4-deferred"),
+    ] {
+        let stage = manifest.stage_of_chapter(chapter).expect("a stage");
+        assert_eq!(stage.dir, dir, "chapter {chapter}");
+        assert!(dm_workbook::targets::twin(&stage.target).is_some());
+    }
+}

@@ -155,6 +155,7 @@ fn a_reload_past_the_device_end_fails_at_resume_and_leaves_the_device_suspended(
     );
     let before = sim.kmsg().len();
     let err = sim.resume("t").unwrap_err();
+    let err = err.dm().expect("refused, not hung");
     assert_eq!(err.errno, Errno::EINVAL);
     let expected = "device-mapper: table: 254:0: loop0 too small for target: \
                     start=8, len=2048, dev_size=2048";

@@ -76,6 +76,11 @@ pub enum BlkStatus {
     IoErr,
     /// `BLK_STS_NOTSUPP` (`-EOPNOTSUPP`): an op the device does not offer.
     NotSupp,
+    /// `BLK_STS_DM_REQUEUE`: a target hands a clone back to the core. Never
+    /// seen above the core: during a `noflush` suspend the core keeps the
+    /// bio for after resume, otherwise it becomes `BLK_STS_IOERR`
+    /// (`dm_handle_requeue()`, Linux 6.1 `drivers/md/dm.c` lines 887-926).
+    DmRequeue,
 }
 
 impl fmt::Display for BlkStatus {
@@ -84,7 +89,21 @@ impl fmt::Display for BlkStatus {
             BlkStatus::Ok => "BLK_STS_OK",
             BlkStatus::IoErr => "BLK_STS_IOERR",
             BlkStatus::NotSupp => "BLK_STS_NOTSUPP",
+            BlkStatus::DmRequeue => "BLK_STS_DM_REQUEUE",
         })
+    }
+}
+
+/// The core's name for a clone it handed a target's `map`: in the kernel,
+/// the `struct bio *` a target keeps when it returns `DM_MAPIO_SUBMITTED`
+/// without ending the clone. The target names the clone by it later, when
+/// it sends it on or ends it ([`crate::dm::target::HeldClones`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CloneId(pub u64);
+
+impl fmt::Display for CloneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "clone {}", self.0)
     }
 }
 
@@ -123,6 +142,13 @@ pub struct Bio {
     /// (`dm_bio_get_target_bio_nr()`, dm.c lines 114-118): a target that
     /// asked for N flush or discard clones sends each to its own device.
     pub target_bio_nr: u32,
+    /// The core's name for this clone, for a target that keeps it past
+    /// `map`; `None` for a bio the core did not make.
+    pub clone_id: Option<CloneId>,
+    /// Whether `bio_endio()` was called on it ([`Bio::endio`]): a target
+    /// whose `map` returns `DM_MAPIO_SUBMITTED` either ended the clone
+    /// already or keeps it, to send it on or end it later.
+    pub ended: bool,
 }
 
 impl Bio {
@@ -139,6 +165,8 @@ impl Bio {
             status: BlkStatus::Ok,
             per_bio_data: Vec::new(),
             target_bio_nr: 0,
+            clone_id: None,
+            ended: false,
         }
     }
 
@@ -155,6 +183,8 @@ impl Bio {
             status: BlkStatus::Ok,
             per_bio_data: Vec::new(),
             target_bio_nr: 0,
+            clone_id: None,
+            ended: false,
         }
     }
 
@@ -201,18 +231,15 @@ impl Bio {
     /// A piece of this bio: `sectors` sectors from `sector` (on the same
     /// device), with the same op and flags and its share of the data.
     pub fn piece(&self, sector: u64, sectors: u64) -> Bio {
-        // Field by field: `..self.clone()` would copy the data only to drop it.
         let mut piece = Bio {
-            op: self.op,
-            dev: self.dev,
             sector,
             data: Vec::new(),
             extent: 0,
-            preflush: self.preflush,
-            fua: self.fua,
             status: BlkStatus::Ok,
             per_bio_data: Vec::new(),
-            target_bio_nr: self.target_bio_nr,
+            clone_id: None,
+            ended: false,
+            ..self.clone()
         };
         if self.op.has_data() {
             let from = ((sector - self.sector) * SECTOR_SIZE) as usize;
@@ -254,6 +281,14 @@ impl Bio {
         );
     }
 
+    /// `bio_endio(bio)`: end the bio with its `status`. A target's `map`
+    /// that does this returns `DM_MAPIO_SUBMITTED`, and the core completes
+    /// the clone at once; one that returns `DM_MAPIO_SUBMITTED` without it
+    /// keeps the clone.
+    pub fn endio(&mut self) {
+        self.ended = true;
+    }
+
     /// `zero_fill_bio(bio)`: what dm-zero does to a read.
     pub fn zero_fill(&mut self) {
         self.data.fill(0);
@@ -266,7 +301,8 @@ pub enum MapResult {
     /// `DM_MAPIO_REMAPPED`: the target changed `dev` and `sector`; the core
     /// submits the bio to that device.
     Remapped,
-    /// `DM_MAPIO_SUBMITTED`: the target took the bio and ended it itself.
+    /// `DM_MAPIO_SUBMITTED`: the target took the bio: it ended it already
+    /// ([`Bio::endio`]), or keeps it to send it on or end it later.
     Submitted,
     /// `DM_MAPIO_KILL`: fail the bio with `BLK_STS_IOERR`.
     Kill,

@@ -8,9 +8,10 @@
 //! [`Target`], and [`TargetInfo`] carries the `dm_target` fields they read.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use super::bio::{Bio, BlkStatus, DevT, MapResult};
+use super::bio::{Bio, BlkStatus, CloneId, DevT, MapResult};
 use crate::errno::Errno;
 
 /// The fields of `struct dm_target` a callback reads: where the line starts
@@ -39,6 +40,12 @@ pub struct TargetInfo {
     /// clone it hands this line, for the target's own per-bio data
     /// (`dm_per_bio_data`). 0: none.
     pub per_io_data_size: usize,
+    /// What `dm_noflush_suspending(ti)` answers at the time of the call:
+    /// whether the device is in a `noflush` suspend. The core sets its flag
+    /// before `presuspend` and clears it once nothing is in flight (Linux
+    /// 6.1 `__dm_suspend()`, `drivers/md/dm.c` lines 2683-2749); the
+    /// simulator fills this in for each call.
+    pub noflush_suspending: bool,
 }
 
 impl TargetInfo {
@@ -105,6 +112,95 @@ pub trait CtrContext {
     /// `dm_get_device(ti, path, dm_table_get_mode(ti->table), &dev)`: open a
     /// block device by path or `major:minor`, for the life of the table.
     fn get_device(&mut self, path: &str) -> Result<DmDev, Errno>;
+    /// The kernel's clock, `jiffies`, for a target that keeps time (one
+    /// that holds bios for a while).
+    fn clock(&self) -> Clock;
+}
+
+/// The kernel's clock as a target reads it (`jiffies`), in milliseconds.
+///
+/// The simulator's clock moves only when someone waits: a program for its
+/// I/O, a suspend for the bios in flight. It moves by as long as the same
+/// wait takes on a real kernel, and runs the targets' delayed work that
+/// falls due on the way. (Debian's kernels tick at 250 Hz, so
+/// `msecs_to_jiffies()` rounds a delay up to 4 ms; the chapters' delays are
+/// multiples of 4 ms.)
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Arc<AtomicU64>);
+
+impl Clock {
+    /// A clock at 0.
+    pub fn new() -> Clock {
+        Clock::default()
+    }
+
+    /// `jiffies`, in milliseconds.
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Move the clock to `ms`, never back.
+    pub fn advance_to(&self, ms: u64) {
+        self.0.fetch_max(ms, Ordering::Relaxed);
+    }
+}
+
+/// A target's `struct delayed_work` on its own workqueue: armed for a time,
+/// then run once by the workqueue. The simulator runs a target's work
+/// ([`Target::run_work`]) when its clock reaches [`DelayedWork::due`].
+#[derive(Debug, Default)]
+pub struct DelayedWork {
+    due: Mutex<Option<u64>>,
+}
+
+impl DelayedWork {
+    /// `INIT_DELAYED_WORK`: not armed.
+    pub fn new() -> DelayedWork {
+        DelayedWork::default()
+    }
+
+    /// `queue_delayed_work(wq, work, delay)` at time `now`: arm it for
+    /// `now + delay`, unless it is armed already (then nothing changes and
+    /// the answer is `false`, as the kernel's).
+    pub fn queue(&self, now: u64, delay: u64) -> bool {
+        let mut due = self.due.lock().expect("no panic holds the lock");
+        if due.is_some() {
+            return false;
+        }
+        *due = Some(now + delay);
+        true
+    }
+
+    /// `cancel_delayed_work_sync(work)`: disarm it; whether it was armed.
+    pub fn cancel(&self) -> bool {
+        self.due
+            .lock()
+            .expect("no panic holds the lock")
+            .take()
+            .is_some()
+    }
+
+    /// When it is due, if armed.
+    pub fn due(&self) -> Option<u64> {
+        *self.due.lock().expect("no panic holds the lock")
+    }
+
+    /// The workqueue starts the work: it is no longer armed, so the work
+    /// function may arm it again.
+    pub fn start(&self) {
+        self.cancel();
+    }
+}
+
+/// What a target that keeps clones past `map` asks of the core later, from
+/// its work or a suspend hook: the kernel's `dm_submit_bio_remap()` and
+/// `bio_endio()` on a clone it held.
+pub trait HeldClones {
+    /// `dm_submit_bio_remap(clone, NULL)`: send a held clone on, to the
+    /// device and sector `map` gave it.
+    fn submit_bio_remap(&mut self, clone: CloneId);
+    /// `clone->bi_status = status; bio_endio(clone)`.
+    fn endio(&mut self, clone: CloneId, status: BlkStatus);
 }
 
 /// A registered target type: `struct target_type` without the per-line callbacks.
@@ -177,6 +273,33 @@ pub trait Target: Send {
     ) -> bool {
         false
     }
+
+    /// `.presuspend`: the device is being suspended. The core calls it
+    /// before it stops sending bios and waits for those in flight, which
+    /// include the clones a target holds (Linux 6.1 `__dm_suspend()`,
+    /// `drivers/md/dm.c` lines 2696-2744): a target that holds clones lets
+    /// go of them here, through `core`.
+    fn presuspend(&self, _ti: &TargetInfo, _core: &mut dyn HeldClones) {}
+
+    /// `.postsuspend`: the device is suspended; nothing is in flight
+    /// (`dm_suspend()`, dm.c line 2817).
+    fn postsuspend(&self, _ti: &TargetInfo, _core: &mut dyn HeldClones) {}
+
+    /// `.resume`: the device resumes with this table live
+    /// (`dm_table_resume_targets()`, `drivers/md/dm-table.c` lines 2121-2150),
+    /// before the bios the core kept are sent again (`__dm_resume()`, dm.c
+    /// lines 2825-2833).
+    fn resume(&self, _ti: &TargetInfo) {}
+
+    /// When the target's delayed work is next due ([`DelayedWork::due`]),
+    /// if it has any armed.
+    fn work_due(&self) -> Option<u64> {
+        None
+    }
+
+    /// The target's work function, run by its workqueue once
+    /// [`Target::work_due`] has come.
+    fn run_work(&self, _ti: &TargetInfo, _core: &mut dyn HeldClones) {}
 
     /// `.dtr`: undo what `ctr` did. The core calls it once, when the table goes.
     /// (The devices `ctr` opened are released by the core, as `dm_put_device`

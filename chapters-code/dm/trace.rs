@@ -1,23 +1,16 @@
 //! The journey of each bio through the simulated core, recorded for the reader.
 
 use std::fmt;
-use std::rc::Rc;
 
 use super::bio::{BioOp, BlkStatus, DevT, MapResult};
 
 /// One step of a bio's journey.
-///
-/// Names are `String`s for the reader. While a bio travels, the simulator
-/// records them as `TraceEvent<Rc<str>>`, sharing each device's and target's
-/// name instead of copying it, so recording a step allocates nothing; it
-/// turns them into `String`s only when the trace is read
-/// ([`TraceEvent::into_owned`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TraceEvent<Name = String> {
+pub enum TraceEvent {
     /// A bio arrived at a mapped device (`dm_submit_bio`).
     Submitted {
         /// The mapped device's name.
-        device: Name,
+        device: String,
         /// Read or write.
         op: BioOp,
         /// First sector, on the mapped device.
@@ -28,7 +21,7 @@ pub enum TraceEvent<Name = String> {
     /// The device was suspended: the bio waits for `resume`.
     Deferred {
         /// The mapped device's name.
-        device: Name,
+        device: String,
     },
     /// The core cut a piece for one table line (`__split_and_process_bio`):
     /// a bio never crosses a line's end.
@@ -36,7 +29,7 @@ pub enum TraceEvent<Name = String> {
         /// Index of the table line, from 0.
         line: usize,
         /// The line's target type.
-        target: Name,
+        target: String,
         /// First sector of the piece, on the mapped device.
         sector: u64,
         /// Length of the piece in sectors.
@@ -47,7 +40,7 @@ pub enum TraceEvent<Name = String> {
         /// Index of the table line.
         line: usize,
         /// The line's target type.
-        target: Name,
+        target: String,
         /// What `map` returned.
         result: MapResult,
         /// Where the piece goes next, when remapped: device and sector.
@@ -56,7 +49,7 @@ pub enum TraceEvent<Name = String> {
     /// A piece reached a real (backing) device.
     Landed {
         /// The backing device's path, such as `/dev/loop0`.
-        device: Name,
+        device: String,
         /// Its device number.
         dev: DevT,
         /// Read or write.
@@ -69,74 +62,13 @@ pub enum TraceEvent<Name = String> {
     /// The bio given to the mapped device ended.
     Completed {
         /// The mapped device's name.
-        device: Name,
+        device: String,
         /// How it ended.
         status: BlkStatus,
     },
 }
 
-impl TraceEvent<Rc<str>> {
-    /// The same step with its names as `String`s.
-    pub fn into_owned(self) -> TraceEvent {
-        match self {
-            TraceEvent::Submitted {
-                device,
-                op,
-                sector,
-                sectors,
-            } => TraceEvent::Submitted {
-                device: device.to_string(),
-                op,
-                sector,
-                sectors,
-            },
-            TraceEvent::Deferred { device } => TraceEvent::Deferred {
-                device: device.to_string(),
-            },
-            TraceEvent::Clone {
-                line,
-                target,
-                sector,
-                sectors,
-            } => TraceEvent::Clone {
-                line,
-                target: target.to_string(),
-                sector,
-                sectors,
-            },
-            TraceEvent::Mapped {
-                line,
-                target,
-                result,
-                to,
-            } => TraceEvent::Mapped {
-                line,
-                target: target.to_string(),
-                result,
-                to,
-            },
-            TraceEvent::Landed {
-                device,
-                dev,
-                op,
-                sector,
-                sectors,
-            } => TraceEvent::Landed {
-                device: device.to_string(),
-                dev,
-                op,
-                sector,
-                sectors,
-            },
-            TraceEvent::Completed { device, status } => TraceEvent::Completed {
-                device: device.to_string(),
-                status,
-            },
-        }
-    }
-}
-
-impl<Name: fmt::Display> fmt::Display for TraceEvent<Name> {
+impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceEvent::Submitted {

@@ -258,6 +258,15 @@ impl Backend for KernelBackend {
         Ok(())
     }
 
+    fn suspend_noflush(&mut self, name: &str) -> Result<()> {
+        let id = DevId::Name(dm_name(name)?);
+        let flags = DmFlags::DM_SUSPEND | DmFlags::DM_NOFLUSH;
+        self.request(Ioctl::Suspend, name, |dm| {
+            dm.device_suspend(&id, DmOptions::default().set_flags(flags))
+        })?;
+        Ok(())
+    }
+
     fn clear(&mut self, name: &str) -> Result<()> {
         let id = DevId::Name(dm_name(name)?);
         self.request(Ioctl::Clear, name, |dm| dm.table_clear(&id))?;

@@ -13,6 +13,7 @@ pub mod kernel;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::dm::trace::{Remap, TraceEvent};
 use crate::dm::units::{Bytes, Sectors};
@@ -84,7 +85,27 @@ pub enum BackendError {
     /// The I/O was not finished: the device is suspended.
     #[error("I/O on {0} waits for resume: the device is suspended")]
     Suspended(String),
+    /// The simulator stopped a call that would never return on a real
+    /// kernel, and says what it would wait for.
+    #[error(transparent)]
+    Hung(#[from] crate::sim::Hung),
 }
+
+impl From<crate::sim::WaitError> for BackendError {
+    fn from(err: crate::sim::WaitError) -> BackendError {
+        match err {
+            crate::sim::WaitError::Dm(err) => BackendError::Dm(err),
+            crate::sim::WaitError::Hung(hung) => BackendError::Hung(hung),
+        }
+    }
+}
+
+/// How long a background write gets to end before it counts as held: a
+/// direct write to a device that holds nothing is done well within it.
+pub const SETTLE: Duration = Duration::from_millis(500);
+
+/// How long [`Backend::finish_write`] waits for a background write to end.
+pub const FINISH: Duration = Duration::from_secs(10);
 
 impl BackendError {
     /// An I/O error with what was being done.
@@ -144,8 +165,12 @@ pub trait Backend {
     /// `dmsetup resume NAME`.
     fn resume(&mut self, name: &str) -> Result<()>;
 
-    /// `dmsetup suspend NAME`.
+    /// `dmsetup suspend NAME`: returns once what is in flight has ended.
     fn suspend(&mut self, name: &str) -> Result<()>;
+
+    /// `dmsetup suspend --noflush NAME`: what a target hands back to the
+    /// core waits in the device for resume instead of failing.
+    fn suspend_noflush(&mut self, name: &str) -> Result<()>;
 
     /// `dmsetup clear NAME`: drop the inactive table.
     fn clear(&mut self, name: &str) -> Result<()>;
@@ -185,11 +210,13 @@ pub trait Backend {
     /// into a suspended device, where [`Backend::write`] refuses.
     fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite>;
 
-    /// Whether a background write is still held inside its device.
+    /// Whether a background write is still held inside its device, after
+    /// giving it [`SETTLE`] to end.
     fn write_waiting(&mut self, write: &BackgroundWrite) -> bool;
 
-    /// How a background write ended. One still held inside its device is
-    /// left to end whenever it can, and the answer is [`BackendError::Suspended`].
+    /// How a background write ended, after waiting up to [`FINISH`] for it.
+    /// One still held inside its device is left to end whenever it can, and
+    /// the answer is [`BackendError::Suspended`].
     fn finish_write(&mut self, write: BackgroundWrite) -> Result<()>;
 
     /// `dmsetup ls`: the names of all mapped devices, sorted.

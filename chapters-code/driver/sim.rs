@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Backend, BackendError, BackendKind, BackgroundWrite, Result};
+use super::{Backend, BackendError, BackendKind, BackgroundWrite, FINISH, Result, SETTLE};
 use crate::dm::bio::{Bio, BlkStatus};
 use crate::dm::target::{StatusType, TargetType};
 use crate::dm::trace::{Remap, TraceEvent};
@@ -91,13 +91,34 @@ impl SimBackend {
         Ok(self.sim.write(name, offset.0, data)?)
     }
 
-    /// A deferred background write whose bio has ended since becomes ended.
-    fn settle(&mut self, ticket: u64) {
-        if let Some((name, state)) = self.background.get_mut(&ticket)
-            && let Background::Deferred(id) = *state
-            && let Some(bio) = self.sim.take_completed(id)
+    /// Give a deferred background write up to `wait` (the clock moves, and
+    /// the targets' delayed work runs) to end; if it did, it becomes ended.
+    fn settle(&mut self, ticket: u64, wait: std::time::Duration) {
+        let Some((_, Background::Deferred(id))) = self.background.get(&ticket) else {
+            return;
+        };
+        let id = *id;
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        if let Some(bio) = self.sim.wait_for(id, Some(ms))
+            && let Some((name, state)) = self.background.get_mut(&ticket)
         {
             *state = Background::Ended(bio_result(name, &bio));
+        }
+    }
+
+    /// What a program waiting for its I/O gets: the bio once it has ended;
+    /// on a suspended device, [`BackendError::Suspended`]; if nothing will
+    /// ever end it, [`BackendError::Hung`].
+    fn wait(&mut self, name: &str, submission: Submission) -> Result<Bio> {
+        match submission {
+            Submission::Done(bio) => Ok(bio),
+            Submission::Deferred(id) => match self.sim.wait_for(id, None) {
+                Some(bio) => Ok(bio),
+                None if self.sim.info(name)?.suspended => {
+                    Err(BackendError::Suspended(name.to_string()))
+                }
+                None => Err(self.sim.why_waiting(id).into()),
+            },
         }
     }
 }
@@ -182,6 +203,10 @@ impl Backend for SimBackend {
         Ok(self.sim.suspend(name)?)
     }
 
+    fn suspend_noflush(&mut self, name: &str) -> Result<()> {
+        Ok(self.sim.suspend_noflush(name)?)
+    }
+
     fn clear(&mut self, name: &str) -> Result<()> {
         Ok(self.sim.clear(name)?)
     }
@@ -207,18 +232,16 @@ impl Backend for SimBackend {
     }
 
     fn write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<()> {
-        match self.submit_write(name, offset, data)? {
-            Submission::Done(bio) => bio_result(name, &bio),
-            Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
-        }
+        let submitted = self.submit_write(name, offset, data)?;
+        let bio = self.wait(name, submitted)?;
+        bio_result(name, &bio)
     }
 
     fn fsync(&mut self, name: &str) -> Result<()> {
         self.open(name)?;
-        match self.sim.flush(name)? {
-            Submission::Done(bio) => bio_result(name, &bio),
-            Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
-        }
+        let submitted = self.sim.flush(name)?;
+        let bio = self.wait(name, submitted)?;
+        bio_result(name, &bio)
     }
 
     fn read(&mut self, name: &str, offset: Bytes, len: Bytes) -> Result<Vec<u8>> {
@@ -230,10 +253,9 @@ impl Backend for SimBackend {
         if len == Bytes(0) {
             return Ok(Vec::new());
         }
-        match self.sim.read(name, offset.0, len.0)? {
-            Submission::Done(bio) => bio_result(name, &bio).map(|_| bio.data),
-            Submission::Deferred(_) => Err(BackendError::Suspended(name.to_string())),
-        }
+        let submitted = self.sim.read(name, offset.0, len.0)?;
+        let bio = self.wait(name, submitted)?;
+        bio_result(name, &bio).map(|_| bio.data)
     }
 
     fn start_write(&mut self, name: &str, offset: Bytes, data: &[u8]) -> Result<BackgroundWrite> {
@@ -248,7 +270,7 @@ impl Backend for SimBackend {
     }
 
     fn write_waiting(&mut self, write: &BackgroundWrite) -> bool {
-        self.settle(write.0);
+        self.settle(write.0, SETTLE);
         matches!(
             self.background.get(&write.0),
             Some((_, Background::Deferred(_)))
@@ -256,7 +278,7 @@ impl Backend for SimBackend {
     }
 
     fn finish_write(&mut self, write: BackgroundWrite) -> Result<()> {
-        self.settle(write.0);
+        self.settle(write.0, FINISH);
         match self.background.remove(&write.0) {
             Some((_, Background::Ended(result))) => result,
             Some((name, Background::Deferred(_))) => Err(BackendError::Suspended(name)),
@@ -325,7 +347,9 @@ fn needs_kernel(what: &str) -> BackendError {
 fn bio_result(name: &str, bio: &Bio) -> Result<()> {
     let errno = match bio.status {
         BlkStatus::Ok => return Ok(()),
-        BlkStatus::IoErr => Errno::EIO,
+        // A requeue never reaches a program: the core fails it or sends
+        // the bio again.
+        BlkStatus::IoErr | BlkStatus::DmRequeue => Errno::EIO,
         BlkStatus::NotSupp => Errno::EOPNOTSUPP,
     };
     Err(BackendError::io(

@@ -9,6 +9,8 @@ pub mod chapter1;
 pub mod chapter2;
 pub mod chapter3;
 pub mod chapter5;
+pub mod chapter6;
+pub mod chapter7;
 
 use std::io::{self, Write};
 

@@ -4,9 +4,11 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use super::io::Queued;
 use super::tables::{BuiltTable, LiveLine};
-use super::{DEFAULT_READ_AHEAD, DM_MAJOR, DM_NAME_LEN, Node, Simulator};
-use crate::dm::bio::{Bio, BlkStatus, DevT};
+use super::work::Core;
+use super::{DEFAULT_READ_AHEAD, DM_MAJOR, DM_NAME_LEN, Hung, Node, Simulator, WaitError};
+use crate::dm::bio::{BlkStatus, DevT};
 use crate::dm::target::{MessageError, StatusType};
 use crate::dm::{DeviceInfo, DmError, Ioctl, TableSlot};
 use crate::errno::Errno;
@@ -28,16 +30,17 @@ const CORE_MESSAGES: &[&str] = &[
 
 /// A `struct mapped_device`: its two table slots and its state.
 pub(super) struct MappedDevice {
-    /// The device's name and `/dev/mapper/NAME`, shared with the trace.
-    pub(super) name: Rc<str>,
-    pub(super) path: Rc<str>,
     pub(super) minor: u32,
     pub(super) live: Option<Rc<BuiltTable>>,
     pub(super) inactive: Option<BuiltTable>,
     pub(super) suspended: bool,
+    /// `DMF_NOFLUSH_SUSPENDING`: set from before `presuspend` until nothing
+    /// is in flight, during a `noflush` suspend.
+    pub(super) noflush_suspending: bool,
     pub(super) event_nr: u32,
-    /// Bios that arrived while suspended, with the ids they were given.
-    pub(super) deferred: VecDeque<(u64, Bio)>,
+    /// `md->deferred`: pieces that arrived while suspended, and pieces a
+    /// target handed back during a `noflush` suspend (at the front).
+    pub(super) deferred: VecDeque<Queued>,
     /// Whether the first table load has set up the queue and registered the
     /// disk (`dm_setup_md_queue`, which calls `add_disk`). Until then there is
     /// no `/dev/dm-N` and no disk to open; the first load also checks device
@@ -69,12 +72,11 @@ impl Simulator {
         self.mapped.insert(
             name.to_string(),
             MappedDevice {
-                name: name.into(),
-                path: format!("/dev/mapper/{name}").into(),
                 minor,
                 live: None,
                 inactive: None,
                 suspended: false,
+                noflush_suspending: false,
                 event_nr: 0,
                 deferred: VecDeque::new(),
                 queue_set_up: false,
@@ -154,28 +156,89 @@ impl Simulator {
         stacked as u32
     }
 
-    /// `DM_DEV_SUSPEND` with the suspend flag: hold back new I/O.
-    pub fn suspend(&mut self, name: &str) -> Result<(), DmError> {
-        self.device_mut(Ioctl::Suspend, name)?.suspended = true;
+    /// `DM_DEV_SUSPEND` with the suspend flag (`dmsetup suspend`): hold
+    /// back new I/O once what is in flight has ended (`do_suspend()`, Linux
+    /// 6.1 `drivers/md/dm-ioctl.c` lines 1116-1143). A suspended device is
+    /// left as it is.
+    pub fn suspend(&mut self, name: &str) -> Result<(), WaitError> {
+        self.suspend_with(name, false)
+    }
+
+    /// `dmsetup suspend --noflush` (`DM_NOFLUSH_FLAG`): the same, except
+    /// that what a target hands back to the core waits in the device's
+    /// queue for resume rather than failing.
+    pub fn suspend_noflush(&mut self, name: &str) -> Result<(), WaitError> {
+        self.suspend_with(name, true)
+    }
+
+    fn suspend_with(&mut self, name: &str, noflush: bool) -> Result<(), WaitError> {
+        if self.device_mut(Ioctl::Suspend, name)?.suspended {
+            return Ok(());
+        }
+        self.dm_suspend(name, noflush)
+    }
+
+    /// `dm_suspend()` (dm.c lines 2784-2823, with `__dm_suspend()`, lines
+    /// 2673-2766): the noflush flag, `presuspend` on each line, new bios
+    /// held back, then the wait for every io in flight, running the
+    /// targets' delayed work as it falls due; then `postsuspend`. A wait
+    /// that nothing can end is a [`Hung`]: the kernel's ioctl never returns.
+    fn dm_suspend(&mut self, name: &str, noflush: bool) -> Result<(), WaitError> {
+        let live = self.mapped[name].live.clone();
+        self.mapped
+            .get_mut(name)
+            .expect("exists")
+            .noflush_suspending = noflush;
+        if let Some(table) = &live {
+            for line in &table.lines {
+                let info = self.info_now(name, line);
+                line.target.presuspend(&info, &mut Core { sim: self });
+            }
+        }
+        self.mapped.get_mut(name).expect("exists").suspended = true;
+        if live.is_some() {
+            self.wait_idle(name).map_err(|held| {
+                Hung(format!(
+                    "suspending {name}: {held} bio(s) in flight that nothing will end \
+                     (presuspend must let go of what the target holds)"
+                ))
+            })?;
+        }
+        self.mapped
+            .get_mut(name)
+            .expect("exists")
+            .noflush_suspending = false;
+        if let Some(table) = &live {
+            for line in &table.lines {
+                let info = self.info_now(name, line);
+                line.target.postsuspend(&info, &mut Core { sim: self });
+            }
+        }
         Ok(())
     }
 
-    /// `DM_DEV_SUSPEND` without the flag (`do_resume`): take the inactive table
-    /// out of its slot, suspend the device if it is running, swap the table in
-    /// if its device areas fit, then let I/O through, starting with what was
-    /// deferred.
+    /// `DM_DEV_SUSPEND` without the flag (`do_resume`): take the inactive
+    /// table out of its slot, suspend the device if it is running, swap the
+    /// table in if its device areas fit, then resume: each line's `resume`,
+    /// then the bios the device held back, in order (`dm_resume()`, dm.c
+    /// lines 2825-2880).
     ///
     /// A table that does not fit is destroyed, and the device is left
     /// suspended on its old live table; the only log line is the area's
     /// (docs/kernel-facts.md, fact (b)). A second resume finds no inactive
     /// table and lets the device run on the old one.
-    pub fn resume(&mut self, name: &str) -> Result<(), DmError> {
+    pub fn resume(&mut self, name: &str) -> Result<(), WaitError> {
         let minor = self.device(Ioctl::Resume, name)?.minor;
         if let Some(next) = self.mapped.get_mut(name).and_then(|md| md.inactive.take()) {
-            self.mapped.get_mut(name).expect("exists").suspended = true;
+            if !self.mapped[name].suspended
+                && let Err(err) = self.dm_suspend(name, false)
+            {
+                self.destroy_table(next);
+                return Err(err);
+            }
             if let Err(log) = self.check_device_areas(&Self::dm_name(minor), &next) {
                 self.destroy_table(next);
-                return Err(self.fail(Ioctl::Resume, name, Errno::EINVAL, log));
+                return Err(self.fail(Ioctl::Resume, name, Errno::EINVAL, log).into());
             }
             let old = self
                 .mapped
@@ -187,14 +250,22 @@ impl Simulator {
                 self.drop_live(old);
             }
         }
-        let deferred = {
-            let md = self.mapped.get_mut(name).expect("exists");
-            md.suspended = false;
-            std::mem::take(&mut md.deferred)
-        };
-        for (id, bio) in deferred {
-            let done = self.process(name, bio);
-            self.completed.insert(id, done);
+        let md = &self.mapped[name];
+        if md.suspended
+            && let Some(live) = md.live.clone()
+        {
+            for line in &live.lines {
+                let info = self.info_now(name, line);
+                line.target.resume(&info);
+            }
+        }
+        self.mapped.get_mut(name).expect("exists").suspended = false;
+        while let Some(queued) = self
+            .mapped
+            .get_mut(name)
+            .and_then(|md| md.deferred.pop_front())
+        {
+            self.split_and_process(name, queued.orig, queued.bio);
         }
         Ok(())
     }
@@ -223,11 +294,29 @@ impl Simulator {
             )];
             return Err(self.fail(Ioctl::Remove, name, Errno::EBUSY, log));
         }
-        let md = self.mapped.remove(name).expect("exists");
-        for (id, mut bio) in md.deferred {
-            bio.status = BlkStatus::IoErr;
-            self.completed.insert(id, bio);
+        // `__dm_destroy()` (dm.c lines 2447-2492): a device that is not
+        // suspended has its targets' presuspend and postsuspend called, with
+        // no wait between them.
+        if !self.mapped[name].suspended
+            && let Some(live) = self.mapped[name].live.clone()
+        {
+            for line in &live.lines {
+                let info = self.info_now(name, line);
+                line.target.presuspend(&info, &mut Core { sim: self });
+            }
+            for line in &live.lines {
+                let info = self.info_now(name, line);
+                line.target.postsuspend(&info, &mut Core { sim: self });
+            }
         }
+        // What it held back fails.
+        let queued: Vec<Queued> = (self.mapped.get_mut(name).expect("exists").deferred)
+            .drain(..)
+            .collect();
+        for queued in queued {
+            self.piece_done(queued.orig, BlkStatus::IoErr);
+        }
+        let md = self.mapped.remove(name).expect("exists");
         if let Some(live) = md.live {
             self.drop_live(live);
         }

@@ -3,7 +3,6 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::rc::Rc;
 
 use super::{DM_MAJOR, LOOP_MAJOR, LoopStat, Node, Simulator, WriteCache};
 use crate::SECTOR_SIZE;
@@ -14,7 +13,7 @@ use crate::errno::Errno;
 /// A loop device: `/dev/loopN` over a file.
 #[derive(Debug)]
 pub(super) struct LoopDevice {
-    pub(super) path: Rc<str>,
+    pub(super) path: String,
     /// Held open for the device's life, as `LOOP_SET_FD` holds its file.
     pub(super) handle: File,
     pub(super) sectors: u64,
@@ -43,7 +42,7 @@ impl Simulator {
         self.loops.insert(
             minor,
             LoopDevice {
-                path: path.as_str().into(),
+                path: path.clone(),
                 handle,
                 sectors: bytes / SECTOR_SIZE,
                 holders: 0,
@@ -180,6 +179,7 @@ impl Simulator {
             sectors: bio.sectors(),
         });
         let offset = bio.sector * SECTOR_SIZE;
+        let zeroes = vec![0; (bio.sectors() * SECTOR_SIZE) as usize];
         let file = &loop_dev.handle;
         // The flush machinery (`blk_flush_policy()`, `block/blk-flush.c`
         // lines 105-119) sends a queue with a write cache one flush before a
@@ -195,9 +195,7 @@ impl Simulator {
         let result = match bio.op {
             BioOp::Read => file.read_exact_at(&mut bio.data, offset),
             BioOp::Write => file.write_all_at(&bio.data, offset),
-            BioOp::Discard | BioOp::WriteZeroes => {
-                file.write_all_at(&vec![0; (bio.sectors() * SECTOR_SIZE) as usize], offset)
-            }
+            BioOp::Discard | BioOp::WriteZeroes => file.write_all_at(&zeroes, offset),
             BioOp::SecureErase => unreachable!("refused by submit_below: loop has no secure erase"),
         };
         let stat = &mut self

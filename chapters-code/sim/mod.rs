@@ -22,7 +22,9 @@
 //! - `tables`: building a table line by line (`dm-table.c`);
 //! - `limits`: what a table offers the block layer: a write cache, discards
 //!   (`dm_table_set_restrictions()` in `dm-table.c`);
-//! - `io`: a bio's way through a mapped device (`dm.c`).
+//! - `io`: a bio's way through a mapped device (`dm.c`);
+//! - `work`: the clock, the targets' delayed work, and the clones a target
+//!   keeps past `map` and lets go of later.
 
 mod devices;
 mod io;
@@ -30,17 +32,18 @@ mod limits;
 mod loops;
 mod registry;
 mod tables;
+mod work;
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::dm::bio::{Bio, DevT};
-use crate::dm::target::{TargetRegistry, TargetType};
+use crate::dm::bio::{Bio, CloneId, DevT};
+use crate::dm::target::{Clock, TargetRegistry, TargetType};
 use crate::dm::trace::{Remap, TraceEvent};
 use crate::dm::{DmError, Ioctl};
 use crate::errno::Errno;
 use devices::MappedDevice;
+use io::{CloneInFlight, Io, Orig};
 use loops::LoopDevice;
 
 /// The loop driver's major number (`LOOP_MAJOR` in `include/uapi/linux/major.h`).
@@ -97,9 +100,38 @@ pub struct LoopStat {
 pub enum Submission {
     /// It ended; here it is, with its status (and, for a read, its data).
     Done(Bio),
-    /// The device is suspended; the bio will be issued on resume and can then
-    /// be collected with [`Simulator::take_completed`] under this id.
+    /// It has not ended: the device is suspended, or a target holds a piece
+    /// of it. Once it ends, [`Simulator::take_completed`] hands it over
+    /// under this id; [`Simulator::wait_for`] waits for it.
     Deferred(u64),
+}
+
+/// A call that waits for I/O, stopped where a real kernel would wait
+/// forever: the simulator cannot block, so it says what would.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}: on a real kernel this would wait forever")]
+pub struct Hung(pub String);
+
+/// Why a call that may wait for I/O (a suspend, a resume onto a new
+/// table) failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The ioctl failed.
+    #[error(transparent)]
+    Dm(#[from] DmError),
+    /// It would never have returned.
+    #[error(transparent)]
+    Hung(#[from] Hung),
+}
+
+impl WaitError {
+    /// The ioctl's failure, if that is what it was.
+    pub fn dm(&self) -> Option<&DmError> {
+        match self {
+            WaitError::Dm(err) => Some(err),
+            WaitError::Hung(_) => None,
+        }
+    }
 }
 
 /// The model of the device-mapper core. See the [module documentation](self).
@@ -116,14 +148,21 @@ pub struct Simulator {
     loops: BTreeMap<u32, LoopDevice>,
     mapped: BTreeMap<String, MappedDevice>,
     kmsg: Vec<String>,
-    /// The trace and the remaps share the names they record: a bio's way
-    /// allocates nothing but the bio (and its per-bio data), and the names
-    /// become `String`s only for a reader who takes them.
-    trace: Vec<TraceEvent<Rc<str>>>,
+    trace: Vec<TraceEvent>,
     /// What the kernel's `block_bio_remap` tracepoint would have recorded.
-    remaps: Vec<RecordedRemap>,
+    remaps: Vec<Remap>,
+    /// Bios a program submitted that have ended, by the id
+    /// [`Submission::Deferred`] gave.
     completed: BTreeMap<u64, Bio>,
-    next_bio_id: u64,
+    /// `jiffies`, shared with the targets that keep time.
+    clock: Clock,
+    /// Bios submitted to mapped devices that have not ended, by id.
+    origs: BTreeMap<u64, Orig>,
+    /// Their pieces in flight (`struct dm_io`), by id.
+    ios: BTreeMap<u64, Io>,
+    /// Clones that have not ended: kept by a target, or below.
+    clones: BTreeMap<CloneId, CloneInFlight>,
+    next_id: u64,
 }
 
 impl Simulator {
@@ -142,7 +181,11 @@ impl Simulator {
             trace: Vec::new(),
             remaps: Vec::new(),
             completed: BTreeMap::new(),
-            next_bio_id: 1,
+            clock: Clock::new(),
+            origs: BTreeMap::new(),
+            ios: BTreeMap::new(),
+            clones: BTreeMap::new(),
+            next_id: 1,
         };
         for builtin in targets.builtin {
             sim.registered.insert(0, builtin);
@@ -162,16 +205,13 @@ impl Simulator {
 
     /// The trace of bios since the last call, oldest first.
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
-        self.trace.drain(..).map(TraceEvent::into_owned).collect()
+        std::mem::take(&mut self.trace)
     }
 
     /// The remaps since the last call, oldest first: one for each clone a
     /// target remapped, as the kernel's `block_bio_remap` event records it.
     pub fn take_remaps(&mut self) -> Vec<Remap> {
-        self.remaps
-            .drain(..)
-            .map(RecordedRemap::into_remap)
-            .collect()
+        std::mem::take(&mut self.remaps)
     }
 
     /// Forget the trace and the remaps recorded so far without reading them,
@@ -198,20 +238,11 @@ impl Simulator {
         }
     }
 
-    /// [`Simulator::device_path`] of a device a bio can reach, shared.
-    fn shared_device_path(&self, dev: DevT) -> Rc<str> {
-        match dev.major {
-            LOOP_MAJOR => self.loops.get(&dev.minor).map(|l| l.path.clone()),
-            DM_MAJOR => self.mapped_by_minor(dev.minor).map(|md| md.path.clone()),
-            _ => None,
-        }
-        .unwrap_or_else(|| self.device_path(dev).into())
-    }
-
-    /// The mapped device with `minor`. A model has a handful of them: a
-    /// walk costs less than keeping a second index in step.
-    fn mapped_by_minor(&self, minor: u32) -> Option<&MappedDevice> {
-        self.mapped.values().find(|md| md.minor == minor)
+    /// A fresh id for a bio, a piece or a clone.
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
     fn log(&mut self, line: String) {
@@ -254,30 +285,6 @@ impl Simulator {
             LOOP_MAJOR => format!("loop{}", dev.minor),
             DM_MAJOR => format!("dm-{}", dev.minor),
             _ => dev.to_string(),
-        }
-    }
-}
-
-/// A [`Remap`] as the core records it while the bio travels, its names
-/// shared rather than copied.
-struct RecordedRemap {
-    op: &'static str,
-    device: Rc<str>,
-    sector: u64,
-    sectors: u64,
-    to: Rc<str>,
-    to_sector: u64,
-}
-
-impl RecordedRemap {
-    fn into_remap(self) -> Remap {
-        Remap {
-            op: self.op.to_string(),
-            device: self.device.to_string(),
-            sector: self.sector,
-            sectors: self.sectors,
-            to: self.to.to_string(),
-            to_sector: self.to_sector,
         }
     }
 }

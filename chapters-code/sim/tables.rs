@@ -1,11 +1,9 @@
 //! Building tables: each line's target type found, its constructor run with
 //! the core's checks, and the whole table checked against its devices.
 
-use std::rc::Rc;
-
 use super::{Node, Simulator};
 use crate::dm::bio::DevT;
-use crate::dm::target::{CtrContext, DmDev, Target, TargetInfo};
+use crate::dm::target::{Clock, CtrContext, DmDev, Target, TargetInfo};
 use crate::errno::Errno;
 use crate::table::{Table, TableLine};
 
@@ -13,8 +11,6 @@ use crate::table::{Table, TableLine};
 /// constructor built.
 pub(super) struct LiveLine {
     pub(super) line: TableLine,
-    /// `line.target`, shared by the trace events of every bio it maps.
-    pub(super) target_name: Rc<str>,
     pub(super) info: TargetInfo,
     pub(super) target: Box<dyn Target>,
 }
@@ -74,7 +70,6 @@ impl Simulator {
                     *self.type_users.entry(line.target.clone()).or_default() += 1;
                     built.lines.push(LiveLine {
                         line: line.clone(),
-                        target_name: line.target.as_str().into(),
                         info,
                         target,
                     });
@@ -233,6 +228,10 @@ impl CtrContext for Ctr<'_> {
 
     fn set_per_io_data_size(&mut self, bytes: usize) {
         self.info.per_io_data_size = bytes;
+    }
+
+    fn clock(&self) -> Clock {
+        self.sim.clock.clone()
     }
 
     /// `dm_get_device`: `major:minor` is taken as it is; anything else is a path

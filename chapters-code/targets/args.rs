@@ -28,6 +28,25 @@ pub fn kstrtoull(arg: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// `kstrtouint(arg, 10, &value)`: [`kstrtoull`], and the value must fit in
+/// an `unsigned int` (`-ERANGE` otherwise).
+pub fn kstrtouint(arg: &str) -> Option<u32> {
+    kstrtoull(arg).and_then(|value| u32::try_from(value).ok())
+}
+
+/// The count `dm_read_arg_group()` reads first (`validate_next_arg()`,
+/// Linux 6.1 `drivers/md/dm-table.c` lines 758-774): an unsigned decimal
+/// (`sscanf("%u%c")`, nothing after it), within `min..=max`, and no more
+/// words promised than follow it. `None` is the target's error string.
+pub fn read_arg_group(words: &[&str], min: usize, max: usize) -> Option<usize> {
+    let first = words.first()?;
+    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let count: usize = first.parse().ok()?;
+    ((min..=max).contains(&count) && count < words.len()).then_some(count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +60,23 @@ mod tests {
         assert_eq!(sscanf_llu("-1"), None);
         assert_eq!(sscanf_llu(""), None);
         assert_eq!(sscanf_llu("18446744073709551616"), Some(0));
+    }
+
+    #[test]
+    fn kstrtouint_keeps_to_32_bits() {
+        assert_eq!(kstrtouint("4294967295"), Some(u32::MAX));
+        assert_eq!(kstrtouint("4294967296"), None);
+        assert_eq!(kstrtouint("-5"), None);
+    }
+
+    #[test]
+    fn an_arg_group_count_is_bounded_by_its_limits_and_the_words_left() {
+        assert_eq!(read_arg_group(&["2", "a", "b"], 0, 2), Some(2));
+        assert_eq!(read_arg_group(&["2", "a"], 0, 2), None, "promises too much");
+        assert_eq!(read_arg_group(&["3", "a", "b", "c"], 0, 2), None);
+        assert_eq!(read_arg_group(&["x"], 0, 2), None);
+        assert_eq!(read_arg_group(&["+1", "a"], 0, 2), None);
+        assert_eq!(read_arg_group(&[], 0, 2), None);
     }
 
     #[test]

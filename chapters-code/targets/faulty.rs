@@ -18,7 +18,7 @@ use crate::dm::target::{
     CtrContext, DmDev, EndIo, MessageError, StatusType, Target, TargetInfo, TargetType, dm_fmt,
 };
 use crate::errno::Errno;
-use crate::targets::args::kstrtoull;
+use crate::targets::args::{kstrtoull, read_arg_group};
 
 /// `DM_MSG_PREFIX`.
 const DM_MSG_PREFIX: &str = "faulty";
@@ -126,20 +126,6 @@ impl TargetType for Faulty {
     }
 }
 
-/// `dm_read_arg_group()` with `{0, 2 * FAULTY_MAX_BAD + 1}` (dm-table.c's
-/// `validate_next_arg()`): a number, in bounds, and no more than the words
-/// left.
-fn read_feature_count(words: &[&str]) -> Option<usize> {
-    let first = words.first()?;
-    // `sscanf("%u%c")` takes an unsigned decimal and nothing after it.
-    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let count: usize = first.parse().ok()?;
-    // The count, and no more words promised than follow it.
-    (count <= 2 * MAX_BAD + 1 && count < words.len()).then_some(count)
-}
-
 /// `parse_features` with its `ti->error` strings: the mode, the sorted bad
 /// sectors, and the words after the features.
 fn parse_features<'a>(
@@ -151,7 +137,8 @@ fn parse_features<'a>(
     if words.is_empty() {
         return Ok((mode, bad, words));
     }
-    let Some(count) = read_feature_count(words) else {
+    // `dm_read_arg_group()` with `{0, 2 * FAULTY_MAX_BAD + 1}`.
+    let Some(count) = read_arg_group(words, 0, 2 * MAX_BAD + 1) else {
         return Err("Invalid number of feature arguments");
     };
     let mut features = words[1..=count].iter();
@@ -236,6 +223,7 @@ impl Target for FaultyContext {
                 // `bio_endio()` and DM_MAPIO_SUBMITTED: done, not written.
                 self.dropped_writes.fetch_add(1, Ordering::Relaxed);
                 bio.status = BlkStatus::Ok;
+                bio.endio();
                 return MapResult::Submitted;
             }
             self.write_errors.fetch_add(1, Ordering::Relaxed);

@@ -9,8 +9,10 @@
 //! | [`hello`] | `module/stage1-hello/hello_target.c` | the workbook's stage 1 |
 //! | [`proxy`] | `module/stage2-proxy/proxy_target.c` | stage 2: counts what passes |
 //! | [`faulty`] | `module/stage3-faulty/faulty_target.c` | stage 3: bad sectors on purpose |
+//! | [`deferred`] | `module/stage4-deferred/deferred_target.c` | stage 4: every bio held for a delay |
 
 pub mod args;
+pub mod deferred;
 pub mod error;
 pub mod faulty;
 pub mod hello;
@@ -46,6 +48,7 @@ const TWINS: &[fn() -> Arc<dyn TargetType>] = &[
     || Arc::new(hello::HelloTarget),
     || Arc::new(proxy::Proxy),
     || Arc::new(faulty::Faulty),
+    || Arc::new(deferred::Deferred::default()),
 ];
 
 /// The Rust twin of the kernel target called `name` in table lines, if the
@@ -68,6 +71,7 @@ mod tests {
             "hello_target",
             "proxy",
             "faulty",
+            "deferred",
         ] {
             assert_eq!(twin(name).map(|t| t.name()), Some(name));
         }

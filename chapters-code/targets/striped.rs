@@ -150,6 +150,7 @@ impl StripedContext {
         let end = self.map_range_sector(offset + bio.sectors(), target_stripe);
         if begin >= end {
             bio.status = BlkStatus::Ok;
+            bio.endio();
             return MapResult::Submitted;
         }
         let stripe = &self.stripes[target_stripe];

@@ -45,6 +45,7 @@ impl Target for ZeroContext {
             BioOp::Write => {} // dropped on the floor
             BioOp::Discard | BioOp::SecureErase | BioOp::WriteZeroes => return MapResult::Kill,
         }
+        bio.endio();
         MapResult::Submitted
     }
 }

@@ -70,4 +70,20 @@ static inline int dmw_dm_io(struct dm_io_request *req, unsigned int num_regions,
 }
 /* ANCHOR_END: dm_io */
 
+/*
+ * dm_submit_bio_remap(): how a target sends on a clone it kept (its map
+ * returned DM_MAPIO_SUBMITTED), the core then accounting the I/O as it goes
+ * if the target set ti->accounts_remapped_io. DMW_HAVE_REMAPPED_IO (from
+ * probes/remapped-io.c) says whether the kernel has both; older kernels get
+ * a dm_submit_bio_remap() that submits the clone as it is.
+ */
+#if !DMW_HAVE_REMAPPED_IO
+#include <linux/blkdev.h>
+
+static inline void dm_submit_bio_remap(struct bio *clone, struct bio *tgt_clone)
+{
+	submit_bio_noacct(tgt_clone ? tgt_clone : clone);
+}
+#endif
+
 #endif /* DMW_COMPAT_H */

@@ -25,6 +25,7 @@ pub fn sim_with_disk(sectors: u64) -> (Simulator, tempfile::TempDir, PathBuf) {
 }
 
 /// Create `name` with `table` (text) and resume it, as `dmsetup create` does.
+/// (A first resume has nothing in flight to wait for, so it never hangs.)
 pub fn create(
     sim: &mut Simulator,
     name: &str,
@@ -33,7 +34,10 @@ pub fn create(
     sim.create(name)?;
     let loaded = sim
         .load(name, &Table::parse(table).unwrap())
-        .and_then(|()| sim.resume(name));
+        .and_then(|()| {
+            sim.resume(name)
+                .map_err(|err| err.dm().cloned().expect("no hang"))
+        });
     if loaded.is_err() {
         sim.remove(name).unwrap();
     }

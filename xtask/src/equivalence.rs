@@ -523,7 +523,11 @@ fn as_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("(unprintable: {e})"))
 }
 
+mod chapter6;
+mod chapter7;
 mod guest_answers;
+pub use chapter6::*;
+pub use chapter7::*;
 pub use guest_answers::*;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 mod alarms;
 pub(crate) mod guest;
 mod guest_files;
+mod hang;
 pub(crate) mod initramfs;
 pub(crate) mod kit;
 pub(crate) mod lines;
@@ -134,6 +135,14 @@ pub struct LabArgs {
     /// With --check-transcript: write the transcript instead of comparing.
     #[arg(long, requires = "check_transcript")]
     bless: bool,
+
+    /// The script must hang: the run passes only if the guest reports a
+    /// hung task (its hang watch, or the kernel's hung-task detector), and
+    /// fails if the script ends, if the lab has to stop the guest itself,
+    /// or on any other kernel complaint. What the guest reported joins the
+    /// run's output (and its transcript), process ids masked.
+    #[arg(long, requires = "script")]
+    expect_hang: bool,
 }
 
 /// A chapter's program drives its own stage's target by name (its tables
@@ -260,6 +269,7 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             udev: args.udev,
             timeout: Duration::from_secs(args.timeout),
             memory_mib: args.memory,
+            expect_hang: args.expect_hang,
         })
         .collect();
     let results = run_lines(&runs, &progress);
@@ -280,7 +290,15 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             // A stage named on the command line is part of what ran.
             let stage = (args.stage.as_ref()).map_or(String::new(), |s| format!(" --stage {s}"));
             let udev = if args.udev { " --udev" } else { "" };
-            let command = format!("cargo xtask lab --kernel {}{stage}{udev} {run}", line.name);
+            let hang = if args.expect_hang {
+                " --expect-hang"
+            } else {
+                ""
+            };
+            let command = format!(
+                "cargo xtask lab --kernel {}{stage}{udev} {run}{hang}",
+                line.name
+            );
             let fresh = book_transcript(&command, &outcome.output);
             if args.bless {
                 fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
@@ -432,6 +450,7 @@ pub(crate) fn boot_with_files(
         chapter_bin: None,
         script_name: Some("files".to_string()),
         udev,
+        expect_hang: false,
         timeout,
         memory_mib: DEFAULT_MEMORY_MIB,
     };
@@ -484,6 +503,8 @@ pub(crate) struct LineRun<'a> {
     pub timeout: Duration,
     /// The guest's memory; its /tmp (a tmpfs) may fill half of it.
     pub memory_mib: u32,
+    /// Whether the scenario must end in a reported hang (`--expect-hang`).
+    pub expect_hang: bool,
 }
 
 /// The guest's memory unless --memory says otherwise: room in /tmp (half of
@@ -580,6 +601,16 @@ impl LineRun<'_> {
         step.done_with(format!("transcript {}", transcript.display()));
 
         let mut problems = boot.run.problems();
+        let mut output = boot.run.output.clone();
+        if self.expect_hang {
+            match hang::expected_hang(&boot.run, boot.timed_out) {
+                Ok(reported) => {
+                    problems = hang::without_the_hang(problems);
+                    output.extend(reported);
+                }
+                Err(why) => problems.insert(0, why),
+            }
+        }
         if boot.timed_out {
             problems.insert(
                 0,
@@ -610,6 +641,16 @@ impl LineRun<'_> {
                     }
                     5 => {
                         for d in equivalence::chapter5_differences(&boot.run.report)? {
+                            problems.push(format!("simulator and kernel differ: {d}"));
+                        }
+                    }
+                    6 => {
+                        for d in equivalence::chapter6_differences(&boot.run.report)? {
+                            problems.push(format!("simulator and kernel differ: {d}"));
+                        }
+                    }
+                    7 => {
+                        for d in equivalence::chapter7_differences(&boot.run.report)? {
                             problems.push(format!("simulator and kernel differ: {d}"));
                         }
                     }
@@ -671,7 +712,7 @@ impl LineRun<'_> {
             line: name,
             problems,
             transcript: Some(transcript),
-            output: boot.run.output.clone(),
+            output,
         })
     }
 }
@@ -734,6 +775,14 @@ mod tests {
             choose_scenario(&with_script, Some(&chapter)),
             Chosen::Script(Path::new("x.sh"))
         );
+    }
+
+    #[test]
+    fn a_hang_is_expected_of_a_script_only() {
+        assert!(Lab::try_parse_from(["lab", "--expect-hang"]).is_err());
+        assert!(Lab::try_parse_from(["lab", "--chapter", "7", "--expect-hang"]).is_err());
+        assert!(lab(&["--script", "x.sh", "--expect-hang"]).expect_hang);
+        assert!(!lab(&["--script", "x.sh"]).expect_hang);
     }
 
     #[test]

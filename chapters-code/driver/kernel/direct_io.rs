@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{KernelBackend, node};
 use crate::dm::units::Bytes;
 use crate::driver::{BackendError, Result};
+pub(super) use crate::driver::{FINISH, SETTLE};
 use crate::errno::Errno;
 
 /// A write running on a thread of its own, as `dd ... &` runs: on a suspended
@@ -26,13 +27,6 @@ pub(super) enum Outcome {
     Running(mpsc::Receiver<io::Result<()>>),
     Ended(io::Result<()>),
 }
-
-/// How long a background write gets to end before it counts as held: a
-/// direct write to a device that is not suspended is done well within it.
-pub(super) const SETTLE: Duration = Duration::from_millis(500);
-
-/// How long [`finish_write`](crate::driver::Backend::finish_write) waits for a write that a resume let go.
-pub(super) const FINISH: Duration = Duration::from_secs(10);
 
 impl KernelBackend {
     /// Give a running background write up to `wait` to end.

@@ -129,6 +129,7 @@ impl StagesRun<'_> {
             chapter_bin: None,
             script_name: Some("stages".to_string()),
             udev: false,
+            expect_hang: false,
             timeout: self.timeout,
             memory_mib: self.memory_mib,
         };

@@ -233,6 +233,7 @@ impl LineBoot<'_> {
             udev: false,
             timeout: self.timeout,
             memory_mib: crate::lab::DEFAULT_MEMORY_MIB,
+            expect_hang: false,
         };
         match lab.run(progress) {
             Ok(o) if o.problems.is_empty() => Cell::Pass,
