@@ -202,7 +202,9 @@ impl LineBoot<'_> {
         let script_name = match &scenario {
             Some(Scenario::Script(path)) => std::path::Path::new(path.as_str())
                 .file_stem()
-                .map_or("matrix".to_string(), |s| format!("matrix-{}", s.to_string_lossy())),
+                .map_or("matrix".to_string(), |s| {
+                    format!("matrix-{}", s.to_string_lossy())
+                }),
             _ => "matrix".to_string(),
         };
         let (scenario, chapter_bin, script) = match scenario {
