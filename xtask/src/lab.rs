@@ -132,7 +132,7 @@ pub struct LabArgs {
     /// fails if the script ends, if the lab has to stop the guest itself,
     /// or on any other kernel complaint. What the guest reported joins the
     /// run's output (and its transcript), process ids masked.
-    #[arg(long, requires = "script")]
+    #[arg(long, requires = "script", conflicts_with_all = ["chapter", "backend_tests"])]
     expect_hang: bool,
 }
 
@@ -666,6 +666,7 @@ mod tests {
     fn a_hang_is_expected_of_a_script_only() {
         assert!(Lab::try_parse_from(["lab", "--expect-hang"]).is_err());
         assert!(Lab::try_parse_from(["lab", "--chapter", "7", "--expect-hang"]).is_err());
+        assert!(Lab::try_parse_from(["lab", "--backend-tests", "--expect-hang"]).is_err());
         assert!(lab(&["--script", "x.sh", "--expect-hang"]).expect_hang);
         assert!(!lab(&["--script", "x.sh"]).expect_hang);
     }
