@@ -514,28 +514,8 @@ impl LineRun<'_> {
             } else {
                 let modelled = name == lines::simulated().name;
                 match run.number {
-                    1 => {
-                        for d in equivalence::chapter1_differences(&boot.run.report)? {
-                            problems.push(format!("simulator and kernel differ: {d}"));
-                        }
-                    }
-                    3 => {
-                        for d in equivalence::chapter3_differences(&boot.run.report)? {
-                            problems.push(format!("simulator and kernel differ: {d}"));
-                        }
-                    }
-                    5 => {
-                        for d in equivalence::chapter5_differences(&boot.run.report)? {
-                            problems.push(format!("simulator and kernel differ: {d}"));
-                        }
-                    }
-                    6 => {
-                        for d in equivalence::chapter6_differences(&boot.run.report)? {
-                            problems.push(format!("simulator and kernel differ: {d}"));
-                        }
-                    }
-                    7 => {
-                        for d in equivalence::chapter7_differences(&boot.run.report)? {
+                    n @ (1 | 3 | 5 | 6 | 7) => {
+                        for d in equivalence::chapter_differences(n, &boot.run.report)? {
                             problems.push(format!("simulator and kernel differ: {d}"));
                         }
                     }
