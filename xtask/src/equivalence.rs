@@ -10,6 +10,20 @@ use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options, Placement, Repo
 use dm_workbook::scenarios::{chapter1, chapter2, chapter5};
 use serde::Serialize;
 
+/// Run chapter `n` on the simulator and list every difference from the
+/// report the kernel wrote, for the chapters whose reports must match on
+/// every line (chapter 2's is compared in the lab, on the modelled line).
+pub fn chapter_differences(n: u32, kernel_report: &str) -> Result<Vec<String>> {
+    match n {
+        1 => chapter1_differences(kernel_report),
+        3 => chapter3_differences(kernel_report),
+        5 => chapter5_differences(kernel_report),
+        6 => chapter6_differences(kernel_report),
+        7 => chapter7_differences(kernel_report),
+        n => anyhow::bail!("chapter {n} writes a report the lab cannot compare yet"),
+    }
+}
+
 /// Run chapter 3 on the simulator with the options the lab used, and list
 /// every difference from the report the real kernel produced. A report that
 /// does not read as this workbook's [`Report`] (a field renamed, missing or

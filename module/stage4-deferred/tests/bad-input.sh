@@ -108,13 +108,13 @@ refuse "0 4096 deferred $dev 0 10 2 slow 8" "deferred: Unrecognised feature argu
 refuse "0 4096 deferred $dev 0 10 2 max_io_len 8 extra" "deferred: Unexpected words after the features"
 refuse "0 262144 deferred $dev 1 10" "too small for target"
 
-good_table="0 4096 deferred $dev 2048 2000 2 max_io_len 4"
+good_table="0 4096 deferred $dev 2048 1000 2 max_io_len 4"
 echo "== $good_table"
 echo "$good_table" | dmsetup create good || problem "good line refused"
 node=/dev/dm-$(dmsetup info -c --noheadings -o minor good | tr -d ' ')
 echo "-- dmsetup table good"
 dmsetup table good
-[ "$(dmsetup table good)" = "0 4096 deferred 7:0 2048 2000 2 max_io_len 4" ] ||
+[ "$(dmsetup table good)" = "0 4096 deferred 7:0 2048 1000 2 max_io_len 4" ] ||
 	problem "table line: $(dmsetup table good)"
 dmsetup status good
 status_is "held=0 delayed=0 drained=0 pushed_back=0"

@@ -22,7 +22,7 @@ echo "# The same module, its broken path switched on:"
 run rmmod deferred_target
 run insmod /lab/stage/deferred_target.ko drain_in_postsuspend=1
 run cat /sys/module/deferred_target/parameters/drain_in_postsuspend
-table="0 4096 deferred /dev/loop0 2048 3000"
+table="0 4096 deferred /dev/loop0 2048 1000"
 echo "\$ dmsetup create slow --table '$table'"
 dmsetup create slow --table "$table"
 
@@ -39,8 +39,8 @@ run dmsetup status slow
 echo "\$ dmsetup suspend slow &"
 dmsetup suspend slow &
 suspender=$!
-sleep 5
-echo "# Five seconds later (the delay is three):"
+sleep 2
+echo "# Two seconds later (the delay is one):"
 echo "dd: $(state "$writer")"
 echo "dmsetup suspend: $(state "$suspender")"
 run dmsetup status slow
