@@ -53,9 +53,15 @@ dd if=/dev/mapper/hello of=/dev/null bs=4096 skip=1 count=1 iflag=direct 2>/dev/
 show_bios
 
 echo
-echo "== a 4 MiB direct write: more than one bio can carry"
-echo "\$ dd if=/dev/zero of=/dev/mapper/hello bs=4M count=1 oflag=direct"
-dd if=/dev/zero of=/dev/mapper/hello bs=4M count=1 oflag=direct 2>/dev/null ||
+echo "== a 1 MiB direct write, bigger than the loop device takes"
+# 1 MiB is 256 pages, which one bio always holds (BIO_MAX_VECS segments);
+# a bigger write is one bio or several depending on whether its pages
+# happen to be physically contiguous. The loop device's limit is lowered
+# to 512 KiB so that it, not the mapped device, must cut the bio.
+echo "\$ echo 512 > /sys/block/loop0/queue/max_sectors_kb"
+echo 512 >/sys/block/loop0/queue/max_sectors_kb
+echo "\$ dd if=/dev/zero of=/dev/mapper/hello bs=1M count=1 oflag=direct"
+dd if=/dev/zero of=/dev/mapper/hello bs=1M count=1 oflag=direct 2>/dev/null ||
 	problem "the write failed"
 show_bios
 
