@@ -330,12 +330,7 @@ pub fn check_here(repo: &Path, exercise: &Exercise, copy: &Path) -> Result<Repor
             .join(&item.label);
         stage_module(item, &dest)?;
         let compat = dest.parent().unwrap_or(&dest).join("compat");
-        std::fs::create_dir_all(&compat).map_err(|e| e.to_string())?;
-        std::fs::copy(
-            repo.join("module/compat/dmw_compat.h"),
-            compat.join("dmw_compat.h"),
-        )
-        .map_err(|e| format!("copying the compat header: {e}"))?;
+        copy_compat(repo, &compat).map_err(|e| format!("copying the compat folder: {e}"))?;
         match make_here(&dest, &module) {
             Ok((ko, warnings)) if warnings.is_empty() => kos.push(ko),
             Ok((_, warnings)) => {
@@ -458,4 +453,28 @@ mod tests {
         assert!(dest.join("m.c").is_file());
         assert!(!dest.join("m.o").exists());
     }
+}
+
+/// The stages' compat folder (module/compat: the header, the probes and the
+/// kbuild fragment that runs them), copied beside a module folder as the
+/// repository has it, for a Kbuild that includes `../compat/dmw_probes.kbuild`.
+/// Returns the files written.
+pub fn copy_compat(repo: &Path, to: &Path) -> std::io::Result<Vec<PathBuf>> {
+    fn copy_dir(from: &Path, to: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let target = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy_dir(&entry.path(), &target, written)?;
+            } else {
+                std::fs::copy(entry.path(), &target)?;
+                written.push(target);
+            }
+        }
+        Ok(())
+    }
+    let mut written = Vec::new();
+    copy_dir(&repo.join("module/compat"), to, &mut written)?;
+    Ok(written)
 }

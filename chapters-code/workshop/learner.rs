@@ -83,7 +83,9 @@ pub fn write_copy(
             dir.join("Kbuild"),
             format!(
                 "# Built out of tree: make -C <kernel build dir> M=$(pwd) modules\n\
-                 ccflags-y := -I$(src)/../compat\nobj-m := {module}.o\n"
+                 ccflags-y := -I$(src)/../compat\nobj-m := {module}.o\n\
+                 # dmw_compat.h's DMW_HAVE_... come from probes of the kernel's headers.\n\
+                 include $(src)/../compat/dmw_probes.kbuild\n"
             ),
         ));
         files.push((
@@ -103,12 +105,10 @@ pub fn write_copy(
     }
     if exercise.kind == Kind::Kernel {
         let compat = dir.parent().unwrap_or(dir).join("compat");
-        let header = compat.join("dmw_compat.h");
-        if !header.exists() {
-            fs::create_dir_all(&compat).map_err(|e| format!("making {}: {e}", compat.display()))?;
-            fs::copy(repo.join("module/compat/dmw_compat.h"), &header)
-                .map_err(|e| format!("writing {}: {e}", header.display()))?;
-            written.push(header);
+        if !compat.join("dmw_probes.kbuild").exists() {
+            let copied = super::kernel::copy_compat(repo, &compat)
+                .map_err(|e| format!("writing {}: {e}", compat.display()))?;
+            written.extend(copied);
         }
     }
     Ok(written)
