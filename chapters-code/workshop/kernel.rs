@@ -369,6 +369,30 @@ pub fn check_here(repo: &Path, exercise: &Exercise, copy: &Path) -> Result<Repor
     Ok(report)
 }
 
+/// The stages' compat folder (module/compat: the header, the probes and the
+/// kbuild fragment that runs them), copied beside a module folder as the
+/// repository has it, for a Kbuild that includes `../compat/dmw_probes.kbuild`.
+/// Returns the files written.
+pub fn copy_compat(repo: &Path, to: &Path) -> std::io::Result<Vec<PathBuf>> {
+    fn copy_dir(from: &Path, to: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let target = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy_dir(&entry.path(), &target, written)?;
+            } else {
+                std::fs::copy(entry.path(), &target)?;
+                written.push(target);
+            }
+        }
+        Ok(())
+    }
+    let mut written = Vec::new();
+    copy_dir(&repo.join("module/compat"), to, &mut written)?;
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,28 +477,4 @@ mod tests {
         assert!(dest.join("m.c").is_file());
         assert!(!dest.join("m.o").exists());
     }
-}
-
-/// The stages' compat folder (module/compat: the header, the probes and the
-/// kbuild fragment that runs them), copied beside a module folder as the
-/// repository has it, for a Kbuild that includes `../compat/dmw_probes.kbuild`.
-/// Returns the files written.
-pub fn copy_compat(repo: &Path, to: &Path) -> std::io::Result<Vec<PathBuf>> {
-    fn copy_dir(from: &Path, to: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            let target = to.join(entry.file_name());
-            if entry.file_type()?.is_dir() {
-                copy_dir(&entry.path(), &target, written)?;
-            } else {
-                std::fs::copy(entry.path(), &target)?;
-                written.push(target);
-            }
-        }
-        Ok(())
-    }
-    let mut written = Vec::new();
-    copy_dir(&repo.join("module/compat"), to, &mut written)?;
-    Ok(written)
 }
