@@ -94,8 +94,20 @@ pub struct BootItems {
 pub fn read(transcript: &[String]) -> BootItems {
     let mut found = BootItems::default();
     let mut current: Option<String> = None;
+    // The script's lines as they came (DMW-LIVE), among the kernel's console
+    // lines, tell which item a kernel line belongs to; the saved copy
+    // (DMW-OUT) comes only once the script has ended. Older guests, and
+    // tests, print DMW-OUT only.
+    let live = transcript
+        .iter()
+        .any(|l| matches!(parse_line(l), GuestLine::Live(_)));
     for line in transcript {
-        match parse_line(line) {
+        let parsed = match parse_line(line) {
+            GuestLine::Live(text) if live => GuestLine::Out(text),
+            GuestLine::Out(_) if live => continue,
+            other => other,
+        };
+        match parsed {
             GuestLine::Out(text) => {
                 if let Some(label) = text.strip_prefix("WS-ITEM ") {
                     current = Some(label.to_string());

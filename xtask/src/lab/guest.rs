@@ -254,9 +254,14 @@ const INIT_TAIL: &str = r#"if [ -n "$chapter" ]; then
 	esac
 	[ -f /tmp/report.json ] && sed 's/^/DMW-REPORT /' /tmp/report.json
 else
-	# The status goes to /lab, not /tmp: a script that fills /tmp must not
-	# lose it.
-	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/lab/scenario.rc; } | tag_lines DMW-OUT
+	# The status and the output go to /lab, not /tmp: a script that fills
+	# /tmp must not lose them. As for a chapter, the lines shown as they come
+	# can have a kernel message spliced in (the kernel writes to the serial
+	# port directly); the saved copy, printed again once the script ended, is
+	# what counts. A script that never ends leaves only the live lines.
+	{ sh /lab/script.sh </dev/null 2>&1; echo $? >/lab/scenario.rc; } |
+		tee /lab/scenario.out | tag_lines DMW-LIVE
+	tag_lines DMW-OUT </lab/scenario.out
 	rc=$(cat /lab/scenario.rc)
 	echo "DMW-STEP script end $rc"
 	case "$rc" in
@@ -364,9 +369,22 @@ pub struct Run {
     pub caches: Vec<crate::equivalence::CacheSeen>,
     /// The guest's verdict: `None` if it never gave one (crash or hang).
     pub result: Option<(bool, String)>,
+    /// `DMW-LIVE` lines: the scenario's output as it came.
+    pub live: Vec<String>,
 }
 
 impl Run {
+    /// Once the console has closed: a scenario that never ended (it hung, or
+    /// the guest died) printed no saved copy of its output, so what it
+    /// printed as it went stands in for it.
+    pub fn settle(&mut self) {
+        if self.output.is_empty() && !self.live.is_empty() {
+            for line in std::mem::take(&mut self.live) {
+                self.feed(&format!("DMW-OUT {line}"));
+            }
+        }
+    }
+
     pub fn feed(&mut self, line: &str) {
         match parse_line(line) {
             GuestLine::Step { name, detail } => {
@@ -392,8 +410,9 @@ impl Run {
                 self.report.push('\n');
             }
             GuestLine::Dmesg(text) => self.dmesg.push(text.to_string()),
-            // Shown as it comes; what counts is the DMW-OUT copy.
-            GuestLine::Live(_) => {}
+            // Shown as it comes; what counts is the DMW-OUT copy, unless the
+            // scenario never ended (see `Run::settle`).
+            GuestLine::Live(text) => self.live.push(text.to_string()),
             GuestLine::Result { pass, detail } => self.result = Some((pass, detail.to_string())),
             GuestLine::Console(text) => {
                 // Boot messages are not the scenario's doing: only lines after

@@ -155,6 +155,7 @@ pub fn boot(
         }
     }
     child.wait().context("waiting for qemu")?;
+    run.settle();
     Ok(Boot {
         run,
         timed_out,
