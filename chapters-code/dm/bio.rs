@@ -231,15 +231,20 @@ impl Bio {
     /// A piece of this bio: `sectors` sectors from `sector` (on the same
     /// device), with the same op and flags and its share of the data.
     pub fn piece(&self, sector: u64, sectors: u64) -> Bio {
+        // Field by field: `..self.clone()` would copy the data only to drop it.
         let mut piece = Bio {
+            op: self.op,
+            dev: self.dev,
             sector,
             data: Vec::new(),
             extent: 0,
+            preflush: self.preflush,
+            fua: self.fua,
             status: BlkStatus::Ok,
             per_bio_data: Vec::new(),
+            target_bio_nr: self.target_bio_nr,
             clone_id: None,
             ended: false,
-            ..self.clone()
         };
         if self.op.has_data() {
             let from = ((sector - self.sector) * SECTOR_SIZE) as usize;

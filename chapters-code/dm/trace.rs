@@ -1,16 +1,22 @@
 //! The journey of each bio through the simulated core, recorded for the reader.
 
 use std::fmt;
+use std::rc::Rc;
 
 use super::bio::{BioOp, BlkStatus, DevT, MapResult};
 
 /// One step of a bio's journey.
+///
+/// A reader gets names as `String`s. While a bio travels, the simulator
+/// records `TraceEvent<Rc<str>>`, sharing each device's and target's name
+/// rather than copying it, so that recording a step allocates nothing; the
+/// names become `String`s when the trace is read ([`TraceEvent::into_owned`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TraceEvent {
+pub enum TraceEvent<Name = String> {
     /// A bio arrived at a mapped device (`dm_submit_bio`).
     Submitted {
         /// The mapped device's name.
-        device: String,
+        device: Name,
         /// Read or write.
         op: BioOp,
         /// First sector, on the mapped device.
@@ -21,7 +27,7 @@ pub enum TraceEvent {
     /// The device was suspended: the bio waits for `resume`.
     Deferred {
         /// The mapped device's name.
-        device: String,
+        device: Name,
     },
     /// The core cut a piece for one table line (`__split_and_process_bio`):
     /// a bio never crosses a line's end.
@@ -29,7 +35,7 @@ pub enum TraceEvent {
         /// Index of the table line, from 0.
         line: usize,
         /// The line's target type.
-        target: String,
+        target: Name,
         /// First sector of the piece, on the mapped device.
         sector: u64,
         /// Length of the piece in sectors.
@@ -40,7 +46,7 @@ pub enum TraceEvent {
         /// Index of the table line.
         line: usize,
         /// The line's target type.
-        target: String,
+        target: Name,
         /// What `map` returned.
         result: MapResult,
         /// Where the piece goes next, when remapped: device and sector.
@@ -49,7 +55,7 @@ pub enum TraceEvent {
     /// A piece reached a real (backing) device.
     Landed {
         /// The backing device's path, such as `/dev/loop0`.
-        device: String,
+        device: Name,
         /// Its device number.
         dev: DevT,
         /// Read or write.
@@ -62,13 +68,74 @@ pub enum TraceEvent {
     /// The bio given to the mapped device ended.
     Completed {
         /// The mapped device's name.
-        device: String,
+        device: Name,
         /// How it ended.
         status: BlkStatus,
     },
 }
 
-impl fmt::Display for TraceEvent {
+impl TraceEvent<Rc<str>> {
+    /// The same step with its names as `String`s.
+    pub fn into_owned(self) -> TraceEvent {
+        match self {
+            TraceEvent::Submitted {
+                device,
+                op,
+                sector,
+                sectors,
+            } => TraceEvent::Submitted {
+                device: device.to_string(),
+                op,
+                sector,
+                sectors,
+            },
+            TraceEvent::Deferred { device } => TraceEvent::Deferred {
+                device: device.to_string(),
+            },
+            TraceEvent::Clone {
+                line,
+                target,
+                sector,
+                sectors,
+            } => TraceEvent::Clone {
+                line,
+                target: target.to_string(),
+                sector,
+                sectors,
+            },
+            TraceEvent::Mapped {
+                line,
+                target,
+                result,
+                to,
+            } => TraceEvent::Mapped {
+                line,
+                target: target.to_string(),
+                result,
+                to,
+            },
+            TraceEvent::Landed {
+                device,
+                dev,
+                op,
+                sector,
+                sectors,
+            } => TraceEvent::Landed {
+                device: device.to_string(),
+                dev,
+                op,
+                sector,
+                sectors,
+            },
+            TraceEvent::Completed { device, status } => TraceEvent::Completed {
+                device: device.to_string(),
+                status,
+            },
+        }
+    }
+}
+
+impl<Name: fmt::Display> fmt::Display for TraceEvent<Name> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceEvent::Submitted {

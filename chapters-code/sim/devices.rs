@@ -30,6 +30,10 @@ const CORE_MESSAGES: &[&str] = &[
 
 /// A `struct mapped_device`: its two table slots and its state.
 pub(super) struct MappedDevice {
+    /// Its name and `/dev/mapper/NAME`, shared by the trace and the remaps
+    /// that record them.
+    pub(super) name: Rc<str>,
+    pub(super) path: Rc<str>,
     pub(super) minor: u32,
     pub(super) live: Option<Rc<BuiltTable>>,
     pub(super) inactive: Option<BuiltTable>,
@@ -69,9 +73,12 @@ impl Simulator {
         let minor = (0..)
             .find(|m| self.mapped.values().all(|md| md.minor != *m))
             .unwrap_or(0);
+        let path = format!("/dev/mapper/{name}");
         self.mapped.insert(
             name.to_string(),
             MappedDevice {
+                name: name.into(),
+                path: path.as_str().into(),
                 minor,
                 live: None,
                 inactive: None,
@@ -83,8 +90,7 @@ impl Simulator {
             },
         );
         let dev = DevT::new(DM_MAJOR, minor);
-        self.nodes
-            .insert(format!("/dev/mapper/{name}"), Node::Block(dev));
+        self.nodes.insert(path, Node::Block(dev));
         self.info(name)
     }
 
@@ -265,7 +271,7 @@ impl Simulator {
             .get_mut(name)
             .and_then(|md| md.deferred.pop_front())
         {
-            self.split_and_process(name, queued.orig, queued.bio);
+            self.split_and_process(name, queued.orig, queued.piece);
         }
         Ok(())
     }

@@ -13,16 +13,24 @@
 //!   below answers at once); a [`CloneInFlight`] is one a target kept
 //!   (`DM_MAPIO_SUBMITTED` without ending it) or one a mapped device below
 //!   has not ended yet.
+//!
+//! A bio's way allocates nothing but the bio. Its data stays in its
+//! [`Orig`]: a piece names a run of its sectors ([`Piece`]), and a clone of
+//! a piece that is all of the bio borrows the bio's own pages (as the
+//! kernel's clone shares the original's), giving them back when it ends. Only
+//! the clones of a bio cut in pieces get copies of their shares. Names in
+//! the trace are shared, not copied. Its way back up, as its pieces end, is
+//! in `completion.rs`.
 
 use std::rc::Rc;
 
 use super::limits::clones_for;
-use super::tables::{BuiltTable, LiveLine};
-use super::{DM_MAJOR, LOOP_MAJOR, Simulator, Submission, WriteCache};
+use super::tables::BuiltTable;
+use super::{DM_MAJOR, LOOP_MAJOR, RecordedRemap, Simulator, Submission, WriteCache};
 use crate::SECTOR_SIZE;
 use crate::dm::bio::{Bio, BioOp, BlkStatus, CloneId, DevT, MapResult};
-use crate::dm::target::{EndIo, TargetInfo};
-use crate::dm::trace::{Remap, TraceEvent};
+use crate::dm::target::TargetInfo;
+use crate::dm::trace::TraceEvent;
 use crate::dm::{DmError, Ioctl};
 use crate::errno::Errno;
 
@@ -37,8 +45,10 @@ pub(super) enum Waiter {
 
 /// A bio submitted to a mapped device, until every piece of it has ended.
 pub(super) struct Orig {
-    pub(super) device: String,
-    /// As submitted; a read's data is filled in as its pieces end.
+    pub(super) device: Rc<str>,
+    /// As submitted; a read's data is filled in as its pieces end. Its
+    /// data is lent to a clone that covers all of it ([`CloneInFlight::lent`])
+    /// until that clone ends.
     pub(super) bio: Bio,
     /// Pieces not ended yet, waiting in the device's queue included.
     pub(super) remaining: u32,
@@ -46,19 +56,41 @@ pub(super) struct Orig {
     pub(super) waiter: Waiter,
 }
 
+/// A run of an [`Orig`]'s sectors, as the core cuts and queues it: its op,
+/// device and FUA are the original's, and so is its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Piece {
+    pub(super) sector: u64,
+    pub(super) sectors: u64,
+    /// `REQ_PREFLUSH`: set on a whole bio that still has to send its
+    /// empty flushes first.
+    pub(super) preflush: bool,
+}
+
+impl Piece {
+    /// All of `bio`, with its flags.
+    fn whole(bio: &Bio) -> Piece {
+        Piece {
+            sector: bio.sector,
+            sectors: bio.sectors(),
+            preflush: bio.preflush,
+        }
+    }
+}
+
 /// A `struct dm_io`: one piece of an [`Orig`], with its clones.
 pub(super) struct Io {
     pub(super) orig: u64,
-    pub(super) device: String,
+    pub(super) device: Rc<str>,
     /// The piece, as it would be submitted again after a requeue.
-    pub(super) piece: Bio,
+    pub(super) piece: Piece,
     /// Clones not ended, and one for the core while it is still mapping.
     pub(super) pending: u32,
     pub(super) status: BlkStatus,
     /// For the empty flushes of a `REQ_PREFLUSH` bio with data: the data,
     /// sent once the flushes have ended (`dm_io_complete()`, dm.c lines
     /// 968-974).
-    pub(super) then: Option<Bio>,
+    pub(super) then: Option<Piece>,
 }
 
 /// A clone that has not ended: kept by its target, or sent to a mapped
@@ -74,6 +106,9 @@ pub(super) struct CloneInFlight {
     pub(super) before: (DevT, u64),
     /// Whether its target keeps it (rather than a device below).
     pub(super) held: bool,
+    /// Whether its data is the original's own, lent to it whole and given
+    /// back when it ends; otherwise a copy of its share.
+    pub(super) lent: bool,
 }
 
 /// A piece waiting in a mapped device's queue (`md->deferred`): submitted
@@ -81,28 +116,29 @@ pub(super) struct CloneInFlight {
 /// suspend.
 pub(super) struct Queued {
     pub(super) orig: u64,
-    pub(super) bio: Bio,
+    pub(super) piece: Piece,
 }
 
 impl Simulator {
     /// Hand a bio to mapped device `name` (`submit_bio` on `/dev/mapper/NAME`).
     /// The bio's `dev` and `sector` are set from `name` and `sector`.
     pub fn submit(&mut self, name: &str, mut bio: Bio) -> Result<Submission, DmError> {
-        let minor = self.device(Ioctl::Info, name)?.minor;
+        let md = self.device(Ioctl::Info, name)?;
+        let (minor, device) = (md.minor, Rc::clone(&md.name));
         bio.dev = DevT::new(DM_MAJOR, minor);
         self.trace.push(TraceEvent::Submitted {
-            device: name.to_string(),
+            device: Rc::clone(&device),
             op: bio.op,
             sector: bio.sector,
             sectors: bio.sectors(),
         });
         if let Some(status) = self.block_layer_checks(&mut bio) {
             bio.status = status;
-            self.complete(name, &bio);
+            self.complete(&device, &bio);
             return Ok(Submission::Done(bio));
         }
         let id = self.next_id();
-        self.start_orig(name, id, bio, Waiter::Program(id));
+        self.start_orig(&device, id, bio, Waiter::Program(id));
         Ok(match self.completed.remove(&id) {
             Some(bio) => Submission::Done(bio),
             None => Submission::Deferred(id),
@@ -111,25 +147,26 @@ impl Simulator {
 
     /// A new [`Orig`] on `name`: processed now, or queued if the device is
     /// suspended (`dm_submit_bio()`, dm.c lines 1805-1814).
-    fn start_orig(&mut self, name: &str, id: u64, bio: Bio, waiter: Waiter) {
+    fn start_orig(&mut self, name: &Rc<str>, id: u64, bio: Bio, waiter: Waiter) {
+        let piece = Piece::whole(&bio);
         self.origs.insert(
             id,
             Orig {
-                device: name.to_string(),
-                bio: bio.clone(),
+                device: Rc::clone(name),
+                bio,
                 remaining: 1,
                 status: BlkStatus::Ok,
                 waiter,
             },
         );
-        if self.mapped[name].suspended {
+        if self.mapped[&**name].suspended {
             self.trace.push(TraceEvent::Deferred {
-                device: name.to_string(),
+                device: Rc::clone(name),
             });
-            let md = self.mapped.get_mut(name).expect("exists");
-            md.deferred.push_back(Queued { orig: id, bio });
+            let md = self.mapped.get_mut(&**name).expect("exists");
+            md.deferred.push_back(Queued { orig: id, piece });
         } else {
-            self.split_and_process(name, id, bio);
+            self.split_and_process(name, id, piece);
         }
     }
 
@@ -190,38 +227,43 @@ impl Simulator {
         self.submit(name, bio)
     }
 
-    /// `dm_split_and_process_bio()`: one piece of `orig` (all of it, or what
+    /// `dm_split_and_process_bio()`: a piece of `orig` (all of it, or what
     /// a requeue handed back) on a running device: cut at line ends, each
     /// piece mapped as an [`Io`] of its own.
-    pub(super) fn split_and_process(&mut self, name: &str, orig: u64, bio: Bio) {
-        let table = self.mapped.get(name).and_then(|md| md.live.clone());
+    pub(super) fn split_and_process(&mut self, name: &str, orig: u64, piece: Piece) {
+        let md = &self.mapped[name];
+        let (device, table) = (Rc::clone(&md.name), md.live.clone());
+        let (op, dev) = {
+            let bio = &self.origs[&orig].bio;
+            (bio.op, bio.dev)
+        };
         let size = table.as_ref().map_or(0, |t| t.sectors());
-        let end = bio.sector.checked_add(bio.sectors());
+        let end = piece.sector.checked_add(piece.sectors);
         if end.is_none_or(|end| end > size) {
             self.log(format!(
                 "{}: attempt to access beyond end of device",
-                self.kernel_name(bio.dev)
+                self.kernel_name(dev)
             ));
             self.piece_done(orig, BlkStatus::IoErr);
             return;
         }
         let table = table.expect("a device with sectors has a live table");
-        if bio.preflush {
+        if piece.preflush {
             // `dm_split_and_process_bio()` (dm.c lines 1754-1757): a
             // PREFLUSH bio goes to every line as empty flushes first; its
             // data, if any, is sent again without PREFLUSH once they end.
-            let then = (bio.sectors() > 0).then(|| Bio {
+            let then = (piece.sectors > 0).then_some(Piece {
                 preflush: false,
-                ..bio.clone()
+                ..piece
             });
-            let io = self.start_io(orig, name, bio.clone(), then);
-            self.send_empty_flush(io, &table, bio.dev);
+            let io = self.start_io(orig, &device, piece, then);
+            self.send_empty_flush(io, &table, dev);
             self.io_dec(io, BlkStatus::Ok);
             self.piece_done(orig, BlkStatus::Ok);
             return;
         }
-        let mut sector = bio.sector;
-        let last = bio.sector + bio.sectors();
+        let mut sector = piece.sector;
+        let last = piece.sector + piece.sectors;
         while sector < last {
             let index = table.find(sector).expect("sector checked against size");
             let line = &table.lines[index];
@@ -230,7 +272,7 @@ impl Simulator {
             // secure erase or write-zeroes only at the line's end
             // (`__send_changing_extent_only()`, lines 1568-1569), and the
             // target maps the whole range (as `stripe_map_range()` does).
-            let piece_end = if bio.op.has_data() {
+            let piece_end = if op.has_data() {
                 last.min(piece_limit(&line.info, sector))
             } else {
                 last.min(line.info.begin + line.info.len)
@@ -239,23 +281,26 @@ impl Simulator {
             // asked for no clones of a discard, secure erase or write-zeroes
             // fails the whole bio with BLK_STS_NOTSUPP; one that asked for
             // N gets N clones of its piece.
-            let clones = clones_for(&line.info, bio.op);
+            let clones = clones_for(&line.info, op);
             if clones == 0 {
                 self.orig_error(orig, BlkStatus::NotSupp);
                 break;
             }
-            let piece = bio.piece(sector, piece_end - sector);
-            let io = self.start_io(orig, name, piece.clone(), None);
+            let part = Piece {
+                sector,
+                sectors: piece_end - sector,
+                preflush: false,
+            };
+            let io = self.start_io(orig, &device, part, None);
             for nr in 0..clones {
-                let mut clone = piece.clone();
-                clone.target_bio_nr = nr;
+                let (clone, lent) = self.clone_piece(orig, part, nr, clones);
                 self.trace.push(TraceEvent::Clone {
                     line: index,
-                    target: line.line.target.clone(),
+                    target: Rc::clone(&line.target_name),
                     sector,
-                    sectors: piece_end - sector,
+                    sectors: part.sectors,
                 });
-                self.map_clone(io, &table, index, clone);
+                self.map_clone(io, &table, index, clone, lent);
             }
             self.io_dec(io, BlkStatus::Ok);
             sector = piece_end;
@@ -263,8 +308,35 @@ impl Simulator {
         self.piece_done(orig, BlkStatus::Ok);
     }
 
+    /// Clone `nr` of the `clones` a line takes of `part` of `orig`
+    /// (`alloc_tio()`, dm.c lines 604-640): the original's op, device and
+    /// FUA, and its share of the data. A clone that is all of the original
+    /// and its line's only one borrows the original's own pages, as the
+    /// kernel's clone shares them (`bio_alloc_clone()`); it gives them back
+    /// when it ends (`true`). Any other gets a copy of its share.
+    fn clone_piece(&mut self, orig: u64, part: Piece, nr: u32, clones: u32) -> (Bio, bool) {
+        let bio = &mut self.origs.get_mut(&orig).expect("in flight").bio;
+        let whole = bio.op.has_data()
+            && clones == 1
+            && part.sector == bio.sector
+            && part.sectors == bio.sectors();
+        let mut clone = if whole {
+            let data = std::mem::take(&mut bio.data);
+            Bio {
+                status: BlkStatus::Ok,
+                ended: false,
+                ..with_pages(bio, data)
+            }
+        } else {
+            bio.piece(part.sector, part.sectors)
+        };
+        clone.preflush = part.preflush;
+        clone.target_bio_nr = nr;
+        (clone, whole)
+    }
+
     /// A new [`Io`] for a piece of `orig`, counted among its pieces.
-    fn start_io(&mut self, orig: u64, name: &str, piece: Bio, then: Option<Bio>) -> u64 {
+    fn start_io(&mut self, orig: u64, name: &Rc<str>, piece: Piece, then: Option<Piece>) -> u64 {
         if let Some(orig) = self.origs.get_mut(&orig) {
             orig.remaining += 1;
         }
@@ -273,7 +345,7 @@ impl Simulator {
             id,
             Io {
                 orig,
-                device: name.to_string(),
+                device: Rc::clone(name),
                 piece,
                 pending: 1,
                 status: BlkStatus::Ok,
@@ -291,7 +363,7 @@ impl Simulator {
             for nr in 0..line.info.num_flush_bios {
                 self.trace.push(TraceEvent::Clone {
                     line: index,
-                    target: line.line.target.clone(),
+                    target: Rc::clone(&line.target_name),
                     sector: 0,
                     sectors: 0,
                 });
@@ -299,27 +371,8 @@ impl Simulator {
                     target_bio_nr: nr,
                     ..Bio::flush(dev)
                 };
-                self.map_clone(io, table, index, flush);
+                self.map_clone(io, table, index, flush, false);
             }
-        }
-    }
-
-    pub(super) fn complete(&mut self, name: &str, bio: &Bio) {
-        self.trace.push(TraceEvent::Completed {
-            device: name.to_string(),
-            status: bio.status,
-        });
-    }
-
-    /// The `dm_target` fields as a callback of `line` on device `name` reads
-    /// them now.
-    pub(super) fn info_now(&self, name: &str, line: &LiveLine) -> TargetInfo {
-        TargetInfo {
-            noflush_suspending: self
-                .mapped
-                .get(name)
-                .is_some_and(|md| md.noflush_suspending),
-            ..line.info
         }
     }
 
@@ -327,8 +380,16 @@ impl Simulator {
     /// (Linux 6.1 `drivers/md/dm.c` lines 1384-1444). A remapped clone goes
     /// down and, once ended, to the target's `end_io` (`clone_endio()`,
     /// lines 1088-1143); a killed or requeued one is freed without it; one
-    /// the target took is ended by it, now or later.
-    fn map_clone(&mut self, io: u64, table: &Rc<BuiltTable>, index: usize, mut clone: Bio) {
+    /// the target took is ended by it, now or later. `lent`: the clone's
+    /// data is the original's own.
+    fn map_clone(
+        &mut self,
+        io: u64,
+        table: &Rc<BuiltTable>,
+        index: usize,
+        mut clone: Bio,
+        lent: bool,
+    ) {
         let line = &table.lines[index];
         // The clone's per-bio data: `alloc_tio()` carves the clone out of a
         // bioset whose front pad holds the largest `per_io_data_size` of the
@@ -337,15 +398,16 @@ impl Simulator {
         clone.per_bio_data = vec![0; line.info.per_io_data_size];
         let id = CloneId(self.next_id());
         clone.clone_id = Some(id);
-        self.ios.get_mut(&io).expect("in flight").pending += 1;
-        let name = self.ios[&io].device.clone();
+        let in_io = self.ios.get_mut(&io).expect("in flight");
+        in_io.pending += 1;
+        let name = Rc::clone(&in_io.device);
         let info = self.info_now(&name, line);
-        let mut attempt = clone.clone();
-        let result = line.target.map(&info, &mut attempt);
-        let to = (result == MapResult::Remapped).then_some((attempt.dev, attempt.sector));
+        let before = (clone.dev, clone.sector);
+        let result = line.target.map(&info, &mut clone);
+        let to = (result == MapResult::Remapped).then_some((clone.dev, clone.sector));
         self.trace.push(TraceEvent::Mapped {
             line: index,
-            target: line.line.target.clone(),
+            target: Rc::clone(&line.target_name),
             result,
             to,
         });
@@ -353,9 +415,10 @@ impl Simulator {
             io,
             table: Rc::clone(table),
             line: index,
-            bio: attempt,
-            before: (clone.dev, clone.sector),
+            bio: clone,
+            before,
             held: false,
+            lent,
         };
         match result {
             MapResult::Remapped => self.send_down(in_flight),
@@ -375,8 +438,14 @@ impl Simulator {
             }
             // `free_tio()` and no `end_io` (lines 1429-1438); a requeued
             // clone leaves its io marked BLK_STS_DM_REQUEUE.
-            MapResult::Kill => self.io_dec(io, BlkStatus::IoErr),
-            MapResult::Requeue => self.io_dec(io, BlkStatus::DmRequeue),
+            MapResult::Kill => {
+                self.give_back_pages(in_flight);
+                self.io_dec(io, BlkStatus::IoErr);
+            }
+            MapResult::Requeue => {
+                self.give_back_pages(in_flight);
+                self.io_dec(io, BlkStatus::DmRequeue);
+            }
         }
     }
 
@@ -384,25 +453,24 @@ impl Simulator {
     /// with the mapped device and the clone's sector from before `map`.
     fn record_remap(&mut self, before: (DevT, u64), after: &Bio) {
         let op = match after.op {
-            BioOp::Read => "read".to_string(),
-            BioOp::Write if after.preflush && after.sectors() == 0 => "flush".to_string(),
-            BioOp::Write => "write".to_string(),
-            BioOp::Discard => "discard".to_string(),
+            BioOp::Read => "read",
+            BioOp::Write if after.preflush && after.sectors() == 0 => "flush",
+            BioOp::Write => "write",
+            BioOp::Discard => "discard",
             // The chapters send none of these; named, not claimed to be
             // what the kernel's event prints for them.
-            other => format!("{other:?}"),
+            BioOp::SecureErase => "SecureErase",
+            BioOp::WriteZeroes => "WriteZeroes",
         };
         let device = self
-            .mapped
-            .iter()
-            .find(|(_, md)| md.minor == before.0.minor)
-            .map_or_else(|| before.0.to_string(), |(name, _)| name.clone());
-        let remap = Remap {
+            .mapped_by_minor(before.0.minor)
+            .map_or_else(|| before.0.to_string().into(), |md| Rc::clone(&md.name));
+        let remap = RecordedRemap {
             op,
             device,
             sector: before.1,
             sectors: after.sectors(),
-            to: self.device_path(after.dev),
+            to: self.shared_device_path(after.dev),
             to_sector: after.sector,
         };
         self.remaps.push(remap);
@@ -423,22 +491,18 @@ impl Simulator {
                 self.end_clone(clone);
             }
             DM_MAJOR => {
-                let minor = clone.bio.dev.minor;
                 let below = self
-                    .mapped
-                    .iter()
-                    .find(|(_, md)| md.minor == minor)
-                    .map(|(n, _)| n.clone());
+                    .mapped_by_minor(clone.bio.dev.minor)
+                    .map(|md| Rc::clone(&md.name));
                 let Some(below) = below else {
                     clone.bio.status = BlkStatus::IoErr;
                     return self.end_clone(clone);
                 };
                 let id = clone.bio.clone_id.expect("a clone has an id");
-                let bio = Bio {
-                    per_bio_data: Vec::new(),
-                    clone_id: None,
-                    ..clone.bio.clone()
-                };
+                // The device below gets a bio of its own over the clone's
+                // pages, which it hands back when that bio ends.
+                let pages = std::mem::take(&mut clone.bio.data);
+                let bio = with_pages(&clone.bio, pages);
                 self.clones.insert(id, clone);
                 let orig = self.next_id();
                 self.start_orig(&below, orig, bio, Waiter::Clone(id));
@@ -449,136 +513,25 @@ impl Simulator {
             }
         }
     }
+}
 
-    /// `clone_endio()` (dm.c lines 1088-1143): the target's `end_io` sees
-    /// the clone's status and may change it, or ask for the bio again; a
-    /// read's data joins the original's; then the clone's io counts it.
-    pub(super) fn end_clone(&mut self, clone: CloneInFlight) {
-        let line = &clone.table.lines[clone.line];
-        let name = self.ios[&clone.io].device.clone();
-        let info = self.info_now(&name, line);
-        let mut status = clone.bio.status;
-        let status = match line.target.end_io(&info, &clone.bio, &mut status) {
-            EndIo::Done => status,
-            EndIo::Requeue => BlkStatus::DmRequeue,
-        };
-        if clone.bio.op == BioOp::Read {
-            let orig = self.ios[&clone.io].orig;
-            if let Some(orig) = self.origs.get_mut(&orig) {
-                let from = ((clone.before.1 - orig.bio.sector) * SECTOR_SIZE) as usize;
-                let to = from + clone.bio.data.len();
-                orig.bio.data[from..to].copy_from_slice(&clone.bio.data);
-            }
-        }
-        self.io_dec(clone.io, status);
-    }
-
-    /// `dm_io_set_error()` and `dm_io_dec_pending()` (dm.c lines
-    /// 1046-1065): one clone of `io` has
-    /// ended with `status`. During a `noflush` suspend a requeue outranks
-    /// any error.
-    fn io_dec(&mut self, id: u64, status: BlkStatus) {
-        let name = self.ios[&id].device.clone();
-        let noflush = self
-            .mapped
-            .get(&name)
-            .is_some_and(|md| md.noflush_suspending);
-        let io = self.ios.get_mut(&id).expect("in flight");
-        if status != BlkStatus::Ok && !(io.status == BlkStatus::DmRequeue && noflush) {
-            io.status = status;
-        }
-        io.pending -= 1;
-        if io.pending == 0 {
-            self.io_complete(id);
-        }
-    }
-
-    /// `__dm_io_complete()` and `dm_io_complete()` (dm.c lines 934-1032): a
-    /// piece whose clones have
-    /// all ended. Handed back during a `noflush` suspend, it waits in the
-    /// device's queue for resume, at its head; handed back otherwise, it
-    /// fails (`dm_handle_requeue()`, lines 887-926). The flushes of a
-    /// PREFLUSH bio with data are followed by the data.
-    fn io_complete(&mut self, id: u64) {
-        let io = self.ios.remove(&id).expect("in flight");
-        let md = &self.mapped[&io.device];
-        let (noflush, suspended) = (md.noflush_suspending, md.suspended);
-        let mut status = io.status;
-        if status == BlkStatus::DmRequeue {
-            if noflush {
-                let md = self.mapped.get_mut(&io.device).expect("exists");
-                md.deferred.push_front(Queued {
-                    orig: io.orig,
-                    bio: io.piece,
-                });
-                return;
-            }
-            status = BlkStatus::IoErr;
-        }
-        if let (Some(then), BlkStatus::Ok) = (io.then, status) {
-            // The data is a piece of its own, queued behind the flushes
-            // (`queue_io()`): sent now, or after resume.
-            if let Some(orig) = self.origs.get_mut(&io.orig) {
-                orig.remaining += 1;
-            }
-            self.piece_done(io.orig, BlkStatus::Ok);
-            if suspended {
-                let md = self.mapped.get_mut(&io.device).expect("exists");
-                md.deferred.push_back(Queued {
-                    orig: io.orig,
-                    bio: then,
-                });
-            } else {
-                self.split_and_process(&io.device, io.orig, then);
-            }
-            return;
-        }
-        self.piece_done(io.orig, status);
-    }
-
-    /// Record an error for the whole of `orig`.
-    fn orig_error(&mut self, orig: u64, status: BlkStatus) {
-        if let Some(orig) = self.origs.get_mut(&orig) {
-            orig.status = status;
-        }
-    }
-
-    /// One piece of `orig` has ended with `status`; when the last has, the
-    /// bio ends and whoever waits for it is told.
-    pub(super) fn piece_done(&mut self, id: u64, status: BlkStatus) {
-        let Some(orig) = self.origs.get_mut(&id) else {
-            return;
-        };
-        if status != BlkStatus::Ok {
-            orig.status = status;
-        }
-        orig.remaining -= 1;
-        if orig.remaining > 0 {
-            return;
-        }
-        let orig = self.origs.remove(&id).expect("looked up above");
-        let mut bio = orig.bio;
-        bio.status = orig.status;
-        self.complete(&orig.device, &bio);
-        match orig.waiter {
-            Waiter::Program(id) => {
-                self.completed.insert(id, bio);
-            }
-            Waiter::Clone(id) => {
-                let mut clone = self.clones.remove(&id).expect("the clone waits below");
-                clone.bio.status = bio.status;
-                if clone.bio.op == BioOp::Read {
-                    clone.bio.data = bio.data;
-                }
-                self.end_clone(clone);
-            }
-        }
-    }
-
-    /// Ios of mapped device `name` not ended: what `dm_wait_for_completion()`
-    /// waits for.
-    pub(super) fn in_flight(&self, name: &str) -> usize {
-        self.ios.values().filter(|io| io.device == name).count()
+/// `bio` over `data`: every field copied but the data, the per-bio data and
+/// the clone id, which belong to the clone the core made. (Field by field:
+/// `..bio.clone()` would copy the data only to drop it.)
+fn with_pages(bio: &Bio, data: Vec<u8>) -> Bio {
+    Bio {
+        op: bio.op,
+        dev: bio.dev,
+        sector: bio.sector,
+        data,
+        extent: bio.extent,
+        preflush: bio.preflush,
+        fua: bio.fua,
+        status: bio.status,
+        per_bio_data: Vec::new(),
+        target_bio_nr: bio.target_bio_nr,
+        clone_id: None,
+        ended: bio.ended,
     }
 }
 

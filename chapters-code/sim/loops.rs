@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use super::{DM_MAJOR, LOOP_MAJOR, LoopStat, Node, Simulator, WriteCache};
 use crate::SECTOR_SIZE;
@@ -13,7 +14,8 @@ use crate::errno::Errno;
 /// A loop device: `/dev/loopN` over a file.
 #[derive(Debug)]
 pub(super) struct LoopDevice {
-    pub(super) path: String,
+    /// `/dev/loopN`, shared by the trace that records it.
+    pub(super) path: Rc<str>,
     /// Held open for the device's life, as `LOOP_SET_FD` holds its file.
     pub(super) handle: File,
     pub(super) sectors: u64,
@@ -42,7 +44,7 @@ impl Simulator {
         self.loops.insert(
             minor,
             LoopDevice {
-                path: path.clone(),
+                path: path.as_str().into(),
                 handle,
                 sectors: bytes / SECTOR_SIZE,
                 holders: 0,
@@ -172,14 +174,13 @@ impl Simulator {
             return;
         }
         self.trace.push(TraceEvent::Landed {
-            device: loop_dev.path.clone(),
+            device: Rc::clone(&loop_dev.path),
             dev: bio.dev,
             op: bio.op,
             sector: bio.sector,
             sectors: bio.sectors(),
         });
         let offset = bio.sector * SECTOR_SIZE;
-        let zeroes = vec![0; (bio.sectors() * SECTOR_SIZE) as usize];
         let file = &loop_dev.handle;
         // The flush machinery (`blk_flush_policy()`, `block/blk-flush.c`
         // lines 105-119) sends a queue with a write cache one flush before a
@@ -195,7 +196,9 @@ impl Simulator {
         let result = match bio.op {
             BioOp::Read => file.read_exact_at(&mut bio.data, offset),
             BioOp::Write => file.write_all_at(&bio.data, offset),
-            BioOp::Discard | BioOp::WriteZeroes => file.write_all_at(&zeroes, offset),
+            BioOp::Discard | BioOp::WriteZeroes => {
+                file.write_all_at(&vec![0; (bio.sectors() * SECTOR_SIZE) as usize], offset)
+            }
             BioOp::SecureErase => unreachable!("refused by submit_below: loop has no secure erase"),
         };
         let stat = &mut self

@@ -22,10 +22,12 @@
 //! - `tables`: building a table line by line (`dm-table.c`);
 //! - `limits`: what a table offers the block layer: a write cache, discards
 //!   (`dm_table_set_restrictions()` in `dm-table.c`);
-//! - `io`: a bio's way through a mapped device (`dm.c`);
+//! - `io`: a bio's way through a mapped device (`dm.c`), and `completion`
+//!   its way back up as its pieces end;
 //! - `work`: the clock, the targets' delayed work, and the clones a target
 //!   keeps past `map` and lets go of later.
 
+mod completion;
 mod devices;
 mod io;
 mod limits;
@@ -35,6 +37,7 @@ mod tables;
 mod work;
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::dm::bio::{Bio, CloneId, DevT};
@@ -148,9 +151,12 @@ pub struct Simulator {
     loops: BTreeMap<u32, LoopDevice>,
     mapped: BTreeMap<String, MappedDevice>,
     kmsg: Vec<String>,
-    trace: Vec<TraceEvent>,
+    /// The trace and the remaps share the names they record: a bio's way
+    /// allocates nothing but the bio, and the names become `String`s only
+    /// for a reader who takes them.
+    trace: Vec<TraceEvent<Rc<str>>>,
     /// What the kernel's `block_bio_remap` tracepoint would have recorded.
-    remaps: Vec<Remap>,
+    remaps: Vec<RecordedRemap>,
     /// Bios a program submitted that have ended, by the id
     /// [`Submission::Deferred`] gave.
     completed: BTreeMap<u64, Bio>,
@@ -205,13 +211,16 @@ impl Simulator {
 
     /// The trace of bios since the last call, oldest first.
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.trace)
+        self.trace.drain(..).map(TraceEvent::into_owned).collect()
     }
 
     /// The remaps since the last call, oldest first: one for each clone a
     /// target remapped, as the kernel's `block_bio_remap` event records it.
     pub fn take_remaps(&mut self) -> Vec<Remap> {
-        std::mem::take(&mut self.remaps)
+        self.remaps
+            .drain(..)
+            .map(RecordedRemap::into_remap)
+            .collect()
     }
 
     /// Forget the trace and the remaps recorded so far without reading them,
@@ -227,15 +236,28 @@ impl Simulator {
         match dev.major {
             LOOP_MAJOR => format!("/dev/loop{}", dev.minor),
             DM_MAJOR => self
-                .mapped
-                .iter()
-                .find(|(_, md)| md.minor == dev.minor)
-                .map_or_else(
-                    || dev.to_string(),
-                    |(name, _)| format!("/dev/mapper/{name}"),
-                ),
+                .mapped_by_minor(dev.minor)
+                .map_or_else(|| dev.to_string(), |md| md.path.to_string()),
             _ => dev.to_string(),
         }
+    }
+
+    /// [`Simulator::device_path`] of a device a bio can reach, shared.
+    fn shared_device_path(&self, dev: DevT) -> Rc<str> {
+        match dev.major {
+            LOOP_MAJOR => self.loops.get(&dev.minor).map(|l| Rc::clone(&l.path)),
+            DM_MAJOR => self
+                .mapped_by_minor(dev.minor)
+                .map(|md| Rc::clone(&md.path)),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.device_path(dev).into())
+    }
+
+    /// The mapped device with `minor`. A model has a handful of them: a
+    /// walk costs less than keeping a second index in step.
+    fn mapped_by_minor(&self, minor: u32) -> Option<&MappedDevice> {
+        self.mapped.values().find(|md| md.minor == minor)
     }
 
     /// A fresh id for a bio, a piece or a clone.
@@ -285,6 +307,30 @@ impl Simulator {
             LOOP_MAJOR => format!("loop{}", dev.minor),
             DM_MAJOR => format!("dm-{}", dev.minor),
             _ => dev.to_string(),
+        }
+    }
+}
+
+/// A [`Remap`] as the core records it while the bio travels, its names
+/// shared rather than copied.
+struct RecordedRemap {
+    op: &'static str,
+    device: Rc<str>,
+    sector: u64,
+    sectors: u64,
+    to: Rc<str>,
+    to_sector: u64,
+}
+
+impl RecordedRemap {
+    fn into_remap(self) -> Remap {
+        Remap {
+            op: self.op.to_string(),
+            device: self.device.to_string(),
+            sector: self.sector,
+            sectors: self.sectors,
+            to: self.to.to_string(),
+            to_sector: self.to_sector,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Building tables: each line's target type found, its constructor run with
 //! the core's checks, and the whole table checked against its devices.
 
+use std::rc::Rc;
+
 use super::{Node, Simulator};
 use crate::dm::bio::DevT;
 use crate::dm::target::{Clock, CtrContext, DmDev, Target, TargetInfo};
@@ -11,6 +13,8 @@ use crate::table::{Table, TableLine};
 /// constructor built.
 pub(super) struct LiveLine {
     pub(super) line: TableLine,
+    /// `line.target`, shared by the trace events of every bio it maps.
+    pub(super) target_name: Rc<str>,
     pub(super) info: TargetInfo,
     pub(super) target: Box<dyn Target>,
 }
@@ -70,6 +74,7 @@ impl Simulator {
                     *self.type_users.entry(line.target.clone()).or_default() += 1;
                     built.lines.push(LiveLine {
                         line: line.clone(),
+                        target_name: line.target.as_str().into(),
                         info,
                         target,
                     });
