@@ -208,7 +208,7 @@ static int deferred_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	/*
 	 * WQ_UNBOUND: the work need not run on the CPU that queued it. Linux
 	 * 7.2 also warns about a workqueue that says neither WQ_UNBOUND nor
-	 * WQ_PERCPU, and WQ_PERCPU is new there.
+	 * WQ_PERCPU, and 5.10 and 6.1 have no WQ_PERCPU.
 	 */
 	dc->wq = alloc_workqueue("dm-deferred", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!dc->wq) {
