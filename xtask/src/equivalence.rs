@@ -540,9 +540,11 @@ fn as_json(value: &impl Serialize) -> String {
 mod chapter6;
 mod chapter7;
 mod guest_answers;
+mod lab_run;
 pub use chapter6::*;
 pub use chapter7::*;
 pub use guest_answers::*;
+pub(crate) use lab_run::lab_run_problems;
 
 #[cfg(test)]
 mod tests;
