@@ -26,6 +26,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
+use ci::ci_runs_test;
 use dm_workbook::manifest::{self, Manifest};
 use exercise::exercise_listing;
 use lab::{lab_script, lab_transcript};
@@ -476,6 +477,12 @@ fn stage_sources(repo: &dyn Repo) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The test that reruns the transcripts of `chapter4 doctor --fix`.
+const SPATCH_TRANSCRIPTS: (&str, &str) = (
+    "tests/transcripts.rs",
+    "every_spatch_transcript_matches_a_fresh_run",
+);
+
 fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -> Verdict {
     let Some(include) = directive else {
         return Verdict::Untested(
@@ -520,6 +527,14 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
     let first = text.lines().next().unwrap_or("");
     match header(first) {
         Some(Header::CargoRun { bin }) if repo.bins().contains(&bin) => {
+            // `--fix` needs spatch: its transcripts have a test of their own,
+            // which a plain `cargo test` ignores.
+            if first.split_whitespace().any(|w| w == "--fix")
+                && let Err(why) =
+                    ci_runs_test(repo, Path::new(SPATCH_TRANSCRIPTS.0), SPATCH_TRANSCRIPTS.1)
+            {
+                return Verdict::Untested(format!("{}: {why}", file.display()));
+            }
             Verdict::Tested(How::Transcript {
                 file,
                 command: first.trim_start_matches("$ ").to_string(),
@@ -553,6 +568,7 @@ fn diagram(directive: Option<Include<'_>>, body: &str) -> Verdict {
     Verdict::Tested(How::Diagram)
 }
 
+mod ci;
 mod exercise;
 mod kbuild;
 mod lab;

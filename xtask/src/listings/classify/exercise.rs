@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::lab::ci_commands;
+use super::ci::ci_commands;
 use super::{How, Include, Repo, Verdict, anchor_in, resolve};
 
 /// A block that includes an exercise's file: its source under `exercises/`

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ci::ci_commands;
 use super::{How, Include, Repo, Verdict, anchor_in, resolve};
 
 /// A real-kernel transcript is tested when CI reruns its command in the lab
@@ -24,18 +25,6 @@ pub(super) fn lab_transcript(file: PathBuf, first: &str, repo: &dyn Repo) -> Ver
             file.display()
         ))
     }
-}
-
-/// The commands `.ci/run` runs, one a line: continued lines joined, runs of
-/// blanks made one space.
-pub(super) fn ci_commands(repo: &dyn Repo) -> Vec<String> {
-    let ci = repo
-        .read(Path::new(".ci/run"))
-        .unwrap_or_default()
-        .replace("\\\n", " ");
-    ci.lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
 }
 
 /// A guest script shown by anchor is tested when it is a stage's test script
