@@ -15,20 +15,18 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::chapter2::result_name;
-use super::{Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_table};
+pub use super::stage_over_loop::{BACKING_BYTES, BACKING_FILE};
+use super::stage_over_loop::{status_numbers, target_line, with_stage_over_a_loop};
+use super::{Narrator, Result, ScenarioError, read_file_at, show_table};
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
 use crate::dm::units::Bytes;
-use crate::driver::{Backend, BackendKind, BackgroundWrite};
+use crate::driver::{Backend, BackgroundWrite};
 use crate::manifest::{Manifest, Stage};
 use crate::table::{Table, TableLine};
 
 /// The deferred device.
 pub const DEVICE: &str = "slow";
-/// The backing file's name in the scratch directory.
-pub const BACKING_FILE: &str = "disk.img";
-/// The backing file's size: 128 MiB.
-pub const BACKING_BYTES: u64 = 128 << 20;
 /// The bytes of one write: a page, one bio, as `dd bs=4096 oflag=direct`.
 pub const BLOCK: u64 = 4096;
 /// How long the chapter waits for bios to reach the target before it calls
@@ -105,24 +103,7 @@ impl Status {
     /// Read the words after `<start> <length> deferred` in `dmsetup
     /// status`: exactly [`STATUS_FIELDS`], in order, as `name=value`.
     pub fn parse(params: &str) -> std::result::Result<Status, String> {
-        let words: Vec<&str> = params.split(' ').collect();
-        if words.len() != STATUS_FIELDS.len() {
-            return Err(format!(
-                "{} words in `{params}`, expected {}",
-                words.len(),
-                STATUS_FIELDS.len()
-            ));
-        }
-        let mut values = [0u64; 4];
-        for ((word, name), value) in words.iter().zip(STATUS_FIELDS).zip(&mut values) {
-            let number = word
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-                .ok_or_else(|| format!("`{word}` where {name}=N belongs"))?;
-            *value = number
-                .parse()
-                .map_err(|_| format!("`{word}`: {name} is not a number"))?;
-        }
+        let values = status_numbers(params, STATUS_FIELDS)?;
         let [held, delayed, drained, pushed_back] = values;
         Ok(Status {
             held,
@@ -217,50 +198,31 @@ pub struct FlushRun {
 /// It leaves nothing behind, whether it succeeds or not.
 pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<Report> {
     let mut n = Narrator::new(out);
-    n.heading("a disk and the deferred module")?;
-    n.note(&format!("On {}.", backend.describe()))?;
-    let file = backend.scratch_dir().join(BACKING_FILE);
-    n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
-    make_backing_file(&file, BACKING_BYTES)?;
-    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
-    let disk = backend.attach_loop(&file)?;
-    n.output(&disk)?;
+    let heading = "a disk and the deferred module";
     let stage = options.stage;
-    n.command(&format!("insmod {}/{}", stage.folder(), stage.ko))?;
-    if backend.kind() == BackendKind::Sim {
-        n.note("(the simulator registers the Rust twin, dm_workbook::targets::deferred)")?;
-    }
-    let result = match backend.load_stage(stage) {
-        Ok(()) => {
+    let mut report = with_stage_over_a_loop(
+        backend,
+        &mut n,
+        stage,
+        heading,
+        "deferred",
+        |n, backend, disk, file| {
             let mut run = Run {
-                n: &mut n,
-                backend: &mut *backend,
+                n,
+                backend,
                 options,
-                file: &file,
-                disk: &disk,
+                file,
+                disk,
                 report: Report::default(),
                 writes: Vec::new(),
             };
             let steps = run.steps();
             let cleaned = run.clean_up();
             steps.and(cleaned).map(|()| run.report)
-        }
-        Err(err) => Err(err.into()),
-    };
-    let result = result.and_then(|mut report| {
-        report.backend = backend.kind().to_string();
-        n.command(&format!("rmmod {}", stage.target))?;
-        backend.unload_stage(stage)?;
-        Ok(report)
-    });
-    if result.is_err() {
-        let _ = n.kernel_log(backend);
-        let _ = backend.unload_stage(stage);
-    }
-    n.command(&format!("losetup -d {disk}"))?;
-    backend.detach_loop(&disk)?;
-    let _ = std::fs::remove_file(&file);
-    result
+        },
+    )?;
+    report.backend = backend.kind().to_string();
+    Ok(report)
 }
 
 struct Run<'a, 'w> {
@@ -297,14 +259,7 @@ impl Run<'_, '_> {
 
     fn create(&mut self) -> Result<()> {
         self.n.heading("a disk that answers late")?;
-        self.n.command("dmsetup targets")?;
-        let targets = self.backend.targets()?;
-        let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
-        self.n.output(&listing.join("\n"))?;
-        self.report.target = targets
-            .iter()
-            .find(|t| t.name == self.options.stage.target)
-            .map(ToString::to_string);
+        self.report.target = target_line(self.n, self.backend, &self.options.stage.target)?;
         let table = self.table(self.options.delay_ms);
         self.n.command(&format!(
             "dmsetup create {DEVICE} --table '{}'",
