@@ -9,15 +9,17 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::chapter2::{normalise_log_line, os_errno, result_name};
-use super::{
-    Narrator, Result, ScenarioError, make_backing_file, show_status, show_table, table_argument,
+use super::chapter2::result_name;
+pub use super::stage_over_loop::{BACKING_BYTES, BACKING_FILE, MessageRefusal};
+use super::stage_over_loop::{
+    describe, message, read_status, refused_message, status_numbers, target_line,
+    with_stage_over_a_loop,
 };
+use super::{Narrator, Result, ScenarioError, show_table, table_argument};
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
-use crate::dm::units::{Bytes, Sectors};
-use crate::driver::{Backend, BackendError, BackendKind};
-use crate::errno::Errno;
+use crate::dm::units::Bytes;
+use crate::driver::{Backend, BackendError};
 use crate::manifest::{Manifest, Stage};
 use crate::table::{Table, TableLine};
 
@@ -27,10 +29,6 @@ pub const DEVICE: &str = "proxied";
 pub const FAILING: &str = "failing";
 /// A proxy over [`FAILING`].
 pub const OVER_FAILING: &str = "proxied-failing";
-/// The backing file's name in the scratch directory.
-pub const BACKING_FILE: &str = "disk.img";
-/// The backing file's size: 128 MiB.
-pub const BACKING_BYTES: u64 = 128 << 20;
 
 /// The counters `proxy` prints for `dmsetup status`, in its order
 /// (`proxy_status()` in `module/stage2-proxy/proxy_target.c`).
@@ -144,24 +142,7 @@ impl Counters {
     /// Read the words after `<start> <length> proxy` in `dmsetup status`:
     /// exactly [`STATUS_FIELDS`], in order, as `name=value`.
     pub fn parse(params: &str) -> std::result::Result<Counters, String> {
-        let words: Vec<&str> = params.split(' ').collect();
-        if words.len() != STATUS_FIELDS.len() {
-            return Err(format!(
-                "{} words in `{params}`, expected {}",
-                words.len(),
-                STATUS_FIELDS.len()
-            ));
-        }
-        let mut values = [0u64; 9];
-        for ((word, name), value) in words.iter().zip(STATUS_FIELDS).zip(&mut values) {
-            let number = word
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-                .ok_or_else(|| format!("`{word}` where {name}=N belongs"))?;
-            *value = number
-                .parse()
-                .map_err(|_| format!("`{word}`: {name} is not a number"))?;
-        }
+        let values = status_numbers(params, STATUS_FIELDS)?;
         let [
             reads,
             read_sectors,
@@ -219,66 +200,32 @@ pub struct FailingRead {
     pub counters: Counters,
 }
 
-/// A message refused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessageRefusal {
-    /// The words sent.
-    pub message: String,
-    /// The errno the ioctl returned, by name.
-    pub errno: String,
-    /// The kernel's first log line about it, the device's minor made `N`.
-    pub reason: String,
-}
-
 /// Run the chapter on `backend`, printing to `out`; returns what it found.
 /// It leaves nothing behind, whether it succeeds or not.
 pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<Report> {
     let mut n = Narrator::new(out);
-    n.heading("a disk and the proxy module")?;
-    n.note(&format!("On {}.", backend.describe()))?;
-    let file = backend.scratch_dir().join(BACKING_FILE);
-    n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
-    make_backing_file(&file, BACKING_BYTES)?;
-    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
-    let disk = backend.attach_loop(&file)?;
-    n.output(&disk)?;
+    let heading = "a disk and the proxy module";
     let stage = options.stage;
-    n.command(&format!("insmod {}/{}", stage.folder(), stage.ko))?;
-    if backend.kind() == BackendKind::Sim {
-        n.note("(the simulator registers the Rust twin, dm_workbook::targets::proxy)")?;
-    }
-    let result = match backend.load_stage(stage) {
-        Ok(()) => {
+    let mut report = with_stage_over_a_loop(
+        backend,
+        &mut n,
+        stage,
+        heading,
+        "proxy",
+        |n, backend, disk, _| {
             let mut run = Run {
-                n: &mut n,
-                backend: &mut *backend,
+                n,
+                backend,
                 options,
-                report: Report {
-                    backend: String::new(),
-                    ..Report::default()
-                },
+                report: Report::default(),
             };
-            let steps = run.steps(&disk);
+            let steps = run.steps(disk);
             let cleaned = run.clean_up();
             steps.and(cleaned).map(|()| run.report)
-        }
-        Err(err) => Err(err.into()),
-    };
-    let result = result.and_then(|mut report| {
-        report.backend = backend.kind().to_string();
-        n.command(&format!("rmmod {}", stage.target))?;
-        backend.unload_stage(stage)?;
-        Ok(report)
-    });
-    if result.is_err() {
-        let _ = n.kernel_log(backend);
-        let _ = backend.unload_stage(stage);
-    }
-    n.command(&format!("losetup -d {disk}"))?;
-    backend.detach_loop(&disk)?;
-    let _ = std::fs::remove_file(&file);
-    result
+        },
+    )?;
+    report.backend = backend.kind().to_string();
+    Ok(report)
 }
 
 struct Run<'a, 'w> {
@@ -302,14 +249,7 @@ impl Run<'_, '_> {
     fn create(&mut self, disk: &str) -> Result<()> {
         let stage = self.options.stage;
         self.n.heading("a proxy over the disk")?;
-        self.n.command("dmsetup targets")?;
-        let targets = self.backend.targets()?;
-        let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
-        self.n.output(&listing.join("\n"))?;
-        self.report.target = targets
-            .iter()
-            .find(|t| t.name == stage.target)
-            .map(ToString::to_string);
+        self.report.target = target_line(self.n, self.backend, &stage.target)?;
         let table = Table::new(vec![TableLine::new(
             0,
             self.options.sectors,
@@ -408,37 +348,8 @@ impl Run<'_, '_> {
     fn refusals(&mut self) -> Result<()> {
         self.n.heading("messages the proxy refuses")?;
         for words in [&["frobnicate"][..], &["reset", "now"]] {
-            let text = words.join(" ");
-            self.n
-                .command(&format!("dmsetup message {DEVICE} 0 {text}"))?;
-            let err = match self.backend.message(DEVICE, Sectors(0), words) {
-                Ok(_) => {
-                    return Err(ScenarioError::Verify(format!(
-                        "the proxy took the message `{text}`"
-                    )));
-                }
-                Err(err) => err,
-            };
-            let (errno, reason) = match &err {
-                BackendError::Dm(dm) => {
-                    self.n.output(&dm.dmsetup_line())?;
-                    self.n.output("Command failed.")?;
-                    (
-                        format!("{:?}", dm.errno),
-                        dm.reason().map(normalise_log_line).unwrap_or_default(),
-                    )
-                }
-                other => return Err(ScenarioError::Verify(format!("`{text}`: {other}"))),
-            };
-            self.n.command("dmesg | tail -1")?;
-            self.n.output(&reason)?;
-            // Shown: not again at the end.
-            self.backend.kernel_log();
-            self.report.refusals.push(MessageRefusal {
-                message: text,
-                errno,
-                reason,
-            });
+            let refusal = refused_message(self.n, self.backend, DEVICE, words, "the proxy")?;
+            self.report.refusals.push(refusal);
         }
         self.n
             .note("A refused message changes nothing: the counters are as they were.")?;
@@ -492,9 +403,7 @@ impl Run<'_, '_> {
         if let Err(err) = &read {
             self.n.output(&format!(
                 "dd: error reading '/dev/mapper/{OVER_FAILING}': {}",
-                os_errno(err)
-                    .and_then(Errno::from_code)
-                    .map_or_else(|| err.to_string(), |e| e.describe().to_string())
+                describe(err)
             ))?;
         }
         let counters = self.status(OVER_FAILING)?;
@@ -512,24 +421,12 @@ impl Run<'_, '_> {
 
     /// `dmsetup message NAME 0 WORDS`, which must be taken.
     fn message(&mut self, name: &str, words: &[&str]) -> Result<()> {
-        self.n
-            .command(&format!("dmsetup message {name} 0 {}", words.join(" ")))?;
-        let answer = self.backend.message(name, Sectors(0), words)?;
-        self.n.output(&answer)?;
-        Ok(())
+        message(self.n, self.backend, name, words).map(drop)
     }
 
     /// `dmsetup status NAME`, printed and read.
     fn status(&mut self, name: &str) -> Result<Counters> {
-        let lines = show_status(self.n, self.backend, name)?;
-        let line = self.backend.status(name, TableSlot::Live)?;
-        let [line] = line.as_slice() else {
-            return Err(ScenarioError::Verify(format!(
-                "{name} has {} status lines: {lines:?}",
-                line.len()
-            )));
-        };
-        Counters::parse(&line.params).map_err(ScenarioError::Verify)
+        read_status(self.n, self.backend, name, Counters::parse)
     }
 
     /// Remove whatever this run made that is still there.

@@ -12,25 +12,22 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::chapter2::{normalise_log_line, os_errno, result_name};
-use super::{
-    Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_status, show_table,
-    table_argument,
+use super::chapter2::result_name;
+pub use super::stage_over_loop::{BACKING_BYTES, BACKING_FILE, MessageRefusal};
+use super::stage_over_loop::{
+    describe, message, number, read_status, refused_message, status_values, target_line,
+    with_stage_over_a_loop,
 };
+use super::{Narrator, Result, ScenarioError, read_file_at, show_table, table_argument};
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
-use crate::dm::units::{Bytes, Sectors};
-use crate::driver::{Backend, BackendError, BackendKind};
-use crate::errno::Errno;
+use crate::dm::units::Bytes;
+use crate::driver::Backend;
 use crate::manifest::{Manifest, Stage};
 use crate::table::{Table, TableLine};
 
 /// The faulty device.
 pub const DEVICE: &str = "flaky";
-/// The backing file's name in the scratch directory.
-pub const BACKING_FILE: &str = "disk.img";
-/// The backing file's size: 128 MiB.
-pub const BACKING_BYTES: u64 = 128 << 20;
 /// The bytes of one block of I/O: a page, as `dd bs=4096 ... oflag=direct`.
 pub const BLOCK: u64 = 4096;
 
@@ -116,33 +113,14 @@ impl Status {
     /// Read the words after `<start> <length> faulty` in `dmsetup status`:
     /// exactly [`STATUS_FIELDS`], in order, as `name=value`.
     pub fn parse(params: &str) -> std::result::Result<Status, String> {
-        let words: Vec<&str> = params.split(' ').collect();
-        if words.len() != STATUS_FIELDS.len() {
-            return Err(format!(
-                "{} words in `{params}`, expected {}",
-                words.len(),
-                STATUS_FIELDS.len()
-            ));
-        }
-        let mut values = Vec::new();
-        for (word, name) in words.iter().zip(STATUS_FIELDS) {
-            let value = word
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-                .ok_or_else(|| format!("`{word}` where {name}=... belongs"))?;
-            values.push(value);
-        }
-        let number = |i: usize| {
-            values[i]
-                .parse::<u64>()
-                .map_err(|_| format!("{}: `{}` is not a number", STATUS_FIELDS[i], values[i]))
-        };
+        let [mode, bad_sectors, read_errors, write_errors, dropped_writes] =
+            status_values(params, STATUS_FIELDS)?;
         Ok(Status {
-            mode: values[0].to_string(),
-            bad_sectors: number(1)?,
-            read_errors: number(2)?,
-            write_errors: number(3)?,
-            dropped_writes: number(4)?,
+            mode: mode.to_string(),
+            bad_sectors: number("bad_sectors", bad_sectors)?,
+            read_errors: number("read_errors", read_errors)?,
+            write_errors: number("write_errors", write_errors)?,
+            dropped_writes: number("dropped_writes", dropped_writes)?,
         })
     }
 }
@@ -186,64 +164,33 @@ pub struct ListStep {
     pub listbad: String,
 }
 
-/// A message refused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessageRefusal {
-    /// The words sent.
-    pub message: String,
-    /// The errno the ioctl returned, by name.
-    pub errno: String,
-    /// The kernel's log line about it.
-    pub reason: String,
-}
-
 /// Run the chapter on `backend`, printing to `out`; returns what it found.
 /// It leaves nothing behind, whether it succeeds or not.
 pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<Report> {
     let mut n = Narrator::new(out);
-    n.heading("a disk and the faulty module")?;
-    n.note(&format!("On {}.", backend.describe()))?;
-    let file = backend.scratch_dir().join(BACKING_FILE);
-    n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
-    make_backing_file(&file, BACKING_BYTES)?;
-    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
-    let disk = backend.attach_loop(&file)?;
-    n.output(&disk)?;
+    let heading = "a disk and the faulty module";
     let stage = options.stage;
-    n.command(&format!("insmod {}/{}", stage.folder(), stage.ko))?;
-    if backend.kind() == BackendKind::Sim {
-        n.note("(the simulator registers the Rust twin, dm_workbook::targets::faulty)")?;
-    }
-    let result = match backend.load_stage(stage) {
-        Ok(()) => {
+    let mut report = with_stage_over_a_loop(
+        backend,
+        &mut n,
+        stage,
+        heading,
+        "faulty",
+        |n, backend, disk, file| {
             let mut run = Run {
-                n: &mut n,
-                backend: &mut *backend,
+                n,
+                backend,
                 options,
-                file: &file,
+                file,
                 report: Report::default(),
             };
-            let steps = run.steps(&disk);
+            let steps = run.steps(disk);
             let cleaned = run.clean_up();
             steps.and(cleaned).map(|()| run.report)
-        }
-        Err(err) => Err(err.into()),
-    };
-    let result = result.and_then(|mut report| {
-        report.backend = backend.kind().to_string();
-        n.command(&format!("rmmod {}", stage.target))?;
-        backend.unload_stage(stage)?;
-        Ok(report)
-    });
-    if result.is_err() {
-        let _ = n.kernel_log(backend);
-        let _ = backend.unload_stage(stage);
-    }
-    n.command(&format!("losetup -d {disk}"))?;
-    backend.detach_loop(&disk)?;
-    let _ = std::fs::remove_file(&file);
-    result
+        },
+    )?;
+    report.backend = backend.kind().to_string();
+    Ok(report)
 }
 
 struct Run<'a, 'w> {
@@ -288,14 +235,7 @@ impl Run<'_, '_> {
     fn create(&mut self, disk: &str) -> Result<()> {
         let options = self.options;
         self.n.heading("a faulty disk with one bad sector")?;
-        self.n.command("dmsetup targets")?;
-        let targets = self.backend.targets()?;
-        let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
-        self.n.output(&listing.join("\n"))?;
-        self.report.target = targets
-            .iter()
-            .find(|t| t.name == options.stage.target)
-            .map(ToString::to_string);
+        self.report.target = target_line(self.n, self.backend, &options.stage.target)?;
         let table = Table::new(vec![TableLine::new(
             0,
             options.sectors,
@@ -458,37 +398,8 @@ impl Run<'_, '_> {
             &["addbad", &beyond],
         ];
         for words in refused {
-            let text = words.join(" ");
-            self.n
-                .command(&format!("dmsetup message {DEVICE} 0 {text}"))?;
-            let err = match self.backend.message(DEVICE, Sectors(0), words) {
-                Ok(_) => {
-                    return Err(ScenarioError::Verify(format!(
-                        "faulty took the message `{text}`"
-                    )));
-                }
-                Err(err) => err,
-            };
-            let (errno, reason) = match &err {
-                BackendError::Dm(dm) => {
-                    self.n.output(&dm.dmsetup_line())?;
-                    self.n.output("Command failed.")?;
-                    (
-                        format!("{:?}", dm.errno),
-                        dm.reason().map(normalise_log_line).unwrap_or_default(),
-                    )
-                }
-                other => return Err(ScenarioError::Verify(format!("`{text}`: {other}"))),
-            };
-            self.n.command("dmesg | tail -1")?;
-            self.n.output(&reason)?;
-            // Shown: not again at the end.
-            self.backend.kernel_log();
-            self.report.refusals.push(MessageRefusal {
-                message: text,
-                errno,
-                reason,
-            });
+            let refusal = refused_message(self.n, self.backend, DEVICE, words, "faulty")?;
+            self.report.refusals.push(refusal);
         }
         self.n
             .note("A refused message changes nothing: the status is as it was.")?;
@@ -503,24 +414,12 @@ impl Run<'_, '_> {
 
     /// `dmsetup message flaky 0 WORDS`, which must be taken; its answer.
     fn message(&mut self, words: &[&str]) -> Result<String> {
-        self.n
-            .command(&format!("dmsetup message {DEVICE} 0 {}", words.join(" ")))?;
-        let answer = self.backend.message(DEVICE, Sectors(0), words)?;
-        self.n.output(&answer)?;
-        Ok(answer)
+        message(self.n, self.backend, DEVICE, words)
     }
 
     /// `dmsetup status flaky`, printed and read.
     fn status(&mut self) -> Result<Status> {
-        let lines = show_status(self.n, self.backend, DEVICE)?;
-        let line = self.backend.status(DEVICE, TableSlot::Live)?;
-        let [line] = line.as_slice() else {
-            return Err(ScenarioError::Verify(format!(
-                "{DEVICE} has {} status lines: {lines:?}",
-                line.len()
-            )));
-        };
-        Status::parse(&line.params).map_err(ScenarioError::Verify)
+        read_status(self.n, self.backend, DEVICE, Status::parse)
     }
 
     /// Remove whatever this run made that is still there.
@@ -532,13 +431,6 @@ impl Run<'_, '_> {
         self.n.kernel_log(self.backend)?;
         Ok(())
     }
-}
-
-/// The C library's text for the errno a read or write failed with.
-fn describe(err: &BackendError) -> String {
-    os_errno(err)
-        .and_then(Errno::from_code)
-        .map_or_else(|| err.to_string(), |e| e.describe().to_string())
 }
 
 #[cfg(test)]

@@ -12,32 +12,27 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::chapter2::result_name;
-use super::{Narrator, Result, ScenarioError, make_backing_file, read_file_at, show_table};
+pub use super::stage_over_loop::{BACKING_BYTES, BACKING_FILE};
+use super::stage_over_loop::{target_line, with_stage_over_a_loop};
+use super::{Narrator, Result, ScenarioError, read_file_at, show_table};
 use crate::SECTOR_SIZE;
 use crate::dm::TableSlot;
 use crate::dm::units::Bytes;
-use crate::driver::{Backend, BackendKind, BackgroundWrite};
+use crate::driver::{Backend, BackgroundWrite};
 use crate::manifest::{Manifest, Stage};
 use crate::table::{Table, TableLine};
 
+mod report;
+pub use report::*;
+
 /// The deferred device.
 pub const DEVICE: &str = "slow";
-/// The backing file's name in the scratch directory.
-pub const BACKING_FILE: &str = "disk.img";
-/// The backing file's size: 128 MiB.
-pub const BACKING_BYTES: u64 = 128 << 20;
 /// The bytes of one write: a page, one bio, as `dd bs=4096 oflag=direct`.
 pub const BLOCK: u64 = 4096;
 /// How long the chapter waits for bios to reach the target before it calls
 /// the run a failure (they take milliseconds).
 const REACH_TARGET: Duration = Duration::from_secs(5);
-
-/// The fields `deferred` prints for `dmsetup status`, in its order
-/// (`deferred_status()` in `module/stage4-deferred/deferred_target.c`).
-pub const STATUS_FIELDS: [&str; 4] = ["held", "delayed", "drained", "pushed_back"];
 
 /// What the chapter can be told.
 #[derive(Clone, Debug)]
@@ -69,198 +64,35 @@ impl Default for Options {
     }
 }
 
-/// What a run found, for comparing the simulator with a real kernel.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Report {
-    /// Which backend ran.
-    pub backend: String,
-    /// `dmsetup targets`' line for `deferred`.
-    pub target: Option<String>,
-    /// `dmsetup table` right after `create`.
-    pub table: Vec<String>,
-    /// `dmsetup status` right after `create`.
-    pub created: Status,
-    /// One write, held for its delay.
-    pub held_write: HeldWrite,
-    /// A plain suspend with writes held.
-    pub suspend: SuspendRun,
-    /// A noflush suspend with writes held, and a new table.
-    pub noflush: NoflushRun,
-    /// An `fsync`'s empty flush, held too.
-    pub flush: FlushRun,
-}
-
-/// One `dmsetup status` line of `deferred`, read.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Status {
-    pub held: u64,
-    pub delayed: u64,
-    pub drained: u64,
-    pub pushed_back: u64,
-}
-
-impl Status {
-    /// Read the words after `<start> <length> deferred` in `dmsetup
-    /// status`: exactly [`STATUS_FIELDS`], in order, as `name=value`.
-    pub fn parse(params: &str) -> std::result::Result<Status, String> {
-        let words: Vec<&str> = params.split(' ').collect();
-        if words.len() != STATUS_FIELDS.len() {
-            return Err(format!(
-                "{} words in `{params}`, expected {}",
-                words.len(),
-                STATUS_FIELDS.len()
-            ));
-        }
-        let mut values = [0u64; 4];
-        for ((word, name), value) in words.iter().zip(STATUS_FIELDS).zip(&mut values) {
-            let number = word
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-                .ok_or_else(|| format!("`{word}` where {name}=N belongs"))?;
-            *value = number
-                .parse()
-                .map_err(|_| format!("`{word}`: {name} is not a number"))?;
-        }
-        let [held, delayed, drained, pushed_back] = values;
-        Ok(Status {
-            held,
-            delayed,
-            drained,
-            pushed_back,
-        })
-    }
-}
-
-/// How one background write ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WriteEnd {
-    /// The 4 KiB block of the device it wrote.
-    pub block: u64,
-    /// `ok`, or the errno's name it failed with.
-    pub result: String,
-    /// Whether the backing file holds its data.
-    pub on_disk: bool,
-}
-
-/// One write, held for its delay.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeldWrite {
-    /// The status once the target held it.
-    pub holding: Status,
-    /// Whether it was still waiting half a second later.
-    pub waiting: bool,
-    /// Whether its data was on the disk then.
-    pub on_disk_while_held: bool,
-    /// How it ended.
-    pub end: WriteEnd,
-    /// The status after.
-    pub after: Status,
-}
-
-/// A plain suspend with writes held, a write while suspended, and resume.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SuspendRun {
-    /// The status while the writes were held.
-    pub holding: Status,
-    /// `dmsetup info`: suspended once `dmsetup suspend` returned.
-    pub suspended: bool,
-    /// The status then.
-    pub after_suspend: Status,
-    /// How the held writes ended.
-    pub writes: Vec<WriteEnd>,
-    /// A write started while suspended: still waiting half a second later.
-    pub late_waiting: bool,
-    /// The status then: the target never saw it.
-    pub while_suspended: Status,
-    /// The status right after resume.
-    pub after_resume: Status,
-    /// How the late write ended.
-    pub late: WriteEnd,
-}
-
-/// A noflush suspend with writes held, a new table, and resume.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoflushRun {
-    /// The status while the writes were held.
-    pub holding: Status,
-    /// The status once `dmsetup suspend --noflush` returned.
-    pub after_suspend: Status,
-    /// Whether each write was still waiting half a second later.
-    pub waiting: Vec<bool>,
-    /// Whether each write's data was on the disk then.
-    pub on_disk_while_suspended: Vec<bool>,
-    /// `dmsetup table` after the reload and resume.
-    pub table: Vec<String>,
-    /// The new table's status right after resume.
-    pub after_resume: Status,
-    /// How the writes ended.
-    pub writes: Vec<WriteEnd>,
-}
-
-/// An `fsync`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlushRun {
-    /// `ok`, or the errno's name it failed with.
-    pub result: String,
-    /// The status after.
-    pub after: Status,
-}
-
 /// Run the chapter on `backend`, printing to `out`; returns what it found.
 /// It leaves nothing behind, whether it succeeds or not.
 pub fn run(backend: &mut dyn Backend, options: &Options, out: &mut dyn Write) -> Result<Report> {
     let mut n = Narrator::new(out);
-    n.heading("a disk and the deferred module")?;
-    n.note(&format!("On {}.", backend.describe()))?;
-    let file = backend.scratch_dir().join(BACKING_FILE);
-    n.command(&format!("truncate -s 128M {BACKING_FILE}"))?;
-    make_backing_file(&file, BACKING_BYTES)?;
-    n.command(&format!("losetup --find --show {BACKING_FILE}"))?;
-    let disk = backend.attach_loop(&file)?;
-    n.output(&disk)?;
+    let heading = "a disk and the deferred module";
     let stage = options.stage;
-    n.command(&format!("insmod {}/{}", stage.folder(), stage.ko))?;
-    if backend.kind() == BackendKind::Sim {
-        n.note("(the simulator registers the Rust twin, dm_workbook::targets::deferred)")?;
-    }
-    let result = match backend.load_stage(stage) {
-        Ok(()) => {
+    let mut report = with_stage_over_a_loop(
+        backend,
+        &mut n,
+        stage,
+        heading,
+        "deferred",
+        |n, backend, disk, file| {
             let mut run = Run {
-                n: &mut n,
-                backend: &mut *backend,
+                n,
+                backend,
                 options,
-                file: &file,
-                disk: &disk,
+                file,
+                disk,
                 report: Report::default(),
                 writes: Vec::new(),
             };
             let steps = run.steps();
             let cleaned = run.clean_up();
             steps.and(cleaned).map(|()| run.report)
-        }
-        Err(err) => Err(err.into()),
-    };
-    let result = result.and_then(|mut report| {
-        report.backend = backend.kind().to_string();
-        n.command(&format!("rmmod {}", stage.target))?;
-        backend.unload_stage(stage)?;
-        Ok(report)
-    });
-    if result.is_err() {
-        let _ = n.kernel_log(backend);
-        let _ = backend.unload_stage(stage);
-    }
-    n.command(&format!("losetup -d {disk}"))?;
-    backend.detach_loop(&disk)?;
-    let _ = std::fs::remove_file(&file);
-    result
+        },
+    )?;
+    report.backend = backend.kind().to_string();
+    Ok(report)
 }
 
 struct Run<'a, 'w> {
@@ -297,14 +129,7 @@ impl Run<'_, '_> {
 
     fn create(&mut self) -> Result<()> {
         self.n.heading("a disk that answers late")?;
-        self.n.command("dmsetup targets")?;
-        let targets = self.backend.targets()?;
-        let listing: Vec<String> = targets.iter().map(ToString::to_string).collect();
-        self.n.output(&listing.join("\n"))?;
-        self.report.target = targets
-            .iter()
-            .find(|t| t.name == self.options.stage.target)
-            .map(ToString::to_string);
+        self.report.target = target_line(self.n, self.backend, &self.options.stage.target)?;
         let table = self.table(self.options.delay_ms);
         self.n.command(&format!(
             "dmsetup create {DEVICE} --table '{}'",
@@ -597,19 +422,5 @@ impl Run<'_, '_> {
         }
         self.n.kernel_log(self.backend)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_status_line_reads_only_in_the_documented_format() {
-        let s = Status::parse("held=2 delayed=6 drained=2 pushed_back=0").unwrap();
-        assert_eq!((s.held, s.delayed, s.drained, s.pushed_back), (2, 6, 2, 0));
-        assert!(Status::parse("held=2").is_err());
-        assert!(Status::parse("delayed=6 held=2 drained=2 pushed_back=0").is_err());
-        assert!(Status::parse("held=x delayed=6 drained=2 pushed_back=0").is_err());
     }
 }

@@ -11,6 +11,7 @@ pub mod chapter3;
 pub mod chapter5;
 pub mod chapter6;
 pub mod chapter7;
+mod stage_over_loop;
 
 use std::io::{self, Write};
 

@@ -7,8 +7,10 @@ use anyhow::{Context, Result};
 use dm_workbook::dm::trace::Remap;
 use dm_workbook::driver::sim::SimBackend;
 use dm_workbook::scenarios::chapter3::{self, ALL_STEPS, Options, Placement, Report};
-use dm_workbook::scenarios::{chapter1, chapter2, chapter5};
+use dm_workbook::scenarios::chapter5::MessageRefusal;
+use dm_workbook::scenarios::{self, chapter1, chapter2};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Run chapter `n` on the simulator and list every difference from the
 /// report the kernel wrote, for the chapters whose reports must match on
@@ -29,18 +31,29 @@ pub fn chapter_differences(n: u32, kernel_report: &str) -> Result<Vec<String>> {
 /// does not read as this workbook's [`Report`] (a field renamed, missing or
 /// added) is an error, never a pass.
 pub fn chapter3_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: Report =
-        serde_json::from_str(kernel_report).context("reading the guest's chapter 3 report")?;
-    let mut backend = SimBackend::new()?;
-    let mut transcript = Vec::new();
-    let sim = chapter3::run(
-        &mut backend,
-        &ALL_STEPS,
-        &Options::default(),
-        &mut transcript,
+    sim_beside_kernel(
+        3,
+        kernel_report,
+        |backend, out| chapter3::run(backend, &ALL_STEPS, &Options::default(), out),
+        differences,
     )
-    .context("running chapter 3 on the simulator")?;
-    Ok(differences(&sim, &kernel))
+}
+
+/// Read the kernel's report of chapter `chapter` (a report that does not read
+/// as the chapter's is an error), run the chapter on the simulator with
+/// `run`, and list what `compare` finds between the two.
+fn sim_beside_kernel<R: DeserializeOwned>(
+    chapter: u32,
+    kernel_report: &str,
+    run: impl FnOnce(&mut SimBackend, &mut Vec<u8>) -> scenarios::Result<R>,
+    compare: fn(&R, &R) -> Vec<String>,
+) -> Result<Vec<String>> {
+    let kernel: R = serde_json::from_str(kernel_report)
+        .with_context(|| format!("reading the guest's chapter {chapter} report"))?;
+    let mut backend = SimBackend::new()?;
+    let sim = run(&mut backend, &mut Vec::new())
+        .with_context(|| format!("running chapter {chapter} on the simulator"))?;
+    Ok(compare(&sim, &kernel))
 }
 
 /// The fields on which `sim` and `kernel` differ, one line each. Everything
@@ -102,13 +115,12 @@ fn placement_differences(found: &mut Vec<String>, sim: &Placement, kernel: &Plac
 /// the real kernel produced. A report that does not read as this workbook's
 /// chapter 2 report is an error, never a pass.
 pub fn chapter2_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: chapter2::Report =
-        serde_json::from_str(kernel_report).context("reading the guest's chapter 2 report")?;
-    let mut backend = SimBackend::new()?;
-    let mut transcript = Vec::new();
-    let sim = chapter2::run(&mut backend, &mut transcript)
-        .context("running chapter 2 on the simulator")?;
-    Ok(chapter2_report_differences(&sim, &kernel))
+    sim_beside_kernel(
+        2,
+        kernel_report,
+        |backend, out| chapter2::run(backend, out),
+        chapter2_report_differences,
+    )
 }
 
 /// The fields on which two chapter 2 reports differ, one line each, named by
@@ -266,12 +278,12 @@ fn info_differences(
 /// difference from the kernel's report; a report that does not read as
 /// chapter 1's is an error.
 pub fn chapter1_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: chapter1::Report =
-        serde_json::from_str(kernel_report).context("reading the guest's chapter 1 report")?;
-    let mut backend = SimBackend::new()?;
-    let sim = chapter1::run(&mut backend, &chapter1::Options::default(), &mut Vec::new())
-        .context("running chapter 1 on the simulator")?;
-    Ok(chapter1_report_differences(&sim, &kernel))
+    sim_beside_kernel(
+        1,
+        kernel_report,
+        |backend, out| chapter1::run(backend, &chapter1::Options::default(), out),
+        chapter1_report_differences,
+    )
 }
 
 /// The fields on which two chapter 1 reports differ, one line each.
@@ -346,159 +358,18 @@ fn remap_differences(
     });
 }
 
-/// Run chapter 5 with its default options on the simulator and list every
-/// difference from the kernel's report; a report that does not read as
-/// chapter 5's is an error.
-pub fn chapter5_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: chapter5::Report =
-        serde_json::from_str(kernel_report).context("reading the guest's chapter 5 report")?;
-    let mut backend = SimBackend::new()?;
-    let sim = chapter5::run(&mut backend, &chapter5::Options::default(), &mut Vec::new())
-        .context("running chapter 5 on the simulator")?;
-    Ok(chapter5_report_differences(&sim, &kernel))
-}
-
-/// The fields on which two chapter 5 reports differ, one line each. The
-/// latencies themselves are machine time and never cross: a report holds
-/// only what must be true of them ([`chapter5::Latency`]), and that is
-/// compared like every other counter.
-pub fn chapter5_report_differences(
-    sim: &chapter5::Report,
-    kernel: &chapter5::Report,
-) -> Vec<String> {
-    let chapter5::Report {
-        backend: _,
-        target,
-        table,
-        after_reset,
-        done,
-        after_io,
-        after_fsync,
-        over_failing,
-        refusals,
-        after_refusals,
-        after_second_reset,
-    } = sim;
-    let k = kernel;
-    let mut found = Vec::new();
-    differ(&mut found, "target", target, &k.target);
-    differ(&mut found, "table", table, &k.table);
-    counter_differences(&mut found, "after_reset", after_reset, &k.after_reset);
-    let chapter5::Done {
-        writes,
-        write_bytes,
-        reads,
-        read_bytes,
-    } = done;
-    differ(&mut found, "done.writes", writes, &k.done.writes);
-    differ(
-        &mut found,
-        "done.write_bytes",
-        write_bytes,
-        &k.done.write_bytes,
-    );
-    differ(&mut found, "done.reads", reads, &k.done.reads);
-    differ(
-        &mut found,
-        "done.read_bytes",
-        read_bytes,
-        &k.done.read_bytes,
-    );
-    counter_differences(&mut found, "after_io", after_io, &k.after_io);
-    counter_differences(&mut found, "after_fsync", after_fsync, &k.after_fsync);
-    let chapter5::FailingRead {
-        table,
-        result,
-        counters,
-    } = over_failing;
-    let kf = &k.over_failing;
-    differ(&mut found, "over_failing.table", table, &kf.table);
-    differ(&mut found, "over_failing.result", result, &kf.result);
-    counter_differences(&mut found, "over_failing.counters", counters, &kf.counters);
-    each(
-        &mut found,
-        "refusals",
-        refusals,
-        &k.refusals,
-        |found, at, sim, kernel| {
-            let chapter5::MessageRefusal {
-                message,
-                errno,
-                reason,
-            } = sim;
-            differ(found, &format!("{at}.message"), message, &kernel.message);
-            differ(found, &format!("{at}.errno"), errno, &kernel.errno);
-            differ(found, &format!("{at}.reason"), reason, &kernel.reason);
-        },
-    );
-    counter_differences(
-        &mut found,
-        "after_refusals",
-        after_refusals,
-        &k.after_refusals,
-    );
-    counter_differences(
-        &mut found,
-        "after_second_reset",
-        after_second_reset,
-        &k.after_second_reset,
-    );
-    found
-}
-
-/// One `dmsetup status` line of `proxy`, counter by counter.
-fn counter_differences(
-    found: &mut Vec<String>,
-    at: &str,
-    sim: &chapter5::Counters,
-    kernel: &chapter5::Counters,
-) {
-    let chapter5::Counters {
-        reads,
-        read_sectors,
-        writes,
-        write_sectors,
-        flushes,
-        others,
-        errors,
-        latency,
-    } = sim;
-    differ(found, &format!("{at}.reads"), reads, &kernel.reads);
-    differ(
-        found,
-        &format!("{at}.read_sectors"),
-        read_sectors,
-        &kernel.read_sectors,
-    );
-    differ(found, &format!("{at}.writes"), writes, &kernel.writes);
-    differ(
-        found,
-        &format!("{at}.write_sectors"),
-        write_sectors,
-        &kernel.write_sectors,
-    );
-    differ(found, &format!("{at}.flushes"), flushes, &kernel.flushes);
-    differ(found, &format!("{at}.others"), others, &kernel.others);
-    differ(found, &format!("{at}.errors"), errors, &kernel.errors);
-    let chapter5::Latency {
-        timed,
-        max_with_total,
-        max_within_total,
-    } = latency;
-    let kl = &kernel.latency;
-    differ(found, &format!("{at}.latency.timed"), timed, &kl.timed);
-    differ(
-        found,
-        &format!("{at}.latency.max_with_total"),
-        max_with_total,
-        &kl.max_with_total,
-    );
-    differ(
-        found,
-        &format!("{at}.latency.max_within_total"),
-        max_within_total,
-        &kl.max_within_total,
-    );
+/// The messages a stage's target refused (chapters 5 and 6), entry by entry.
+fn refusal_differences(found: &mut Vec<String>, sim: &[MessageRefusal], kernel: &[MessageRefusal]) {
+    each(found, "refusals", sim, kernel, |found, at, sim, kernel| {
+        let MessageRefusal {
+            message,
+            errno,
+            reason,
+        } = sim;
+        differ(found, &format!("{at}.message"), message, &kernel.message);
+        differ(found, &format!("{at}.errno"), errno, &kernel.errno);
+        differ(found, &format!("{at}.reason"), reason, &kernel.reason);
+    });
 }
 
 /// Compare two lists: their lengths, then each pair of entries with `fields`.
@@ -537,12 +408,16 @@ fn as_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("(unprintable: {e})"))
 }
 
+mod chapter5;
 mod chapter6;
 mod chapter7;
 mod guest_answers;
+mod lab_run;
+pub use chapter5::*;
 pub use chapter6::*;
 pub use chapter7::*;
 pub use guest_answers::*;
+pub(crate) use lab_run::lab_run_problems;
 
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@ mod guest_files;
 mod hang;
 pub(crate) mod initramfs;
 pub(crate) mod kit;
+mod line_run;
 pub(crate) mod lines;
 pub(crate) mod progress;
 mod qemu;
@@ -29,22 +30,22 @@ mod transcript;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::new_stage::ModuleFolder;
-use crate::{cache_dir, equivalence, repo_root};
+use crate::{cache_dir, repo_root};
 use dm_workbook::manifest::{self, Expect, Manifest};
 use guest::Scenario;
+use line_run::run_lines;
+pub(crate) use line_run::{DEFAULT_MEMORY_MIB, LineRun, Outcome, boot_with_files};
 use lines::KernelLine;
 use progress::Progress;
 use static_builds::build_backend_tests;
 pub(crate) use static_builds::build_chapter_binary;
 pub(crate) use transcript::without_releases;
-use transcript::{book_transcript, transcript_difference};
+use transcript::{check_transcript, lab_command};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("chapter_or_script").args(["chapter", "script"])))]
@@ -287,32 +288,15 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             (None, None) => None,
         };
         if let (Some(file), Some(run)) = (&args.check_transcript, run) {
-            // A stage named on the command line is part of what ran.
-            let stage = (args.stage.as_ref()).map_or(String::new(), |s| format!(" --stage {s}"));
-            let udev = if args.udev { " --udev" } else { "" };
-            let hang = if args.expect_hang {
-                " --expect-hang"
-            } else {
-                ""
-            };
-            let command = format!(
-                "cargo xtask lab --kernel {}{stage}{udev} {run}{hang}",
-                line.name
+            let command = lab_command(
+                &line.name,
+                args.stage.as_deref(),
+                args.udev,
+                &run,
+                args.expect_hang,
             );
-            let fresh = book_transcript(&command, &outcome.output);
-            if args.bless {
-                fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
-                println!("wrote {}", file.display());
-            } else {
-                let kept = fs::read_to_string(file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                if let Some(diff) = transcript_difference(&kept, &fresh) {
-                    outcome.problems.push(format!(
-                        "{} differs from this run ({diff}); if the change is meant, \
-                         rerun with --bless and read the diff",
-                        file.display()
-                    ));
-                }
+            if let Some(problem) = check_transcript(file, args.bless, &command, &outcome.output)? {
+                outcome.problems.push(problem);
             }
         }
         outcomes.push(outcome);
@@ -355,45 +339,6 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
 /// also bounds all lab processes on the machine together).
 pub(crate) const GUESTS_AT_ONCE: usize = qemu::GUESTS_AT_ONCE;
 
-/// Run each line, [`GUESTS_AT_ONCE`] at a time; the results in `runs`' order.
-fn run_lines<'a>(runs: &'a [LineRun<'a>], progress: &Progress) -> Vec<Result<Outcome>> {
-    let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Result<Outcome>>>> =
-        runs.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..GUESTS_AT_ONCE.min(runs.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(run) = runs.get(i) else { break };
-                    let outcome = run.run(progress);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(outcome);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(anyhow::anyhow!("the line's run panicked")))
-        })
-        .collect()
-}
-
-/// What one kernel line's run found.
-pub(crate) struct Outcome {
-    pub line: &'static str,
-    pub problems: Vec<String>,
-    pub transcript: Option<PathBuf>,
-    /// What the scenario printed in the guest.
-    pub output: Vec<String>,
-}
-
 /// Which scenario a lab run takes: the flags', else the stage's declared one.
 #[derive(Debug, PartialEq, Eq)]
 enum Chosen<'a> {
@@ -419,303 +364,6 @@ fn choose_scenario<'a>(args: &'a LabArgs, declared: Option<&'a manifest::Scenari
 /// A scenario script's bytes.
 pub(crate) fn read_script(file: &Path) -> Result<Vec<u8>> {
     fs::read(file).with_context(|| format!("reading the script {}", file.display()))
-}
-
-/// A boot that runs `script` with no module of the lab's loaded and
-/// `files` added to the initramfs (their modules, scripts and data), on a
-/// kit the caller has prepared (holding the line's lock): what the
-/// workshop's checks use to run many modules in one guest, each loaded and
-/// unloaded by its own check. Returns what the guest said, the console
-/// transcript's lines in order, and how long the boot took.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn boot_with_files(
-    kit: &kit::Kit,
-    cache: &Path,
-    repo: &Path,
-    script: &[u8],
-    files: Vec<(String, initramfs::Content)>,
-    udev: bool,
-    timeout: Duration,
-    progress: &Progress,
-) -> Result<(guest::Run, Vec<String>, f64, bool)> {
-    let name = kit.line.name.as_str();
-    let run = LineRun {
-        line: kit.line,
-        cache,
-        repo,
-        module_dir: repo,
-        own_stage: false,
-        scenario: &Scenario::Script,
-        script,
-        chapter_bin: None,
-        script_name: Some("files".to_string()),
-        udev,
-        expect_hang: false,
-        timeout,
-        memory_mib: DEFAULT_MEMORY_MIB,
-    };
-    let step = progress.step(format!("{name}: packing the initramfs"));
-    let mut fs = run.initramfs(kit, &[], &[])?;
-    for (path, content) in files {
-        fs.file(&path, content, 0o644);
-    }
-    let line_dir = cache.join("lines").join(name);
-    fs::create_dir_all(&line_dir)?;
-    let initrd = line_dir.join("initrd-files.cpio");
-    fs.write(std::io::BufWriter::new(fs::File::create(&initrd)?))?;
-    step.done_with(format!("{} entries", fs.nodes().len()));
-    let runs = cache.join("runs");
-    fs::create_dir_all(&runs)?;
-    let transcript = runs.join(format!("{name}-files.log"));
-    let _slot = qemu::guest_slot(cache, progress)?;
-    let step = progress.step(format!("{name}: booting {}", kit.release));
-    let boot = qemu::boot(
-        &kit.vmlinuz(),
-        &initrd,
-        DEFAULT_MEMORY_MIB,
-        "",
-        &transcript,
-        timeout,
-        &step,
-    )?;
-    step.done_with(format!("transcript {}", transcript.display()));
-    let lines = fs::read_to_string(&transcript)?
-        .lines()
-        .map(str::to_string)
-        .collect();
-    Ok((boot.run, lines, boot.seconds, boot.timed_out))
-}
-
-/// Everything one line's boot needs.
-pub(crate) struct LineRun<'a> {
-    pub line: &'static KernelLine,
-    pub cache: &'a Path,
-    pub repo: &'a Path,
-    pub module_dir: &'a Path,
-    pub own_stage: bool,
-    pub scenario: &'a Scenario,
-    pub script: &'a [u8],
-    pub chapter_bin: Option<&'a Path>,
-    /// The script's file stem, for the transcript's name.
-    pub script_name: Option<String>,
-    /// Run Debian's udev in the guest (`--udev`).
-    pub udev: bool,
-    pub timeout: Duration,
-    /// The guest's memory; its /tmp (a tmpfs) may fill half of it.
-    pub memory_mib: u32,
-    /// Whether the scenario must end in a reported hang (`--expect-hang`).
-    pub expect_hang: bool,
-}
-
-/// The guest's memory unless --memory says otherwise: room in /tmp (half of
-/// it) for a 128 MiB file written with dd, as a learner's setup script does.
-pub const DEFAULT_MEMORY_MIB: u32 = 512;
-
-impl LineRun<'_> {
-    /// What ran, for the transcript's file name: the module folder and the
-    /// scenario, such as `stage1-hello-chapter3` or `stage1-hello-flush`.
-    fn label(&self) -> String {
-        let module = self.module_dir.file_name().map_or_else(
-            || "module".to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let scenario = match self.scenario {
-            Scenario::Chapter(run) => format!("chapter{}", run.number),
-            Scenario::BackendTests => "backend-tests".to_string(),
-            Scenario::Stages => "stages".to_string(),
-            Scenario::Script => self.script_name.clone().unwrap_or_else(|| "script".into()),
-        };
-        format!("{module}-{scenario}")
-    }
-
-    pub fn run(&self, progress: &Progress) -> Result<Outcome> {
-        let name = self.line.name.as_str();
-        let lock = kit::lock_line(self.cache, name, progress)?;
-        let kit = kit::prepare(self.line, self.cache, progress)?;
-        // A module with Rust sources builds where the kernel's Rust crates are.
-        let kit = if rust_kit::holds_rust(self.module_dir)? {
-            kit.with_rust(self.cache, progress)?
-        } else {
-            kit
-        };
-        let line_dir = self.cache.join("lines").join(name);
-
-        let step = progress.step(format!(
-            "{name}: building {} for {}",
-            self.module_dir.display(),
-            kit.release
-        ));
-        let built = kit.build_module(
-            self.module_dir,
-            &self.repo.join("module/compat"),
-            &line_dir.join("build"),
-        )?;
-        let ko_names: Vec<String> = built
-            .kos
-            .iter()
-            .filter_map(|k| k.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        step.done_with(ko_names.join(" "));
-        for w in &built.warnings {
-            eprintln!("  warning: {w}");
-        }
-        // The workbook's own stages build without a warning on every line.
-        ensure!(
-            !self.own_stage || built.warnings.is_empty(),
-            "the stage built with {} warning(s)",
-            built.warnings.len()
-        );
-
-        // Each run packs its own initramfs and keeps its own transcript, so
-        // that the line's lock can be let go before the boot: two labs on
-        // one line (CI's steps side by side) then build in turn but boot
-        // together.
-        let runs = self.cache.join("runs");
-        fs::create_dir_all(&runs)?;
-        let label = format!("{name}-{}", self.label());
-        let step = progress.step(format!("{name}: packing the initramfs"));
-        let initrd = tempfile::Builder::new()
-            .prefix(&format!("{label}-"))
-            .suffix(".cpio")
-            .tempfile_in(&runs)?;
-        let fs = self.initramfs(&kit, &built.kos, &ko_names)?;
-        fs.write(std::io::BufWriter::new(initrd.as_file()))?;
-        step.done_with(format!("{} entries", fs.nodes().len()));
-        drop(lock);
-
-        let transcript = runs.join(format!("{label}.log"));
-        // The slot is held for the boot only: other lab processes on this
-        // machine (CI's parallel steps, a second terminal) wait for one.
-        let _slot = qemu::guest_slot(self.cache, progress)?;
-        let step = progress.step(format!("{name}: booting {}", kit.release));
-        let boot = qemu::boot(
-            &kit.vmlinuz(),
-            initrd.path(),
-            self.memory_mib,
-            "",
-            &transcript,
-            self.timeout,
-            &step,
-        )?;
-        let seconds = boot.seconds;
-        step.done_with(format!("transcript {}", transcript.display()));
-
-        let mut problems = boot.run.problems();
-        let mut output = boot.run.output.clone();
-        if self.expect_hang {
-            match hang::expected_hang(&boot.run, boot.timed_out) {
-                Ok(reported) => {
-                    problems = hang::without_the_hang(problems);
-                    output.extend(reported);
-                }
-                Err(why) => problems.insert(0, why),
-            }
-        }
-        if boot.timed_out {
-            problems.insert(
-                0,
-                format!(
-                    "the guest hung: no power-off within {} s (raise it with --timeout)",
-                    self.timeout.as_secs()
-                ),
-            );
-        }
-        if let Scenario::Chapter(run) = self.scenario
-            && run.report
-            && boot.run.result.is_some()
-        {
-            if boot.run.report.is_empty() {
-                problems.push(format!("chapter {} wrote no report", run.number));
-            } else {
-                let modelled = name == lines::simulated().name;
-                match run.number {
-                    n @ (1 | 3 | 5 | 6 | 7) => {
-                        for d in equivalence::chapter_differences(n, &boot.run.report)? {
-                            problems.push(format!("simulator and kernel differ: {d}"));
-                        }
-                    }
-                    // The life cycle changed between lines (a 5.10 disk exists
-                    // from create on): other lines are shown beside the model
-                    // of 6.1, and only the modelled line must match it.
-                    2 => {
-                        for d in equivalence::chapter2_differences(&boot.run.report)? {
-                            if modelled {
-                                problems.push(format!("simulator and kernel differ: {d}"));
-                            } else {
-                                println!(
-                                    "Linux {name}: differs from the simulator's {}: {d}",
-                                    lines::simulated().name
-                                );
-                            }
-                        }
-                    }
-                    n => bail!("chapter {n} writes a report the lab cannot compare yet"),
-                }
-            }
-        }
-        if name == lines::simulated().name {
-            for d in equivalence::cache_differences(&boot.run.caches)? {
-                problems.push(format!("simulator and kernel cache differently: {d}"));
-            }
-        }
-        if name == lines::simulated().name && !boot.run.refusals.is_empty() {
-            let refusals: Vec<equivalence::Refusal> = boot
-                .run
-                .refusals
-                .iter()
-                .map(|(table, reason)| equivalence::Refusal {
-                    table: table.clone(),
-                    reason: reason.clone(),
-                })
-                .collect();
-            let check = equivalence::check_refusals(&refusals)?;
-            for d in check.differences {
-                problems.push(format!("simulator and kernel refuse differently: {d}"));
-            }
-            if !check.without_twin.is_empty() {
-                let names: Vec<String> = check.without_twin.into_iter().collect();
-                println!(
-                    "Linux {name}: the simulator has no twin of {}: those refusals are not compared",
-                    names.join(", ")
-                );
-            }
-        }
-        if name == lines::simulated().name {
-            for d in equivalence::message_differences(&boot.run.message_refusals)? {
-                problems.push(format!(
-                    "simulator and kernel refuse a message differently: {d}"
-                ));
-            }
-        }
-        print_summary(name, &boot.run, seconds, &transcript);
-        Ok(Outcome {
-            line: name,
-            problems,
-            transcript: Some(transcript),
-            output,
-        })
-    }
-}
-
-fn print_summary(line: &str, run: &guest::Run, seconds: f64, transcript: &Path) {
-    // Built whole and printed at once: two lines' runs may end together.
-    let mut text = format!("\n== Linux {line}: the guest's steps ({seconds:.1} s) ==\n");
-    for (name, detail) in &run.steps {
-        text += &format!("  {name} {detail}\n");
-    }
-    if !run.dmesg.is_empty() {
-        text += "-- kernel log during the scenario --\n";
-        for l in &run.dmesg {
-            text += &format!("  {l}\n");
-        }
-    }
-    text += &match &run.result {
-        Some((true, detail)) => format!("-- guest result: pass ({detail})\n"),
-        Some((false, detail)) => format!("-- guest result: FAIL ({detail})\n"),
-        None => "-- guest result: none\n".to_string(),
-    };
-    text += &format!("-- full console transcript: {}\n", transcript.display());
-    print!("{text}");
 }
 
 #[cfg(test)]

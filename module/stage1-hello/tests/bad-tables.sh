@@ -7,38 +7,11 @@
 # It expects hello_target loaded and /dev/loop0 over a 128 MiB (262144-sector)
 # file, as the lab provides. Runs under busybox sh with dmsetup on PATH.
 
-failures=0
-problem() {
-	echo "PROBLEM: $*"
-	failures=$((failures + 1))
-}
-
-# The kernel log lines that appeared since mark_log.
-mark_log() { log_mark=$(dmesg | wc -l); }
-new_log() { dmesg | tail -n +$((log_mark + 1)); }
-
-# refuse TABLE REASON: `dmsetup create` must fail, the kernel must log
-# REASON, and no device may remain.
-refuse() {
-	table=$1
-	reason=$2
-	echo "== $table"
-	mark_log
-	if echo "$table" | dmsetup create bad 2>/tmp/err; then
-		problem "accepted: $table"
-		dmsetup remove bad
-		return
-	fi
-	sed 's/^/   dmsetup: /' /tmp/err
-	new_log | sed 's/^/   dmesg: /'
-	# For the lab, which checks the simulator refuses it with the same line.
-	echo "REFUSAL $table|$(new_log | grep -m1 'device-mapper:' | sed 's/^\[[^]]*\] //')"
-	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for: $table"
-	if dmsetup info bad >/dev/null 2>&1; then
-		problem "device left behind after: $table"
-		dmsetup remove bad
-	fi
-}
+# The helpers every battery shares (module/tests/lib.sh): problem, the
+# kernel log since mark_log, refuse, status_is, finish. The lab puts them
+# beside this script in the guest.
+here=$(dirname "$0")
+if [ -f "$here/lib.sh" ]; then . "$here/lib.sh"; else . "$here/../../tests/lib.sh"; fi
 
 echo "-- dmsetup targets"
 dmsetup targets
@@ -102,8 +75,4 @@ dmsetup info good | grep -q '^State: *ACTIVE$' || problem "good is not active af
 
 dmsetup remove good || problem "cannot remove good"
 
-if [ "$failures" -ne 0 ]; then
-	echo "$failures problem(s)"
-	exit 1
-fi
-echo "every bad line refused, the good line works"
+finish "every bad line refused, the good line works"

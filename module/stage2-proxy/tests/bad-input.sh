@@ -11,38 +11,11 @@
 # REFUSAL and MESSAGE_REFUSAL lines are for the lab, which holds the
 # simulator to the same refusals with the same log lines.
 
-failures=0
-problem() {
-	echo "PROBLEM: $*"
-	failures=$((failures + 1))
-}
-
-# The kernel log lines that appeared since mark_log.
-mark_log() { log_mark=$(dmesg | wc -l); }
-new_log() { dmesg | tail -n +$((log_mark + 1)); }
-first_dm_line() { new_log | grep -m1 'device-mapper:' | sed 's/^\[[^]]*\] //'; }
-
-# refuse TABLE REASON: `dmsetup create` must fail, the kernel must log
-# REASON, and no device may remain.
-refuse() {
-	table=$1
-	reason=$2
-	echo "== $table"
-	mark_log
-	if echo "$table" | dmsetup create bad 2>/tmp/err; then
-		problem "accepted: $table"
-		dmsetup remove bad
-		return
-	fi
-	sed 's/^/   dmsetup: /' /tmp/err
-	new_log | sed 's/^/   dmesg: /'
-	echo "REFUSAL $table|$(first_dm_line)"
-	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for: $table"
-	if dmsetup info bad >/dev/null 2>&1; then
-		problem "device left behind after: $table"
-		dmsetup remove bad
-	fi
-}
+# The helpers every battery shares (module/tests/lib.sh): problem, the
+# kernel log since mark_log, refuse, status_is, finish. The lab puts them
+# beside this script in the guest.
+here=$(dirname "$0")
+if [ -f "$here/lib.sh" ]; then . "$here/lib.sh"; else . "$here/../../tests/lib.sh"; fi
 
 # refuse_message SECTOR WORDS REASON: `dmsetup message good SECTOR WORDS`
 # must fail, the kernel must log REASON, and the counters must not move.
@@ -148,8 +121,4 @@ expect_counters "reads=1 read_sectors=8 errors=1"
 dmsetup remove good || problem "cannot remove good"
 dmsetup remove failing || problem "cannot remove failing"
 
-if [ "$failures" -ne 0 ]; then
-	echo "$failures problem(s)"
-	exit 1
-fi
-echo "every bad line and message refused, the good line counts what passes"
+finish "every bad line and message refused, the good line counts what passes"

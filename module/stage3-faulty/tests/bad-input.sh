@@ -13,37 +13,11 @@
 # REFUSAL and MESSAGE_REFUSAL lines are for the lab, which holds a
 # simulator twin to the same refusals with the same log lines.
 
-failures=0
-problem() {
-	echo "PROBLEM: $*"
-	failures=$((failures + 1))
-}
-
-mark_log() { log_mark=$(dmesg | wc -l); }
-new_log() { dmesg | tail -n +$((log_mark + 1)); }
-first_dm_line() { new_log | grep -m1 'device-mapper:' | sed 's/^\[[^]]*\] //'; }
-
-# refuse TABLE REASON: `dmsetup create` must fail, the kernel must log
-# REASON, and no device may remain.
-refuse() {
-	table=$1
-	reason=$2
-	echo "== $table"
-	mark_log
-	if echo "$table" | dmsetup create bad 2>/tmp/err; then
-		problem "accepted: $table"
-		dmsetup remove bad
-		return
-	fi
-	sed 's/^/   dmsetup: /' /tmp/err
-	new_log | sed 's/^/   dmesg: /'
-	echo "REFUSAL $table|$(first_dm_line)"
-	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for: $table"
-	if dmsetup info bad >/dev/null 2>&1; then
-		problem "device left behind after: $table"
-		dmsetup remove bad
-	fi
-}
+# The helpers every battery shares (module/tests/lib.sh): problem, the
+# kernel log since mark_log, refuse, status_is, finish. The lab puts them
+# beside this script in the guest.
+here=$(dirname "$0")
+if [ -f "$here/lib.sh" ]; then . "$here/lib.sh"; else . "$here/../../tests/lib.sh"; fi
 
 # refuse_message WORDS REASON: `dmsetup message good 0 WORDS` must fail, the
 # kernel must log REASON, and the device's table and status must not move.
@@ -64,15 +38,6 @@ refuse_message() {
 	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for message: $words"
 	after="$(dmsetup table good) / $(dmsetup status good)"
 	[ "$after" = "$before" ] || problem "a refused message changed the device: $after"
-}
-
-# status_is "KEY=VALUE ...": each named field of good's status must match.
-status_is() {
-	line=$(dmsetup status good)
-	for pair in $1; do
-		echo "$line" | tr ' ' '\n' | grep -qx "$pair" ||
-			problem "status is \"$line\", expected $pair"
-	done
 }
 
 # Direct I/O of one 4 KiB block (sectors 8N to 8N+7) of good. A smaller
@@ -176,8 +141,4 @@ blkdiscard -o 0 -l 65536 "$node" || problem "a discard through faulty failed"
 
 dmsetup remove good || problem "cannot remove good"
 
-if [ "$failures" -ne 0 ]; then
-	echo "$failures problem(s)"
-	exit 1
-fi
-echo "every bad line and message refused, every failure where it was asked for"
+finish "every bad line and message refused, every failure where it was asked for"

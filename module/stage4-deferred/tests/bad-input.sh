@@ -15,49 +15,14 @@
 # REFUSAL and MESSAGE_REFUSAL lines are for the lab, which holds a
 # simulator twin to the same refusals with the same log lines.
 
-failures=0
-problem() {
-	echo "PROBLEM: $*"
-	failures=$((failures + 1))
-}
-
-mark_log() { log_mark=$(dmesg | wc -l); }
-new_log() { dmesg | tail -n +$((log_mark + 1)); }
-first_dm_line() { new_log | grep -m1 'device-mapper:' | sed 's/^\[[^]]*\] //'; }
-
-# refuse TABLE REASON: `dmsetup create` must fail, the kernel must log
-# REASON, and no device may remain.
-refuse() {
-	table=$1
-	reason=$2
-	echo "== $table"
-	mark_log
-	if echo "$table" | dmsetup create bad 2>/tmp/err; then
-		problem "accepted: $table"
-		dmsetup remove bad
-		return
-	fi
-	sed 's/^/   dmsetup: /' /tmp/err
-	new_log | sed 's/^/   dmesg: /'
-	echo "REFUSAL $table|$(first_dm_line)"
-	new_log | grep -q "$reason" || problem "no \"$reason\" in the log for: $table"
-	if dmsetup info bad >/dev/null 2>&1; then
-		problem "device left behind after: $table"
-		dmsetup remove bad
-	fi
-}
+# The helpers every battery shares (module/tests/lib.sh): problem, the
+# kernel log since mark_log, refuse, status_is, finish. The lab puts them
+# beside this script in the guest.
+here=$(dirname "$0")
+if [ -f "$here/lib.sh" ]; then . "$here/lib.sh"; else . "$here/../../tests/lib.sh"; fi
 
 # field NAME: the value of NAME=... in good's status.
 field() { dmsetup status good | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-
-# status_is "KEY=VALUE ...": each named field of good's status must match.
-status_is() {
-	line=$(dmsetup status good)
-	for pair in $1; do
-		echo "$line" | tr ' ' '\n' | grep -qx "$pair" ||
-			problem "status is \"$line\", expected $pair"
-	done
-}
 
 # wait_held N: until good holds N bios (5 s at most).
 wait_held() {
@@ -177,8 +142,4 @@ status_is "held=0"
 
 dmsetup remove good || problem "cannot remove good"
 
-if [ "$failures" -ne 0 ]; then
-	echo "$failures problem(s)"
-	exit 1
-fi
-echo "every bad line refused, every held bio sent on, nothing lost"
+finish "every bad line refused, every held bio sent on, nothing lost"

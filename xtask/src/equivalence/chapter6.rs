@@ -1,21 +1,20 @@
 //! Chapter 6's report (stage 3, `faulty`), compared field by field.
 
-use anyhow::{Context, Result};
-use dm_workbook::driver::sim::SimBackend;
+use anyhow::Result;
 use dm_workbook::scenarios::chapter6;
 
-use super::{differ, each};
+use super::{differ, each, refusal_differences, sim_beside_kernel};
 
 /// Run chapter 6 with its default options on the simulator and list every
 /// difference from the kernel's report; a report that does not read as
 /// chapter 6's is an error.
 pub fn chapter6_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: chapter6::Report =
-        serde_json::from_str(kernel_report).context("reading the guest's chapter 6 report")?;
-    let mut backend = SimBackend::new()?;
-    let sim = chapter6::run(&mut backend, &chapter6::Options::default(), &mut Vec::new())
-        .context("running chapter 6 on the simulator")?;
-    Ok(chapter6_report_differences(&sim, &kernel))
+    sim_beside_kernel(
+        6,
+        kernel_report,
+        |backend, out| chapter6::run(backend, &chapter6::Options::default(), out),
+        chapter6_report_differences,
+    )
 }
 
 /// The fields on which two chapter 6 reports differ, one line each; which
@@ -81,22 +80,7 @@ pub fn chapter6_report_differences(
             differ(found, &format!("{at}.listbad"), listbad, &kernel.listbad);
         },
     );
-    each(
-        &mut found,
-        "refusals",
-        refusals,
-        &k.refusals,
-        |found, at, sim, kernel| {
-            let chapter6::MessageRefusal {
-                message,
-                errno,
-                reason,
-            } = sim;
-            differ(found, &format!("{at}.message"), message, &kernel.message);
-            differ(found, &format!("{at}.errno"), errno, &kernel.errno);
-            differ(found, &format!("{at}.reason"), reason, &kernel.reason);
-        },
-    );
+    refusal_differences(&mut found, refusals, &k.refusals);
     status_differences(
         &mut found,
         "after_refusals",
@@ -149,6 +133,8 @@ fn status_differences(
 
 #[cfg(test)]
 mod tests {
+    use dm_workbook::driver::sim::SimBackend;
+
     use super::*;
 
     type Edit = fn(&mut chapter6::Report);

@@ -1,21 +1,20 @@
 //! Chapter 7's report (stage 4, `deferred`), compared field by field.
 
-use anyhow::{Context, Result};
-use dm_workbook::driver::sim::SimBackend;
+use anyhow::Result;
 use dm_workbook::scenarios::chapter7;
 
-use super::{differ, each};
+use super::{differ, each, sim_beside_kernel};
 
 /// Run chapter 7 with its default options on the simulator and list every
 /// difference from the kernel's report; a report that does not read as
 /// chapter 7's is an error.
 pub fn chapter7_differences(kernel_report: &str) -> Result<Vec<String>> {
-    let kernel: chapter7::Report =
-        serde_json::from_str(kernel_report).context("reading the guest's chapter 7 report")?;
-    let mut backend = SimBackend::new()?;
-    let sim = chapter7::run(&mut backend, &chapter7::Options::default(), &mut Vec::new())
-        .context("running chapter 7 on the simulator")?;
-    Ok(chapter7_report_differences(&sim, &kernel))
+    sim_beside_kernel(
+        7,
+        kernel_report,
+        |backend, out| chapter7::run(backend, &chapter7::Options::default(), out),
+        chapter7_report_differences,
+    )
 }
 
 /// The fields on which two chapter 7 reports differ, one line each; which
@@ -175,6 +174,8 @@ fn write_end(
 
 #[cfg(test)]
 mod tests {
+    use dm_workbook::driver::sim::SimBackend;
+
     use super::*;
 
     type Edit = fn(&mut chapter7::Report);

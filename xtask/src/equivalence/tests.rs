@@ -2,6 +2,7 @@
 //! is named, and a report that does not read as the workbook's is an error.
 
 use super::*;
+use dm_workbook::scenarios::chapter5;
 
 #[test]
 fn the_simulator_agrees_with_itself() {

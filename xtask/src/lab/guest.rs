@@ -68,6 +68,9 @@ fn chapter_args(chapter: &Chapter, ko: &str) -> String {
 pub const MODULES_LIST: &str = "/lab/modules.list";
 pub const STAGE_DIR: &str = "/lab/stage";
 pub const SCRIPT: &str = "/lab/script.sh";
+/// The helpers the stages' lab batteries share (`module/tests/lib.sh`),
+/// beside the script, where a battery sources them from.
+pub const SCRIPT_LIB: &str = "/lab/lib.sh";
 pub const STAGES_DIR: &str = "/lab/stages";
 
 pub fn chapter_binary(n: u32) -> String {

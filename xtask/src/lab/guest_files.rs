@@ -11,6 +11,9 @@ use super::guest::{self, Scenario};
 use super::initramfs::{self, Content, Initramfs};
 use super::kit::Kit;
 
+/// The batteries' shared shell helpers, in the repository.
+pub(crate) const SCRIPT_LIB: &str = "module/tests/lib.sh";
+
 /// The kernel's own modules the guest loads, by name, before the module
 /// under test; modprobe adds what they depend on.
 const KERNEL_MODULES: [&str; 3] = ["loop", "dm-mod", "ext4"];
@@ -97,6 +100,11 @@ impl LineRun<'_> {
             );
         }
         fs.file(guest::SCRIPT, Content::Bytes(self.script.to_vec()), 0o755);
+        fs.file(
+            guest::SCRIPT_LIB,
+            Content::Host(self.repo.join(SCRIPT_LIB)),
+            0o644,
+        );
         match (self.chapter_bin, self.scenario) {
             (Some(bin), Scenario::Chapter(run)) => fs.file(
                 &guest::chapter_binary(run.number),
@@ -189,5 +197,57 @@ mod tests {
         let three = dm_workbook::cli::chapter(3).unwrap();
         assert_eq!(kernel_modules(&Scenario::Chapter(three)), KERNEL_MODULES);
         assert_eq!(kernel_modules(&Scenario::Script), KERNEL_MODULES);
+    }
+
+    /// How a battery finds the shared helpers: beside it, as the lab puts
+    /// them in the guest, else from its stage's tests/ folder in a checkout.
+    const SOURCE_LIB: &str = "here=$(dirname \"$0\")\n\
+        if [ -f \"$here/lib.sh\" ]; then . \"$here/lib.sh\"; else . \"$here/../../tests/lib.sh\"; fi\n";
+
+    #[test]
+    fn every_battery_finds_the_shared_helpers_in_a_checkout() {
+        let repo = crate::repo_root().unwrap();
+        let mut sourcing = 0;
+        for stage in std::fs::read_dir(repo.join("module")).unwrap() {
+            let tests = stage.unwrap().path().join("tests");
+            let Ok(scripts) = std::fs::read_dir(&tests) else {
+                continue;
+            };
+            for script in scripts {
+                let script = script.unwrap().path();
+                let text = std::fs::read_to_string(&script).unwrap_or_default();
+                if text.contains("tests/lib.sh") {
+                    assert!(text.contains(SOURCE_LIB), "{}", script.display());
+                    assert!(tests.join("../../tests/lib.sh").is_file());
+                    sourcing += 1;
+                }
+            }
+        }
+        assert!(sourcing >= 4, "the four batteries source the helpers");
+        assert!(repo.join(SCRIPT_LIB).is_file());
+    }
+
+    #[test]
+    fn the_shared_helpers_count_problems_and_decide_the_exit_status() {
+        let repo = crate::repo_root().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(repo.join(SCRIPT_LIB), dir.path().join("lib.sh")).unwrap();
+        let run = |body: &str| {
+            let script = dir.path().join("script.sh");
+            std::fs::write(&script, format!("{SOURCE_LIB}{body}")).unwrap();
+            let out = std::process::Command::new("sh")
+                .arg(&script)
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        };
+        assert_eq!(run("finish \"all well\"\n"), (Some(0), "all well\n".into()));
+        assert_eq!(
+            run("problem one\nproblem two\nfinish \"all well\"\n"),
+            (Some(1), "PROBLEM: one\nPROBLEM: two\n2 problem(s)\n".into())
+        );
     }
 }

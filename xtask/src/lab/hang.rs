@@ -17,6 +17,19 @@ use super::guest::Run;
 /// The alarm a hang raises (`alarms.toml`).
 pub const HANG_ALARM: &str = "a task waited for I/O that never ended";
 
+/// With `--expect-hang`: the reported hang is the run's expected end, not
+/// one of its problems, and what the guest reported of it joins the output;
+/// no reported hang is the first problem.
+pub fn expect(run: &Run, timed_out: bool, problems: &mut Vec<String>, output: &mut Vec<String>) {
+    match expected_hang(run, timed_out) {
+        Ok(reported) => {
+            *problems = without_the_hang(std::mem::take(problems));
+            output.extend(reported);
+        }
+        Err(why) => problems.insert(0, why),
+    }
+}
+
 /// What an expected hang left: the lines the lab adds to the run's output
 /// (and so to its transcript), numbers that change from run to run masked.
 pub fn expected_hang(run: &Run, timed_out: bool) -> Result<Vec<String>, String> {

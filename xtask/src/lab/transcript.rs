@@ -2,6 +2,10 @@
 //! with its command, and compared with a fresh run once the kernel release
 //! names (which change with every Debian rebuild) are masked.
 
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use dm_workbook::targets::proxy::mask_latencies;
 
 /// A transcript as the book keeps them: the command that made it, then what
@@ -13,6 +17,46 @@ pub(crate) fn book_transcript(command: &str, output: &[String]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// The command a transcript begins with: the lab's run as one would type it,
+/// with a stage named on the command line (part of what ran), `--udev` and
+/// `--expect-hang`; `run` is `--chapter N` or `--script FILE`.
+pub(crate) fn lab_command(
+    line: &str,
+    stage: Option<&str>,
+    udev: bool,
+    run: &str,
+    expect_hang: bool,
+) -> String {
+    let stage = stage.map_or(String::new(), |s| format!(" --stage {s}"));
+    let udev = if udev { " --udev" } else { "" };
+    let hang = if expect_hang { " --expect-hang" } else { "" };
+    format!("cargo xtask lab --kernel {line}{stage}{udev} {run}{hang}")
+}
+
+/// `--check-transcript FILE`: write the run's transcript there (`--bless`),
+/// or compare it with the one kept; a difference is the problem returned.
+pub(crate) fn check_transcript(
+    file: &Path,
+    bless: bool,
+    command: &str,
+    output: &[String],
+) -> Result<Option<String>> {
+    let fresh = book_transcript(command, output);
+    if bless {
+        fs::write(file, &fresh).with_context(|| format!("writing {}", file.display()))?;
+        println!("wrote {}", file.display());
+        return Ok(None);
+    }
+    let kept = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(transcript_difference(&kept, &fresh).map(|diff| {
+        format!(
+            "{} differs from this run ({diff}); if the change is meant, \
+             rerun with --bless and read the diff",
+            file.display()
+        )
+    }))
 }
 
 /// The first line where two transcripts differ, once kernel releases (which
@@ -88,6 +132,18 @@ mod tests {
         assert_eq!(transcript_difference(kept, fresh), None);
         let zero = "$ x\nreads=2 latency_ns=0 max_latency_ns=0\n";
         assert!(transcript_difference(kept, zero).is_some());
+    }
+
+    #[test]
+    fn the_command_names_what_ran() {
+        assert_eq!(
+            lab_command("6.1", None, false, "--chapter 6", false),
+            "cargo xtask lab --kernel 6.1 --chapter 6"
+        );
+        assert_eq!(
+            lab_command("6.1", Some("stage4-deferred"), true, "--script x.sh", true),
+            "cargo xtask lab --kernel 6.1 --stage stage4-deferred --udev --script x.sh --expect-hang"
+        );
     }
 
     #[test]

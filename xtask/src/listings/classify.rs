@@ -26,7 +26,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
+use ci::ci_runs_test;
 use dm_workbook::manifest::{self, Manifest};
+use exercise::exercise_listing;
+use lab::{lab_script, lab_transcript};
 
 /// One code block of a chapter, as the Markdown parser saw it.
 #[derive(Clone, Debug)]
@@ -474,6 +477,12 @@ fn stage_sources(repo: &dyn Repo) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The test that reruns the transcripts of `chapter4 doctor --fix`.
+const SPATCH_TRANSCRIPTS: (&str, &str) = (
+    "tests/transcripts.rs",
+    "every_spatch_transcript_matches_a_fresh_run",
+);
+
 fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -> Verdict {
     let Some(include) = directive else {
         return Verdict::Untested(
@@ -518,6 +527,14 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
     let first = text.lines().next().unwrap_or("");
     match header(first) {
         Some(Header::CargoRun { bin }) if repo.bins().contains(&bin) => {
+            // `--fix` needs spatch: its transcripts have a test of their own,
+            // which a plain `cargo test` ignores.
+            if first.split_whitespace().any(|w| w == "--fix")
+                && let Err(why) =
+                    ci_runs_test(repo, Path::new(SPATCH_TRANSCRIPTS.0), SPATCH_TRANSCRIPTS.1)
+            {
+                return Verdict::Untested(format!("{}: {why}", file.display()));
+            }
             Verdict::Tested(How::Transcript {
                 file,
                 command: first.trim_start_matches("$ ").to_string(),
@@ -533,157 +550,6 @@ fn transcript(directive: Option<Include<'_>>, chapter: &Path, repo: &dyn Repo) -
             file.display()
         )),
     }
-}
-
-/// A real-kernel transcript is tested when CI reruns its command in the lab
-/// and compares the output: `.ci/run` must hold that very command with
-/// `--check-transcript` naming this file.
-fn lab_transcript(file: PathBuf, first: &str, repo: &dyn Repo) -> Verdict {
-    let command = first.trim_start_matches("$ ").trim().to_string();
-    let wanted = format!("--check-transcript {}", file.display());
-    let rerun = ci_commands(repo)
-        .iter()
-        .any(|line| line.starts_with(&format!("{command} ")) && line.contains(&wanted));
-    if rerun && command.starts_with("cargo xtask lab ") {
-        Verdict::Tested(How::LabTranscript { file, command })
-    } else {
-        Verdict::Untested(format!(
-            "{}: a real-kernel transcript that .ci/run does not rerun \
-             (it needs `{command} {wanted}`)",
-            file.display()
-        ))
-    }
-}
-
-/// The commands `.ci/run` runs, one a line: continued lines joined, runs of
-/// blanks made one space.
-fn ci_commands(repo: &dyn Repo) -> Vec<String> {
-    let ci = repo
-        .read(Path::new(".ci/run"))
-        .unwrap_or_default()
-        .replace("\\\n", " ");
-    ci.lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-/// A guest script shown by anchor is tested when it is a stage's test script
-/// and `.ci/run` runs it in the lab.
-fn lab_script(
-    attrs: &[&str],
-    directive: Option<Include<'_>>,
-    chapter: &Path,
-    repo: &dyn Repo,
-) -> Verdict {
-    if let Some(other) = attrs.first() {
-        return Verdict::Untested(format!("attribute `{other}` on a sh block"));
-    }
-    let Some(include) = directive else {
-        return Verdict::Untested(
-            "an inline script is not run: include it by anchor from a stage's tests/".into(),
-        );
-    };
-    let Some(file) = resolve(chapter, include.path) else {
-        return Verdict::Untested(format!("{} leaves the repository", include.path));
-    };
-    let in_stage_tests = file.starts_with("module")
-        && file.parent().is_some_and(|tests| {
-            tests.file_name().is_some_and(|n| n == "tests")
-                && tests
-                    .parent()
-                    .is_some_and(|stage| repo.read(&stage.join("Kbuild")).is_some())
-        });
-    if !in_stage_tests {
-        return Verdict::Untested(format!(
-            "{} is not a script in a module stage's tests/ folder",
-            file.display()
-        ));
-    }
-    let wanted = format!("--script {}", file.display());
-    let run = ci_commands(repo)
-        .iter()
-        .any(|line| line.starts_with("cargo xtask lab ") && line.ends_with(&wanted));
-    if !run {
-        return Verdict::Untested(format!(
-            "{}: a lab script that .ci/run does not run (it needs `cargo xtask lab ... {wanted}`)",
-            file.display()
-        ));
-    }
-    match anchor_in(&include, &file, repo) {
-        Ok(anchor) => Verdict::Tested(How::LabScript { file, anchor }),
-        Err(why) => Verdict::Untested(why),
-    }
-}
-
-/// A block that includes an exercise's file: its source under `exercises/`
-/// or its skeleton as the book keeps it. `None` for any other file.
-fn exercise_listing(
-    lang: &str,
-    include: &Include<'_>,
-    chapter: &Path,
-    repo: &dyn Repo,
-) -> Option<Verdict> {
-    use dm_workbook::workshop;
-    let file = resolve(chapter, include.path)?;
-    let skeletons = Path::new(workshop::book::DIR).join("skeletons");
-    let (rest, skeleton) = match (
-        file.strip_prefix(workshop::DIR),
-        file.strip_prefix(&skeletons),
-    ) {
-        (Ok(rest), _) => (rest, false),
-        (_, Ok(rest)) => (rest, true),
-        _ => return None,
-    };
-    let mut parts = rest.iter().map(|p| p.to_string_lossy().into_owned());
-    let (Some(dir), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Some(Verdict::Untested(format!(
-            "{} is not an exercise's file",
-            file.display()
-        )));
-    };
-    let manifest = repo
-        .read(Path::new(workshop::PATH))
-        .and_then(|text| workshop::Manifest::parse(&text).ok());
-    let known = manifest.is_some_and(|m| {
-        m.exercises
-            .iter()
-            .any(|e| e.dir == dir && e.files.contains(&name))
-    });
-    if !known {
-        return Some(Verdict::Untested(format!(
-            "{} is not a file {} lists for an exercise",
-            file.display(),
-            workshop::PATH
-        )));
-    }
-    let wanted = match name.rsplit('.').next() {
-        Some("c") => "c",
-        Some("rs") => "rust",
-        _ => "sh",
-    };
-    if lang != wanted {
-        return Some(Verdict::Untested(format!(
-            "{} is shown as {lang}, not {wanted}",
-            file.display()
-        )));
-    }
-    if !ci_commands(repo)
-        .iter()
-        .any(|l| l.starts_with("cargo xtask exercises"))
-    {
-        return Some(Verdict::Untested(format!(
-            "{}: .ci/run does not run `cargo xtask exercises`",
-            file.display()
-        )));
-    }
-    Some(match anchor_in(include, &file, repo) {
-        Ok(anchor) => Verdict::Tested(How::Exercise {
-            file,
-            anchor,
-            skeleton,
-        }),
-        Err(why) => Verdict::Untested(why),
-    })
 }
 
 fn diagram(directive: Option<Include<'_>>, body: &str) -> Verdict {
@@ -702,6 +568,9 @@ fn diagram(directive: Option<Include<'_>>, body: &str) -> Verdict {
     Verdict::Tested(How::Diagram)
 }
 
+mod ci;
+mod exercise;
 mod kbuild;
+mod lab;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ci::ci_runs_test;
 use super::{How, Include, Repo, Verdict, anchor_in, resolve, stage_sources};
 
 /// The kbuild fragment that runs the probes, relative to the repository.
@@ -81,6 +82,13 @@ pub(super) fn make(
     }
 }
 
+/// The test that applies every semantic patch to its drift case (it needs
+/// spatch, so a plain `cargo test` ignores it and CI must run it).
+const COCCI_TEST: (&str, &str) = (
+    "tests/drift_fix.rs",
+    "every_semantic_patch_clears_its_drift_from_its_old_case",
+);
+
 /// A ```` ```cocci ```` block: a semantic patch of `module/drift/cocci/`
 /// whose drift entry says `cocci = true`, by anchor.
 pub(super) fn cocci(
@@ -113,6 +121,9 @@ pub(super) fn cocci(
             "{} is not a semantic patch of a drift entry with `cocci = true`",
             file.display()
         ));
+    }
+    if let Err(why) = ci_runs_test(repo, Path::new(COCCI_TEST.0), COCCI_TEST.1) {
+        return Verdict::Untested(format!("{}: {why}", file.display()));
     }
     match anchor_in(&include, &file, repo) {
         Ok(anchor) => Verdict::Tested(How::SemanticPatch { file, anchor }),

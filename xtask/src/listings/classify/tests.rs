@@ -118,7 +118,8 @@ fn repo() -> FakeRepo {
         ),
         (
             ".ci/run",
-            "cargo test\ncargo xtask lab --kernel 6.1 --chapter 3 \\\n    \
+            "cargo test\ncargo test --test drift_fix --test transcripts -- --ignored\n\
+             cargo xtask lab --kernel 6.1 --chapter 3 \\\n    \
              --check-transcript book/src/transcripts/lab-checked.console\n\
              cargo xtask lab --all --script module/stage1-hello/tests/run.sh\n\
              cargo xtask exercises --kernel 6.1\n",
@@ -144,6 +145,20 @@ fn repo() -> FakeRepo {
             "# ANCHOR: setup\ndmsetup ls\n# ANCHOR_END: setup\n",
         ),
         ("book/src/transcripts/bare.console", "some output\n"),
+        (
+            "tests/drift_fix.rs",
+            "#[test]\n#[ignore = \"needs spatch (coccinelle)\"]\n\
+             fn every_semantic_patch_clears_its_drift_from_its_old_case() {}\n",
+        ),
+        (
+            "tests/transcripts.rs",
+            "#[test]\n#[ignore = \"needs spatch (coccinelle)\"]\n\
+             fn every_spatch_transcript_matches_a_fresh_run() {}\n",
+        ),
+        (
+            "book/src/transcripts/fix.console",
+            "$ cargo run --bin chapter4 -- doctor --fix x.c\n",
+        ),
         ("book/src/elsewhere.console", "$ cargo run --bin chapter1\n"),
     ];
     // The project's kernel lines, and one stage that fails on each.
@@ -172,7 +187,7 @@ fn repo() -> FakeRepo {
             .iter()
             .map(PathBuf::from)
             .collect(),
-        bins: ["chapter1", "chapter3"]
+        bins: ["chapter1", "chapter3", "chapter4"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -548,6 +563,34 @@ fn semantic_patches_are_tested_when_their_entry_says_so() {
         match verdict("cocci", body) {
             Verdict::Untested(text) => assert!(text.contains(why), "{text}"),
             other => panic!("{body}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_listing_tested_by_an_ignored_test_counts_only_if_ci_runs_that_test() {
+    let chapter = Path::new("book/src/chapter4.md");
+    let cocci = Block {
+        info: "cocci".into(),
+        body: "{{#include ../../module/drift/cocci/fixed.cocci:patch}}".into(),
+        fenced: true,
+    };
+    let fix = Block {
+        info: "console".into(),
+        body: "{{#include transcripts/fix.console}}".into(),
+        fenced: true,
+    };
+    let mut repo = repo();
+    assert!(matches!(
+        classify(&fix, chapter, &repo),
+        Verdict::Tested(How::Transcript { .. })
+    ));
+    repo.files
+        .insert(PathBuf::from(".ci/run"), "cargo test\n".to_string());
+    for block in [&cocci, &fix] {
+        match classify(block, chapter, &repo) {
+            Verdict::Untested(why) => assert!(why.contains("is ignored by `cargo test`"), "{why}"),
+            other => panic!("{}: {other:?}", block.body),
         }
     }
 }
