@@ -148,6 +148,26 @@ fn the_books_table_is_its_runs_json() {
     assert_eq!(table, report::table(&results));
     let svg = std::fs::read_to_string(dir.join(format!("bench-{line}.svg"))).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains(&results.release));
+    // A run from before a stage was listed is stale: the book says every
+    // stage that loads on the line is measured.
+    let stages = stages::loading_on(lines::find(line).unwrap(), None).unwrap();
+    let measured: Vec<&String> = results.sets.iter().flatten().collect();
+    for stage in stages {
+        assert!(
+            measured.contains(&&stage.dir),
+            "the book's bench run predates {}: run `cargo xtask bench --kernel {line}` again",
+            stage.dir
+        );
+        for workload in &WORKLOADS {
+            assert!(
+                (results.measurements.iter())
+                    .any(|m| m.device == stage.dir && m.workload == workload.name),
+                "{} has no {} run",
+                stage.dir,
+                workload.name
+            );
+        }
+    }
     for m in &results.measurements {
         assert_eq!(m.values.len(), results.rounds as usize, "{m:?}");
         assert_eq!(m.absolute, Spread::of(&m.values));
