@@ -9,7 +9,9 @@
 //! - meanwhile, four loops: suspend and resume; reload with the table
 //!   `dmsetup table` prints and resume; each message of the stage's
 //!   `tests/measure.toml` (none may change what the device reads or
-//!   writes); `dmsetup status`;
+//!   writes); `dmsetup status`; the status taken at each suspend is kept,
+//!   and its counters summed over the run are printed (deferred's
+//!   `drained=` says how many held bios the suspends let go of);
 //! - then fio writes the whole device once more and reads every block back;
 //!   the device is removed, the module must unload, and the kernel log of the
 //!   run must hold no I/O error.

@@ -28,8 +28,11 @@ control_loop() {
 # resume that finds the device running suspends it, and fails with EINVAL
 # if another suspend got in first: do_resume() in dm-ioctl.c, lines
 # 1182-1199 of 6.1, and dm_suspend() in dm.c, lines 2792-2794).
+# While suspended, the status goes to /tmp/suspended: each line is what one
+# table's target counted up to its suspend (a reload builds a new one).
 suspend_reload() {
-	dmsetup suspend st && dmsetup resume st &&
+	dmsetup suspend st && dmsetup status st >>/tmp/suspended &&
+		dmsetup resume st &&
 		table=$(dmsetup table st) && dmsetup reload st --table "$table" &&
 		dmsetup resume st
 }
@@ -52,7 +55,7 @@ faults_loop() {
 # start_loops [MESSAGE...]: the control loops, in the background.
 start_loops() {
 	touch /tmp/running
-	rm -f /tmp/ops.*
+	rm -f /tmp/ops.* /tmp/suspended
 	control_loop suspend-reload suspend_reload &
 	control_loop status status_once &
 	[ $# -eq 0 ] || control_loop message send_messages "$@" &
@@ -67,6 +70,18 @@ stop_loops() {
 	for f in /tmp/ops.*; do
 		[ -f "$f" ] && ops="$ops ${f#/tmp/ops.}=$(cat "$f")"
 	done
+}
+# suspended_counts: each NAME=NUMBER of the statuses taken while suspended,
+# summed over them (deferred's drained= counts the held bios its suspends
+# let go of).
+suspended_counts() {
+	[ -s /tmp/suspended ] || return 0
+	awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[a-z_]+=[0-9]+$/) {
+		split($i, kv, "=")
+		if (!(kv[1] in sum)) order[++n] = kv[1]
+		sum[kv[1]] += kv[2]
+	} }
+	END { for (i = 1; i <= n; i++) printf "%s=%d ", order[i], sum[order[i]] }' /tmp/suspended
 }
 # writer NAME FIO-OPTION...: fio passes of one job until $deadline, each
 # writing its region once and then reading every block back and checking
@@ -125,6 +140,8 @@ stress_raw() {
 	wait "$readers" || fail "$dir: the readers failed: $(grep -iE 'error' /tmp/fio.readers | head -3 | tr '\n' ' ')"
 	stop_loops
 	echo "STRESS $dir: ${seconds} s of fio; loops:$ops"
+	counts=$(suspended_counts)
+	[ -z "$counts" ] || echo "STRESS $dir: counted up to each suspend, summed over $(wc -l </tmp/suspended) suspends: $counts"
 	echo "STRESS $dir: 4 KiB random writes: $(read_back rand4k)"
 	echo "STRESS $dir: 1 MiB sequential writes: $(read_back seq1m)"
 	# Afterwards, every block once more: written, then read back and checked.
