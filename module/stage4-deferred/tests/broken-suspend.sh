@@ -22,7 +22,10 @@ echo "# The same module, its broken path switched on:"
 run rmmod deferred_target
 run insmod /lab/stage/deferred_target.ko drain_in_postsuspend=1
 run cat /sys/module/deferred_target/parameters/drain_in_postsuspend
-table="0 4096 deferred /dev/loop0 2048 1000"
+# A delay of 5 s, so that the suspend reaches presuspend while the bio is
+# still held even on a loaded emulated machine: with 1 s, the bio was once
+# sent on before the suspend began, and nothing hung.
+table="0 4096 deferred /dev/loop0 2048 5000"
 echo "\$ dmsetup create slow --table '$table'"
 dmsetup create slow --table "$table"
 
@@ -39,8 +42,8 @@ run dmsetup status slow
 echo "\$ dmsetup suspend slow &"
 dmsetup suspend slow &
 suspender=$!
-sleep 2
-echo "# Two seconds later (the delay is one):"
+sleep 6
+echo "# Six seconds later (the delay is five):"
 echo "dd: $(state "$writer")"
 echo "dmsetup suspend: $(state "$suspender")"
 run dmsetup status slow
